@@ -16,10 +16,11 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from .._validate import check_range
+from .._validate import check_choice, check_range
 from ..errors import ParameterError
 
 __all__ = [
+    "ORIENTATIONS",
     "FeatureConfig",
     "GramFeatures",
     "content_loss",
@@ -27,6 +28,9 @@ __all__ = [
     "style_loss",
     "total_loss",
 ]
+
+
+ORIENTATIONS: tuple[str, ...] = ("freq", "time", "2d")
 
 
 @dataclass(frozen=True)
@@ -43,12 +47,28 @@ class FeatureConfig:
         Stacked conv + ReLU layers; the Gram is taken of every layer's output and summed.
     seed : int
         Seed of the random weights: the same seed gives the same features on every machine.
+    orientation : {"freq", "time", "2d"}
+        How the convolution sees the ``(bins, frames)`` spectrogram (seed 004's ``whichChannel``):
+
+        - ``"freq"`` (default, Ulyanov): bins are channels, a 1-D conv slides over time; the
+          Gram correlates filters over time, so it captures *timbre* (which bins move together)
+          and ignores *when*. Works for clips of any length.
+        - ``"time"``: frames are channels, a 1-D conv slides over frequency; the Gram is taken
+          over frequency positions, so it captures *rhythm/envelope* patterns that recur across
+          the spectrum. The conv's input channels are the frame count, so content and style
+          must have the same number of frames (trim them to one duration, as the paper's tips
+          advise: ``stylepedal prep --trim``).
+        - ``"2d"``: one input channel, a ``kernel_size x kernel_size`` Conv2d over (freq, time);
+          the Gram is over all (freq, time) positions, like image style transfer. Local
+          time-frequency shapes (onsets, glides) are shared across pitch; alishdipani found it
+          noisier than 1-D. Memory grows with bins x frames x filters: use few filters (32-128).
     """
 
     n_filters: int = 4096
     kernel_size: int = 11
     layers: int = 1
     seed: int = 0
+    orientation: str = "freq"
 
     def __post_init__(self) -> None:
         for name in ("n_filters", "kernel_size", "layers"):
@@ -57,20 +77,36 @@ class FeatureConfig:
                 raise ParameterError(f"{name}={value!r} must be a positive integer")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ParameterError(f"seed={self.seed!r} must be a non-negative integer")
+        check_choice(self.orientation, "orientation", ORIENTATIONS)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        # The default orientation is left out so configs (and the cache keys hashed from them)
+        # written before the field existed stay byte-identical; FeatureConfig(**d) restores it.
+        if d["orientation"] == "freq":
+            del d["orientation"]
+        return d
 
 
 class GramFeatures(torch.nn.Module):
-    """Random-weight 1-D convolution features over time, frequency bins as channels.
+    """Random-weight convolution features of a spectrogram (frequency bins x frames).
+
+    The input is always ``(batch, n_bins, frames)``; ``config.orientation`` decides how the
+    convolution sees it (see :class:`FeatureConfig`). Every layer's output is returned as
+    ``(batch, n_filters, positions)``: positions are frames (``"freq"``), frequency positions
+    (``"time"``) or flattened (freq, time) positions (``"2d"``), so :func:`gram`,
+    :func:`style_loss` and :func:`content_loss` apply unchanged.
 
     Parameters
     ----------
     n_bins : int
-        Input channels (frequency bins).
+        Frequency bins of the input (channels in the default orientation).
     config : FeatureConfig
-        Filters, width, layers, seed.
+        Filters, width, layers, seed, orientation.
+    n_frames : int, optional
+        Only for ``orientation="time"``: the frame count (the conv's input channels). If not
+        given, it is fixed by the first input seen; a later input with another frame count
+        raises :class:`ParameterError` (style and content must be the same length).
 
     Examples
     --------
@@ -78,23 +114,51 @@ class GramFeatures(torch.nn.Module):
     >>> x = torch.rand(1, 1030, 50)
     >>> gram(feats(x)[0]).shape
     torch.Size([1, 64, 64])
+    >>> feats2d = GramFeatures(128, FeatureConfig(n_filters=8, kernel_size=3, orientation="2d"))
+    >>> feats2d(torch.rand(1, 128, 40))[0].shape
+    torch.Size([1, 8, 4788])
     """
 
-    def __init__(self, n_bins: int, config: FeatureConfig | None = None) -> None:
+    def __init__(
+        self, n_bins: int, config: FeatureConfig | None = None, *, n_frames: int | None = None
+    ) -> None:
         super().__init__()
         self.config = config or FeatureConfig()
         if isinstance(n_bins, bool) or not isinstance(n_bins, int) or n_bins < 1:
             raise ParameterError(f"n_bins={n_bins!r} must be a positive integer")
+        if n_frames is not None and (
+            isinstance(n_frames, bool) or not isinstance(n_frames, int) or n_frames < 1
+        ):
+            raise ParameterError(f"n_frames={n_frames!r} must be a positive integer or None")
         self.n_bins = n_bins
+        self.n_frames: int | None = None
+        self.convs = torch.nn.ModuleList()
+        if self.config.orientation == "freq":
+            self._build(n_bins)
+        elif self.config.orientation == "2d":
+            self._build(1)
+        elif n_frames is not None:
+            self._build(n_frames)
+            self.n_frames = n_frames
+
+    def _build(self, in_channels: int) -> None:
+        """Create the seeded random conv stack (weights depend only on config and in_channels)."""
         gen = torch.Generator().manual_seed(self.config.seed)
-        convs = []
-        in_ch = n_bins
+        convs: list[torch.nn.Module] = []
+        in_ch = in_channels
         k = self.config.kernel_size
+        two_d = self.config.orientation == "2d"
         for _ in range(self.config.layers):
-            conv = torch.nn.Conv1d(in_ch, self.config.n_filters, k, bias=False)
+            conv: torch.nn.Conv1d | torch.nn.Conv2d
+            if two_d:
+                conv = torch.nn.Conv2d(in_ch, self.config.n_filters, k, bias=False)
+                fan_in = in_ch * k * k
+            else:
+                conv = torch.nn.Conv1d(in_ch, self.config.n_filters, k, bias=False)
+                fan_in = in_ch * k
             # Ulyanov: std = sqrt(2 / (in_channels * width)) * ... ; we use He scaling so the
             # feature scale does not depend on the number of bins or the kernel width.
-            std = math.sqrt(2.0 / (in_ch * k))
+            std = math.sqrt(2.0 / fan_in)
             with torch.no_grad():
                 conv.weight.copy_(torch.randn(conv.weight.shape, generator=gen) * std)
             conv.weight.requires_grad_(False)
@@ -103,20 +167,44 @@ class GramFeatures(torch.nn.Module):
         self.convs = torch.nn.ModuleList(convs)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Return each layer's features, ``(batch, n_filters, frames - layer*(k-1))``."""
+        """Return each layer's features, ``(batch, n_filters, positions)``.
+
+        Positions are ``frames - layer*(k-1)`` in the default ``"freq"`` orientation.
+        """
         if x.dim() != 3 or x.shape[1] != self.n_bins:
             raise ParameterError(
                 f"features input shape={tuple(x.shape)} must be (batch, {self.n_bins}, frames)"
             )
-        if x.shape[2] < self.config.layers * (self.config.kernel_size - 1) + 1:
+        orientation = self.config.orientation
+        need = self.config.layers * (self.config.kernel_size - 1) + 1
+        if orientation in ("freq", "2d") and x.shape[2] < need:
             raise ParameterError(
                 f"frames={x.shape[2]} is too short for kernel_size={self.config.kernel_size}"
                 f" x layers={self.config.layers}"
             )
+        if orientation in ("time", "2d") and x.shape[1] < need:
+            raise ParameterError(
+                f"n_bins={x.shape[1]} is too few for kernel_size={self.config.kernel_size}"
+                f" x layers={self.config.layers} in orientation={orientation!r}"
+            )
+        if orientation == "time":
+            frames = int(x.shape[2])
+            if self.n_frames is None:
+                self._build(frames)
+                self.n_frames = frames
+            elif frames != self.n_frames:
+                raise ParameterError(
+                    f"frames={frames} differs from n_frames={self.n_frames}: orientation='time'"
+                    " uses frames as channels, so content and style must have the same number"
+                    " of frames (trim both to one duration, e.g. stylepedal prep --trim)"
+                )
+            x = x.transpose(1, 2)
+        elif orientation == "2d":
+            x = x.unsqueeze(1)
         outs = []
         for conv in self.convs:
             x = torch.relu(conv(x))
-            outs.append(x)
+            outs.append(x.flatten(2) if orientation == "2d" else x)
         return outs
 
 
