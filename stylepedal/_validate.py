@@ -73,9 +73,10 @@ def check_sample_rate(sample_rate: Any, *, name: str = "sample_rate") -> int:
     """Return ``sample_rate`` as a positive int or raise :class:`ParameterError`."""
     if isinstance(sample_rate, bool) or not isinstance(sample_rate, numbers.Real):
         raise ParameterError(f"{name}={sample_rate!r} must be a positive number of Hz")
-    if not np.isfinite(sample_rate) or sample_rate <= 0 or float(sample_rate) != int(sample_rate):
+    value = float(sample_rate)
+    if not np.isfinite(value) or value <= 0 or value != int(value):
         raise ParameterError(f"{name}={sample_rate!r} must be a positive whole number of Hz")
-    return int(sample_rate)
+    return int(value)
 
 
 def check_range(value: Any, name: str, low: float, high: float) -> float:

@@ -1,1 +1,17 @@
-"""stylepedal.effect."""
+"""stylepedal.effect: the streaming spectral engine, phase, Gram features and the style model."""
+
+from __future__ import annotations
+
+from .stft import StftConfig, analyze, latency_samples
+from .transfer import StyleTransfer
+from .transforms import FrameTransform, GainTransform, IdentityTransform
+
+__all__ = [
+    "FrameTransform",
+    "GainTransform",
+    "IdentityTransform",
+    "StftConfig",
+    "StyleTransfer",
+    "analyze",
+    "latency_samples",
+]

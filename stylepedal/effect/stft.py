@@ -1,0 +1,308 @@
+"""The analysis grid and the low-delay STFT pair every stylepedal model is trained and run on.
+
+Why this design
+---------------
+*One model for every sample rate.* The bin spacing is fixed at ``GRID_HZ = 300/28 = 10.714 Hz``
+(``n_fft = sample_rate * 28 / 300``: 4116 at 44.1 kHz, 4480 at 48 kHz, 2058 at 22.05 kHz) and
+the hop at ~2.667 ms (128 samples at 48 kHz). The model sees only the 1030 bins from 0 to
+11025 Hz (the band of the seeds' 22.05 kHz spectrograms) as ``log1p(1024 |X| / sum(w))`` frames,
+which for a Hann-2048 window is exactly the seeds' ``log1p(|STFT|)``. The rate must be a multiple
+of 75 Hz (so ``n_fft`` is an integer) and at least 22050 Hz (so the model band exists).
+
+*Fine frequency resolution at pedal latency.* A symmetric window of 4480 samples would cost
+~93 ms of delay. Like low-delay speech enhancement (Mauler & Martin 2011; Wang et al. 2022) the
+analysis window is asymmetric: a long sqrt-Hann rise and a short sqrt-Hann fall of ``M`` samples,
+and the synthesis window is non-zero only on the last ``2M`` samples, with
+``analysis * synthesis = Hann(2M)``, which overlap-adds to a constant at the hop. Only the last
+``2M`` samples of each frame reach the output, so the delay is ``2M - 1`` samples:
+
+============== =========== ===================== ===================
+latency_mode   2M (hops)   latency at 48 kHz     latency at 44.1 kHz
+============== =========== ===================== ===================
+``"default"``  4 hops      511 samples, 10.6 ms  471 samples, 10.7 ms
+``"low"``      2 hops      255 samples, 5.3 ms   235 samples, 5.3 ms
+============== =========== ===================== ===================
+
+Framing convention: frame ``k`` (0-based) covers input samples ``[(k+1)*hop - n_fft,
+(k+1)*hop)``, zeros before the start. The reconstruction of frame ``k``'s oldest hop is complete
+once frame ``k`` is computed and is emitted at output position ``(k+1)*hop - 1``, which is why the
+latency is ``2M - 1`` and not ``2M``.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .._validate import check_choice, check_sample_rate
+from ..errors import ParameterError
+
+__all__ = [
+    "GRID_HZ",
+    "MODEL_BINS",
+    "MODEL_TOP_HZ",
+    "HOP_SECONDS",
+    "FEATURE_SCALE",
+    "LATENCY_MODES",
+    "StftConfig",
+    "analyze",
+    "frames",
+    "from_logmag",
+    "istft",
+    "latency_samples",
+    "stft",
+    "to_logmag",
+]
+
+GRID_HZ = 300.0 / 28.0
+MODEL_BINS = 1030
+MODEL_TOP_HZ = (MODEL_BINS - 1) * GRID_HZ  # 11025 Hz
+HOP_SECONDS = 128.0 / 48000.0
+FEATURE_SCALE = 1024.0
+LATENCY_MODES = ("default", "low")
+_SYNTH_HOPS = {"default": 4, "low": 2}
+MIN_SAMPLE_RATE = 22050
+MAX_SAMPLE_RATE = 384000
+
+
+@dataclass(frozen=True, eq=False)
+class StftConfig:
+    """Everything that defines the STFT pair at one sample rate and latency mode.
+
+    Use :meth:`for_rate`; instances are cached and shared, treat the arrays as read-only.
+    """
+
+    sample_rate: int
+    latency_mode: str
+    n_fft: int
+    hop_length: int
+    synth_length: int
+    analysis_window: np.ndarray = field(repr=False)
+    synthesis_window: np.ndarray = field(repr=False)  # the last `synth_length` samples only
+    window_sum: float = field(repr=False)
+
+    @property
+    def n_bins(self) -> int:
+        """Bins of this rate's real FFT (``n_fft // 2 + 1``)."""
+        return self.n_fft // 2 + 1
+
+    @property
+    def model_bins(self) -> int:
+        return MODEL_BINS
+
+    @property
+    def latency_samples(self) -> int:
+        """Delay from input to output in samples (``synth_length - 1``)."""
+        return self.synth_length - 1
+
+    @property
+    def overlap(self) -> int:
+        """Synthesis frames overlapping each output sample (``synth_length / hop_length``)."""
+        return self.synth_length // self.hop_length
+
+    @property
+    def ola_gain(self) -> float:
+        """Sum of the overlapped ``Hann(2M)`` windows, which the synthesis divides by."""
+        return self.overlap / 2.0
+
+    @staticmethod
+    def for_rate(sample_rate: int, latency_mode: str = "default") -> StftConfig:
+        """Return the (cached) configuration for ``sample_rate`` and ``latency_mode``.
+
+        Raises
+        ------
+        ParameterError
+            if the rate is below 22050 Hz, above 384 kHz, or not a multiple of 75 Hz.
+
+        Examples
+        --------
+        >>> cfg = StftConfig.for_rate(48000)
+        >>> cfg.n_fft, cfg.hop_length, cfg.latency_samples
+        (4480, 128, 511)
+        """
+        sample_rate = check_sample_rate(sample_rate)
+        latency_mode = check_choice(latency_mode, "latency_mode", LATENCY_MODES)
+        return _config(sample_rate, latency_mode)
+
+
+def _check_rate(sample_rate: int) -> None:
+    if sample_rate < MIN_SAMPLE_RATE or sample_rate > MAX_SAMPLE_RATE or sample_rate % 75:
+        raise ParameterError(
+            f"sample_rate={sample_rate} is not supported: it must be a multiple of 75 Hz between "
+            f"{MIN_SAMPLE_RATE} and {MAX_SAMPLE_RATE} Hz (e.g. 22050, 44100, 48000, 88200, 96000, "
+            "176400, 192000), so that the 10.714 Hz analysis grid fits the rate exactly; "
+            "resample other rates first"
+        )
+
+
+@functools.lru_cache(maxsize=32)
+def _config(sample_rate: int, latency_mode: str) -> StftConfig:
+    _check_rate(sample_rate)
+    n_fft = sample_rate * 28 // 300
+    hop = int(round(sample_rate * HOP_SECONDS))
+    synth = _SYNTH_HOPS[latency_mode] * hop
+    half = synth // 2
+    rise = n_fft - half  # samples of the slow rise, up to the window's peak
+    n = np.arange(n_fft, dtype=np.float64)
+    analysis = np.empty(n_fft)
+    analysis[:rise] = np.sin(np.pi * n[:rise] / (2.0 * rise))
+    analysis[rise:] = np.sin(np.pi * (n[rise:] - (n_fft - synth)) / synth)
+    hann = np.sin(np.pi * np.arange(synth) / synth) ** 2  # periodic Hann(2M)
+    tail = analysis[n_fft - synth :]
+    synthesis = np.divide(hann, tail, out=np.zeros(synth), where=tail > 0)
+    analysis.setflags(write=False)
+    synthesis.setflags(write=False)
+    return StftConfig(
+        sample_rate=sample_rate,
+        latency_mode=latency_mode,
+        n_fft=n_fft,
+        hop_length=hop,
+        synth_length=synth,
+        analysis_window=analysis,
+        synthesis_window=synthesis,
+        window_sum=float(analysis.sum()),
+    )
+
+
+def latency_samples(sample_rate: int, latency_mode: str = "default") -> int:
+    """Input-to-output delay of the engine in samples.
+
+    Examples
+    --------
+    >>> latency_samples(48000), latency_samples(48000, "low")
+    (511, 255)
+    """
+    return StftConfig.for_rate(sample_rate, latency_mode).latency_samples
+
+
+def frames(buffer: np.ndarray, config: StftConfig, n_frames: int) -> np.ndarray:
+    """Windowed frames of ``buffer`` (``(..., samples)``): ``(..., n_frames, n_fft)``.
+
+    Frame ``k`` is ``buffer[..., k*hop : k*hop + n_fft]`` times the analysis window.
+    """
+    if n_frames == 1:  # the live case: one hop per block, skip the strided view
+        return buffer[..., np.newaxis, : config.n_fft] * config.analysis_window
+    if buffer.shape[-1] < (n_frames - 1) * config.hop_length + config.n_fft:
+        raise ParameterError(
+            f"buffer of {buffer.shape[-1]} samples is too short for {n_frames} frames"
+        )
+    step = buffer.strides[-1]
+    view = np.lib.stride_tricks.as_strided(
+        buffer,
+        shape=(*buffer.shape[:-1], n_frames, config.n_fft),
+        strides=(*buffer.strides[:-1], config.hop_length * step, step),
+        writeable=False,
+    )
+    return view * config.analysis_window
+
+
+def stft(audio: np.ndarray, config: StftConfig) -> np.ndarray:
+    """Complex STFT of ``audio`` (``(..., samples)``) with the engine's framing.
+
+    Returns ``complex128 (..., frames, n_bins)`` with ``frames = samples // hop``; frame ``k``
+    ends at sample ``(k+1)*hop`` and zeros stand before the start, exactly as in streaming.
+    """
+    audio = np.asarray(audio, dtype=np.float64)
+    n_frames = audio.shape[-1] // config.hop_length
+    pad = [(0, 0)] * (audio.ndim - 1) + [(config.n_fft - config.hop_length, 0)]
+    padded = np.pad(audio, pad)
+    return np.fft.rfft(frames(padded, config, n_frames), axis=-1)
+
+
+def overlap_add(
+    tails: np.ndarray, pending: np.ndarray, config: StftConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """Overlap-add synthesis-windowed frame tails.
+
+    Parameters
+    ----------
+    tails : ``(..., n_frames, synth_length)`` the last ``synth_length`` samples of each inverse
+        FFT frame, already multiplied by the synthesis window.
+    pending : ``(..., overlap - 1, hop)`` partial sums carried from earlier frames.
+
+    Returns
+    -------
+    (out, pending) : ``(..., n_frames * hop)`` finished samples and the new partial sums.
+    """
+    hop, r = config.hop_length, config.overlap
+    n = tails.shape[-2]
+    lead = tails.shape[:-2]
+    segs = tails.reshape(*lead, n, r, hop)
+    acc = np.zeros((*lead, n + r - 1, hop))
+    acc[..., : r - 1, :] = pending
+    for j in range(r):
+        acc[..., j : j + n, :] += segs[..., :, j, :]
+    out = acc[..., :n, :].reshape(*lead, n * hop) / config.ola_gain
+    return out, acc[..., n:, :].copy()
+
+
+def istft(spec: np.ndarray, config: StftConfig, *, delayed: bool = False) -> np.ndarray:
+    """Inverse of :func:`stft` with the engine's synthesis (offline).
+
+    Returns ``(..., frames * hop)`` samples. With ``delayed=False`` the output is aligned with
+    the original signal (the engine's latency removed; the last ``latency`` samples, which need
+    frames after the end, are zero); with ``delayed=True`` it is exactly what the streaming
+    engine emits for the same frames.
+    """
+    n_frames = spec.shape[-2]
+    time = np.fft.irfft(spec, n=config.n_fft, axis=-1)[..., -config.synth_length :]
+    tails = time * config.synthesis_window
+    pending = np.zeros((*spec.shape[:-2], config.overlap - 1, config.hop_length))
+    out, _ = overlap_add(tails, pending, config)
+    # `out` sample i is the reconstruction of input sample i + hop - synth; the stream emits
+    # it at position i + hop - 1.
+    lead = config.hop_length - 1
+    total = n_frames * config.hop_length
+    full = np.zeros((*spec.shape[:-2], total + config.synth_length))
+    start = lead if delayed else lead - config.latency_samples
+    # place out[i] at index start + i, clipped to [0, total)
+    lo = max(0, -start)
+    full[..., start + lo : start + out.shape[-1]] = out[..., lo:]
+    return full[..., :total]
+
+
+def to_logmag(mag: np.ndarray, config: StftConfig) -> np.ndarray:
+    """Model feature of a linear magnitude spectrum: ``log1p(1024 |X| / sum(w))`` on bins
+    ``0..1029``, float32."""
+    scale = FEATURE_SCALE / config.window_sum
+    return np.log1p(mag[..., :MODEL_BINS] * scale).astype(np.float32)
+
+
+def from_logmag(logmag: np.ndarray, config: StftConfig) -> np.ndarray:
+    """Linear magnitude of the model bins from the model feature (inverse of :func:`to_logmag`)."""
+    scale = config.window_sum / FEATURE_SCALE
+    # clamp to [0, 40]: a model output below 0 means "no energy", above 40 would overflow
+    x = np.minimum(np.maximum(logmag.astype(np.float64), 0.0), 40.0)
+    return np.expm1(x) * scale
+
+
+def analyze(audio: np.ndarray, sample_rate: int, *, latency_mode: str = "default") -> np.ndarray:
+    """Log-magnitude model frames of a mono signal, exactly as the streaming engine sees them.
+
+    Parameters
+    ----------
+    audio : np.ndarray
+        ``(samples,)`` float signal.
+    sample_rate : int
+        A supported rate (see :class:`StftConfig`).
+    latency_mode : str
+        ``"default"`` or ``"low"`` (changes the analysis window's short fall).
+
+    Returns
+    -------
+    np.ndarray
+        float32 ``(frames, 1030)`` with ``frames = len(audio) // hop_length``.
+
+    Examples
+    --------
+    >>> x = np.zeros(22050, dtype=np.float32)
+    >>> analyze(x, 22050).shape
+    (373, 1030)
+    """
+    audio = np.asarray(audio)
+    if audio.ndim != 1:
+        raise ParameterError(f"audio.ndim={audio.ndim} must be 1 (a mono signal) for analyze()")
+    config = StftConfig.for_rate(sample_rate, latency_mode)
+    return to_logmag(np.abs(stft(audio, config)), config)

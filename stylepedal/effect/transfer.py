@@ -1,0 +1,409 @@
+"""The ``StyleTransfer`` effect: the streaming engine with a style model in its transform slot.
+
+Signal path per channel, per hop (2.667 ms)::
+
+    input -> asymmetric analysis window -> rFFT -> |X| -> log1p model frame (1030 bins)
+          -> transform (style network) -> linear magnitude -> silence gate
+          -> phase (input phase, or RTPGHI carried from the previous output frame)
+          -> irFFT -> synthesis window (last 2M samples) -> overlap-add -> wet
+    output = gain * (mix * wet + (1 - mix) * dry delayed by the same latency)
+
+``process()`` behaves like a pedal: the output has as many samples as the input and is delayed by
+``latency_samples(sample_rate)``; any partition of the input into blocks gives the same output.
+For latency-compensated offline rendering use :mod:`stylepedal.host.render`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .._validate import as_audio_2d, check_choice, check_range, check_sample_rate, restore_layout
+from .._validate import sanitize as _sanitize
+from ..errors import ParameterError
+from .phase import PHASE_MODES, PghiState, PhaseGradient
+from .stft import LATENCY_MODES, MODEL_BINS, StftConfig, frames, from_logmag, overlap_add
+from .stft import to_logmag as _to_logmag
+from .transforms import FrameTransform, IdentityTransform
+
+__all__ = ["StyleTransfer", "EngineState"]
+
+SMOOTHING_SECONDS = 0.010  # parameter changes glide over 10 ms: no zipper noise, no clicks
+GATE_FLOOR_DB = -100.0  # below this input level the wet path is the input magnitude itself
+GATE_RANGE_DB = 20.0  # ... and fully the model's output above GATE_FLOOR_DB + GATE_RANGE_DB
+_TOP_BAND = 128  # model bins whose output/input gain continues above 11025 Hz
+_TINY = 1e-30  # smaller output samples are flushed to zero (no subnormals downstream)
+
+
+class _Ramp:
+    """A parameter that glides linearly to its target over a fixed number of samples.
+
+    Partition-invariant: the value at each sample depends only on how many samples have passed
+    since the target changed, not on block boundaries.
+    """
+
+    __slots__ = ("value", "target", "start", "done", "length")
+
+    def __init__(self, value: float) -> None:
+        self.value = self.target = self.start = float(value)
+        self.done = 0
+        self.length = 1
+
+    def set(self, target: float, length: int) -> None:
+        if target != self.target:
+            self.start, self.target = self.value, float(target)
+            self.done, self.length = 0, max(1, int(length))
+
+    def jump(self, value: float) -> None:
+        self.value = self.target = self.start = float(value)
+        self.done = self.length
+
+    def block(self, n: int) -> float | np.ndarray:
+        if self.done >= self.length:
+            return self.target
+        pos = np.minimum(np.arange(self.done + 1, self.done + n + 1) / self.length, 1.0)
+        values = self.start + (self.target - self.start) * pos
+        self.done += n
+        self.value = float(values[-1]) if n else self.value
+        return values
+
+
+@dataclass
+class EngineState:
+    """Everything that carries across blocks; ``StyleTransfer.reset()`` replaces it."""
+
+    config: StftConfig
+    channels: int
+    inbuf: np.ndarray  # (channels, n_fft - hop + fill) input history
+    fill: int  # input samples since the last frame
+    pending: np.ndarray  # (channels, overlap - 1, hop) overlap-add partial sums
+    outq: np.ndarray  # (channels, n) finished wet samples not yet emitted
+    dry: np.ndarray  # (channels, latency) dry delay line
+    transform_state: Any
+    pghi: PghiState
+    ramps: dict[str, _Ramp] = field(default_factory=dict)
+
+
+class StyleTransfer:
+    """Neural style transfer as a pedalboard-style effect.
+
+    Parameters
+    ----------
+    transform : FrameTransform, optional
+        The per-frame model (a trained style network's ``as_transform()``); identity if None.
+    mix : float
+        Dry/wet in [0, 1]; the dry path is delayed by the same latency as the wet one.
+    output_gain_db : float
+        Output level in dB, [-60, 24].
+    latency_mode : {"default", "low"}
+        ``"default"``: 10.6 ms (511 samples at 48 kHz); ``"low"``: 5.3 ms (255 samples).
+    phase_mode : {"input", "pghi"}
+        Phase of the output frames, see :mod:`stylepedal.effect.phase`.
+    bypass : bool
+        Output the dry signal (still delayed, so toggling keeps time alignment).
+
+    Examples
+    --------
+    >>> fx = StyleTransfer.identity()
+    >>> x = np.zeros(4800, dtype=np.float32); x[0] = 1.0
+    >>> y = fx(x, 48000)
+    >>> int(np.argmax(np.abs(y))) == fx.latency_samples(48000)
+    True
+    """
+
+    def __init__(
+        self,
+        transform: FrameTransform | None = None,
+        *,
+        mix: float = 1.0,
+        output_gain_db: float = 0.0,
+        latency_mode: str = "default",
+        phase_mode: str = "input",
+        bypass: bool = False,
+        name: str = "identity",
+    ) -> None:
+        self._transform: FrameTransform = (
+            transform if transform is not None else (IdentityTransform())
+        )
+        if getattr(self._transform, "model_bins", MODEL_BINS) != MODEL_BINS:
+            raise ParameterError(
+                f"transform.model_bins={self._transform.model_bins} must be {MODEL_BINS}"
+            )
+        self.name = name
+        self._mix = check_range(mix, "mix", 0.0, 1.0)
+        self._gain_db = check_range(output_gain_db, "output_gain_db", -60.0, 24.0)
+        self._latency_mode = check_choice(latency_mode, "latency_mode", LATENCY_MODES)
+        self._phase_mode = check_choice(phase_mode, "phase_mode", PHASE_MODES)
+        self._bypass = self._check_bool(bypass, "bypass")
+        self._state: EngineState | None = None
+        self._pghi: PhaseGradient | None = None
+
+    # ---------------------------------------------------------------- construction helpers
+    @classmethod
+    def identity(cls, **kwargs: Any) -> StyleTransfer:
+        """The engine with the identity transform: output == input delayed (for tests)."""
+        return cls(IdentityTransform(), **kwargs)
+
+    @classmethod
+    def from_preset(cls, preset: Any, **overrides: Any) -> StyleTransfer:
+        """Build the effect from a preset name or :class:`~stylepedal.presets.format.Preset`.
+
+        The model is loaded from the store's verified cache (factory presets ship theirs);
+        keyword arguments override the preset's effect parameters.
+        """
+        from .loading import effect_from_preset
+
+        return effect_from_preset(preset, **overrides)
+
+    # ---------------------------------------------------------------- parameters
+    @staticmethod
+    def _check_bool(value: Any, name: str) -> bool:
+        if not isinstance(value, (bool, np.bool_)):
+            raise ParameterError(f"{name}={value!r} must be True or False")
+        return bool(value)
+
+    @property
+    def mix(self) -> float:
+        """Dry/wet balance in [0, 1] (1 = fully wet)."""
+        return self._mix
+
+    @mix.setter
+    def mix(self, value: float) -> None:
+        self._mix = check_range(value, "mix", 0.0, 1.0)
+
+    @property
+    def output_gain_db(self) -> float:
+        """Output gain in dB, [-60, 24]."""
+        return self._gain_db
+
+    @output_gain_db.setter
+    def output_gain_db(self, value: float) -> None:
+        self._gain_db = check_range(value, "output_gain_db", -60.0, 24.0)
+
+    @property
+    def bypass(self) -> bool:
+        """True: output the dry signal, delayed by the same latency."""
+        return self._bypass
+
+    @bypass.setter
+    def bypass(self, value: bool) -> None:
+        self._bypass = self._check_bool(value, "bypass")
+
+    @property
+    def latency_mode(self) -> str:
+        """``"default"`` (10.6 ms) or ``"low"`` (5.3 ms); changing it resets the stream."""
+        return self._latency_mode
+
+    @latency_mode.setter
+    def latency_mode(self, value: str) -> None:
+        value = check_choice(value, "latency_mode", LATENCY_MODES)
+        if value != self._latency_mode:
+            self._latency_mode = value
+            self._state = None
+
+    @property
+    def phase_mode(self) -> str:
+        """``"input"`` or ``"pghi"``; switching mid-stream restarts the phase integration."""
+        return self._phase_mode
+
+    @phase_mode.setter
+    def phase_mode(self, value: str) -> None:
+        value = check_choice(value, "phase_mode", PHASE_MODES)
+        if value != self._phase_mode:
+            self._phase_mode = value
+            if self._state is not None:
+                self._state.pghi = self._pghi_for(self._state.config).new_state(
+                    self._state.channels
+                )
+
+    @property
+    def transform(self) -> FrameTransform:
+        return self._transform
+
+    @transform.setter
+    def transform(self, value: FrameTransform) -> None:
+        if getattr(value, "model_bins", None) != MODEL_BINS:
+            raise ParameterError(f"transform must take {MODEL_BINS}-bin frames, got {value!r}")
+        self._transform = value
+        if self._state is not None:
+            self._state.transform_state = value.new_state(self._state.channels)
+
+    def latency_samples(self, sample_rate: int) -> int:
+        """Delay of the output behind the input at ``sample_rate``, in samples.
+
+        Examples
+        --------
+        >>> StyleTransfer.identity().latency_samples(48000)
+        511
+        >>> StyleTransfer.identity(latency_mode="low").latency_samples(44100)
+        235
+        """
+        return StftConfig.for_rate(sample_rate, self._latency_mode).latency_samples
+
+    def tail_samples(self, sample_rate: int) -> int:
+        """Samples of output after the input stops before the wet path is silent again
+        (latency plus one analysis window): what an offline render must flush."""
+        cfg = StftConfig.for_rate(sample_rate, self._latency_mode)
+        return cfg.latency_samples + cfg.n_fft
+
+    # ---------------------------------------------------------------- processing
+    def reset(self) -> None:
+        """Forget everything carried across blocks (the next block starts a new stream)."""
+        self._state = None
+
+    def _pghi_for(self, config: StftConfig) -> PhaseGradient:
+        if self._pghi is None or self._pghi.config is not config:
+            self._pghi = PhaseGradient(config)
+        return self._pghi
+
+    def _new_state(self, config: StftConfig, channels: int) -> EngineState:
+        hop = config.hop_length
+        ramps = {
+            "mix": _Ramp(self._mix),
+            "gain": _Ramp(10.0 ** (self._gain_db / 20.0)),
+            "active": _Ramp(0.0 if self._bypass else 1.0),
+        }
+        return EngineState(
+            config=config,
+            channels=channels,
+            inbuf=np.zeros((channels, config.n_fft - hop)),
+            fill=0,
+            pending=np.zeros((channels, config.overlap - 1, hop)),
+            outq=np.zeros((channels, hop - 1)),
+            dry=np.zeros((channels, config.latency_samples)),
+            transform_state=self._transform.new_state(channels),
+            pghi=self._pghi_for(config).new_state(channels),
+            ramps=ramps,
+        )
+
+    def process(
+        self,
+        audio: np.ndarray,
+        sample_rate: float,
+        *,
+        buffer_size: int | None = None,
+        reset: bool = True,
+    ) -> np.ndarray:
+        """Process a block (or a whole signal) and return as many samples, delayed by the latency.
+
+        Parameters
+        ----------
+        audio : np.ndarray
+            float32 ``(frames,)`` or ``(channels, frames)``; channels are processed independently.
+            NaN and Inf samples are treated as zero.
+        sample_rate : float
+            A supported rate (multiple of 75 Hz, 22050..384000).
+        buffer_size : int, optional
+            Process in chunks of this many samples (bounds memory; the result is the same).
+        reset : bool
+            True (default): start a new stream. False: continue the previous one, as a live
+            host does block after block. A change of rate or channel count starts a new stream.
+
+        Returns
+        -------
+        np.ndarray
+            float32, same shape and layout as ``audio``.
+        """
+        st = self._state
+        if st is not None and not reset and sample_rate == st.config.sample_rate:
+            config = st.config  # the live fast path: same stream, nothing to look up
+        else:
+            config = StftConfig.for_rate(check_sample_rate(sample_rate), self._latency_mode)
+        x, was_1d = as_audio_2d(audio)
+        if buffer_size is not None and (
+            isinstance(buffer_size, bool) or not isinstance(buffer_size, int) or buffer_size < 1
+        ):
+            raise ParameterError(f"buffer_size={buffer_size!r} must be a positive integer")
+        if reset or st is None or st.config is not config or st.channels != x.shape[0]:
+            st = self._state = self._new_state(config, x.shape[0])
+        x64 = _sanitize(x).astype(np.float64)
+        n = x64.shape[1]
+        if buffer_size is None or buffer_size >= n:
+            out = self._block(x64, st)
+        else:
+            out = np.concatenate(
+                [self._block(x64[:, i : i + buffer_size], st) for i in range(0, n, buffer_size)],
+                axis=1,
+            )
+        return restore_layout(out.astype(np.float32), was_1d)
+
+    __call__ = process
+
+    def _block(self, x: np.ndarray, st: EngineState) -> np.ndarray:
+        cfg = st.config
+        hop = cfg.hop_length
+        b = x.shape[1]
+        buf = np.concatenate((st.inbuf, x), axis=1)
+        total = st.fill + b
+        n_frames = total // hop
+        if n_frames:
+            spec = np.fft.rfft(frames(buf, cfg, n_frames), axis=-1)
+            mag = np.abs(spec)
+            wet_mag = self._wet_magnitude(mag, st)
+            if self._phase_mode == "input":
+                unit = spec / np.maximum(mag, 1e-300)
+                out_spec = wet_mag * unit
+            else:
+                pg = self._pghi_for(cfg)
+                phase = np.empty_like(wet_mag)
+                for f in range(n_frames):
+                    phase[:, f] = pg.frame(wet_mag[:, f], st.pghi)
+                out_spec = wet_mag * np.exp(1j * phase)
+            tails = np.fft.irfft(out_spec, n=cfg.n_fft, axis=-1)[..., -cfg.synth_length :]
+            seg, st.pending = overlap_add(tails * cfg.synthesis_window, st.pending, cfg)
+            st.outq = np.concatenate((st.outq, seg), axis=1)
+            st.inbuf = buf[:, n_frames * hop :]
+        else:
+            st.inbuf = buf
+        st.fill = total - n_frames * hop
+        wet = st.outq[:, :b]
+        st.outq = st.outq[:, b:]
+        line = np.concatenate((st.dry, x), axis=1)
+        dry = line[:, :b]
+        st.dry = line[:, b:]
+        return self._mix_out(wet, dry, st)
+
+    def _wet_magnitude(self, mag: np.ndarray, st: EngineState) -> np.ndarray:
+        cfg = st.config
+        model_in = mag[..., :MODEL_BINS]
+        feats = _to_logmag(model_in, cfg)
+        out = np.asarray(self._transform(feats, st.transform_state))
+        if out.shape != feats.shape:
+            raise ParameterError(f"transform returned shape {out.shape}, expected {feats.shape}")
+        new = from_logmag(out, cfg)
+        # Silence gate: where the input is below -100 dBFS the wet magnitude is the input's own,
+        # so a model that would invent sound from nothing stays silent (silence in, silence out).
+        level = model_in.max(axis=-1, keepdims=True) * (2.0 / cfg.window_sum)
+        level_db = 20.0 * np.log10(np.maximum(level, 1e-30))
+        gate = np.minimum(np.maximum((level_db - GATE_FLOOR_DB) / GATE_RANGE_DB, 0.0), 1.0)
+        model_out = model_in + gate * (new - model_in)
+        if mag.shape[-1] == MODEL_BINS:
+            return model_out
+        top = slice(MODEL_BINS - _TOP_BAND, MODEL_BINS)
+        ratio = (model_out[..., top].sum(axis=-1, keepdims=True) + 1e-20) / (
+            model_in[..., top].sum(axis=-1, keepdims=True) + 1e-20
+        )
+        high = mag[..., MODEL_BINS:] * np.minimum(ratio, 16.0)
+        return np.concatenate((model_out, high), axis=-1)
+
+    def _mix_out(self, wet: np.ndarray, dry: np.ndarray, st: EngineState) -> np.ndarray:
+        n = wet.shape[1]
+        length = int(SMOOTHING_SECONDS * st.config.sample_rate)
+        ramps = st.ramps
+        ramps["mix"].set(self._mix, length)
+        ramps["gain"].set(10.0 ** (self._gain_db / 20.0), length)
+        ramps["active"].set(0.0 if self._bypass else 1.0, length)
+        mix, gain, active = (ramps[k].block(n) for k in ("mix", "gain", "active"))
+        effected = gain * (dry + mix * (wet - dry))
+        out = dry + active * (effected - dry)
+        out[np.abs(out) < _TINY] = 0.0
+        return out
+
+    def __repr__(self) -> str:
+        return (
+            f"<StyleTransfer name={self.name!r} mix={self._mix} output_gain_db={self._gain_db}"
+            f" latency_mode={self._latency_mode!r} phase_mode={self._phase_mode!r}"
+            f" bypass={self._bypass}>"
+        )
