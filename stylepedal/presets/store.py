@@ -20,7 +20,6 @@ preset without training. Import verifies everything before writing anything.
 from __future__ import annotations
 
 import difflib
-import functools
 import io
 import json
 import logging
@@ -88,9 +87,7 @@ class PresetEntry:
         return self.preset.name
 
 
-@functools.lru_cache(maxsize=1)
-def _factory_entries() -> tuple[PresetEntry, ...]:
-    folder = factory_dir()
+def _load_factory(folder: Traversable | Path) -> tuple[PresetEntry, ...]:
     if not folder.is_dir():
         return ()
     entries = []
@@ -111,6 +108,9 @@ class Store:
     ----------
     root : path, optional
         Store folder; default :func:`~stylepedal.presets.cache.store_root`.
+    factory : path, optional
+        Factory bank folder; default the packaged one (:func:`factory_dir`). Tests and the
+        bank build script point it elsewhere.
 
     Examples
     --------
@@ -120,8 +120,12 @@ class Store:
     []
     """
 
-    def __init__(self, root: str | Path | None = None) -> None:
+    def __init__(
+        self, root: str | Path | None = None, *, factory: Traversable | Path | None = None
+    ) -> None:
         self.root = Path(root) if root is not None else store_root()
+        self.factory = factory if factory is not None else factory_dir()
+        self._factory: tuple[PresetEntry, ...] | None = None
         self.presets_dir = self.root / "presets"
         self.midimap_path = self.root / "midimap.toml"
         self.cache = ModelCache(self.root)
@@ -129,8 +133,10 @@ class Store:
     # -- listing and lookup -------------------------------------------------------------------
 
     def factory_entries(self) -> list[PresetEntry]:
-        """The packaged factory presets."""
-        return list(_factory_entries())
+        """The factory presets (read once per Store)."""
+        if self._factory is None:
+            self._factory = _load_factory(self.factory)
+        return list(self._factory)
 
     def user_entries(self) -> list[PresetEntry]:
         """The user's presets; unreadable files are logged and skipped (``get`` reports them)."""
@@ -181,7 +187,7 @@ class Store:
         path = self._user_path(name)
         if path is not None:
             preset = Preset.load(path)
-            shadows = any(e.name.casefold() == name.casefold() for e in _factory_entries())
+            shadows = any(e.name.casefold() == name.casefold() for e in self.factory_entries())
             return PresetEntry(preset, "user", str(path), shadows)
         for e in self.list():
             if e.name.casefold() == name.casefold():
@@ -239,7 +245,7 @@ class Store:
         )
 
     def _factory_model(self, key: str) -> tuple[bytes, dict[str, Any]] | None:
-        folder = factory_dir()
+        folder = self.factory
         weights_res = folder.joinpath(f"{key}.safetensors")
         meta_res = folder.joinpath(f"{key}.json")
         if not (weights_res.is_file() and meta_res.is_file()):
@@ -285,7 +291,7 @@ class Store:
             self.cache.put(preset.model_key, weights, meta)
         else:
             self.load_model_bytes(preset)  # refuse a preset whose model is nowhere
-        if any(e.name.casefold() == preset.name.casefold() for e in _factory_entries()):
+        if any(e.name.casefold() == preset.name.casefold() for e in self.factory_entries()):
             log.info("user preset %r shadows the factory preset of the same name", preset.name)
         target = self.presets_dir / f"{preset.name}.toml"
         preset.save(target)
@@ -307,7 +313,7 @@ class Store:
             )
         path = Path(entry.location)
         path.unlink()
-        if any(e.name.casefold() == name.casefold() for e in _factory_entries()):
+        if any(e.name.casefold() == name.casefold() for e in self.factory_entries()):
             log.info("removed user preset %r; the factory preset of that name is back", name)
         return path
 
