@@ -151,6 +151,8 @@ def _config_value(value: Any, where: str) -> Any:
         return out
     if isinstance(value, (list, tuple)):
         return [_config_value(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+        raise PresetError(f"{where}={value!r} does not fit a TOML (64-bit) integer")
     if isinstance(value, (bool, str, int)):
         return value
     if isinstance(value, float):
