@@ -23,6 +23,7 @@ import difflib
 import io
 import json
 import logging
+import os
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -121,10 +122,16 @@ class Store:
     """
 
     def __init__(
-        self, root: str | Path | None = None, *, factory: Traversable | Path | None = None
+        self,
+        root: str | Path | None = None,
+        *,
+        factory: Traversable | str | os.PathLike[str] | None = None,
     ) -> None:
         self.root = Path(root) if root is not None else store_root()
-        self.factory = factory if factory is not None else factory_dir()
+        self.factory: Traversable | Path = (
+            factory_dir() if factory is None
+            else Path(factory) if isinstance(factory, (str, os.PathLike)) else factory
+        )
         self._factory: tuple[PresetEntry, ...] | None = None
         self.presets_dir = self.root / "presets"
         self.midimap_path = self.root / "midimap.toml"
