@@ -83,6 +83,16 @@ def _positive_int(value: Any, name: str) -> int:
     return int(value)
 
 
+def _non_negative_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ParameterError(f"{name}={value!r} must be a non-negative integer")
+    return int(value)
+
+
+def _seed(value: Any) -> int:
+    return _non_negative_int(value, "seed")
+
+
 def _positive_float(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
         raise ParameterError(f"{name}={value!r} must be a positive number")
@@ -148,6 +158,8 @@ class CqtRepresentation:
     hop_length : int, optional
         Hop in samples; default: the largest power of two (at most 512, the seeds' hop) not
         longer than the shortest CQT filter, so librosa's inverse can reconstruct the top bins.
+    seed : int
+        Seed of Griffin-Lim's random initial phase (deterministic synthesis).
 
     Examples
     --------
@@ -169,7 +181,9 @@ class CqtRepresentation:
         fmin_hz: float = 32.70319566257483,
         n_bins: int | None = None,
         hop_length: int | None = None,
+        seed: int = 0,
     ) -> None:
+        self.seed = _seed(seed)
         self.bins_per_octave = _positive_int(bins_per_octave, "bins_per_octave")
         self.fmin_hz = _positive_float(fmin_hz, "fmin_hz")
         self.n_bins = None if n_bins is None else _positive_int(n_bins, "n_bins")
@@ -299,7 +313,7 @@ class CqtRepresentation:
         *,
         n_iter: int = 32,
         reference: np.ndarray | None = None,
-        seed: int = 0,
+        seed: int | None = None,
     ) -> np.ndarray:
         """Audio from a log-CQT with Griffin-Lim (``librosa.griffinlim_cqt``).
 
@@ -311,13 +325,14 @@ class CqtRepresentation:
             Griffin-Lim iterations.
         reference : np.ndarray, optional
             The content audio: only its length is used (the output is cut/padded to it).
-        seed : int
-            Seed of Griffin-Lim's random initial phase.
+        seed : int, optional
+            Seed of Griffin-Lim's random initial phase (default: the constructor's).
         """
         import librosa
 
         sr = check_sample_rate(sample_rate)
-        n_iter = _positive_int(n_iter, "n_iter")
+        n_iter = _non_negative_int(n_iter, "n_iter")
+        seed = self.seed if seed is None else _seed(seed)
         mag = self.to_magnitude(rep, sr)
         length = None if reference is None else _audio_1d(reference, "reference").shape[0]
         y = librosa.griffinlim_cqt(

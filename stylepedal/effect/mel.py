@@ -25,7 +25,7 @@ import numpy as np
 
 from .._validate import check_sample_rate
 from ..errors import ParameterError
-from .cqt import SINE_SCALE, _audio_1d, _positive_int, _rep_2d
+from .cqt import SINE_SCALE, _audio_1d, _non_negative_int, _positive_int, _rep_2d, _seed
 
 __all__ = ["MelRepresentation"]
 
@@ -43,6 +43,8 @@ class MelRepresentation:
         Hop; default ``n_fft // 4`` (512 at 22.05 kHz, the seeds').
     fmin_hz, fmax_hz : float
         Band edges of the mel filterbank (``fmax_hz=None``: Nyquist).
+    seed : int
+        Seed of Griffin-Lim's random initial phase (deterministic synthesis).
 
     Examples
     --------
@@ -65,7 +67,9 @@ class MelRepresentation:
         hop_length: int | None = None,
         fmin_hz: float = 0.0,
         fmax_hz: float | None = None,
+        seed: int = 0,
     ) -> None:
+        self.seed = _seed(seed)
         self.n_mels = _positive_int(n_mels, "n_mels")
         self.n_fft = None if n_fft is None else _positive_int(n_fft, "n_fft")
         self.hop_length = None if hop_length is None else _positive_int(hop_length, "hop_length")
@@ -127,7 +131,7 @@ class MelRepresentation:
         *,
         n_iter: int = 32,
         reference: np.ndarray | None = None,
-        seed: int = 0,
+        seed: int | None = None,
     ) -> np.ndarray:
         """Audio from a log-mel array: NNLS back to linear magnitude, then Griffin-Lim.
 
@@ -139,17 +143,18 @@ class MelRepresentation:
             Griffin-Lim iterations.
         reference : np.ndarray, optional
             The content audio: only its length is used.
-        seed : int
-            Seed of Griffin-Lim's random initial phase.
+        seed : int, optional
+            Seed of Griffin-Lim's random initial phase (default: the constructor's).
         """
         import librosa
 
         p = self._params(sample_rate)
-        n_iter = _positive_int(n_iter, "n_iter")
+        n_iter = _non_negative_int(n_iter, "n_iter")
+        seed = self.seed if seed is None else _seed(seed)
         mel = np.expm1(_rep_2d(rep, self.n_mels)) / self._scale(p["n_fft"])
         length = None if reference is None else _audio_1d(reference, "reference").shape[0]
-        # mel_to_audio's Griffin-Lim starts from random phase; seed numpy's global state
-        # through librosa's own option is not exposed, so run the two steps ourselves.
+        # mel_to_audio does these two steps but does not expose Griffin-Lim's random_state,
+        # so run them ourselves to make the synthesis deterministic.
         mag = librosa.feature.inverse.mel_to_stft(
             mel.astype(np.float32),
             sr=p["sr"],
