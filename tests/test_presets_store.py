@@ -114,6 +114,18 @@ def test_unknown_name_lists_close_matches(store):
     assert "did you mean" not in str(info.value)
 
 
+def test_names_never_escape_the_presets_folder(store, tmp_path):
+    preset, weights, meta = user_preset()
+    store.save(preset, weights, meta)
+    outside = store.root / "Outside.toml"
+    preset.replace(name="Outside").save(outside)
+    with pytest.raises(PresetError, match="does not exist"):
+        store.get("../Outside")
+    with pytest.raises(PresetError, match="does not exist"):
+        store.remove("../Outside")
+    assert outside.exists()
+
+
 def test_broken_user_file_is_skipped_in_list_but_reported_by_get(store, caplog):
     store.presets_dir.mkdir(parents=True)
     (store.presets_dir / "Broken.toml").write_text('format_version = 1\nname = "Broken"\n')

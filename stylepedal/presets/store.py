@@ -215,6 +215,10 @@ class Store:
         """The user preset file whose preset name matches ``name`` case-insensitively."""
         if not self.presets_dir.is_dir():
             return None
+        try:
+            check_name(name)
+        except PresetError:
+            return None  # never build a path from a name like "../x"
         exact = self.presets_dir / f"{name}.toml"
         candidates = [exact] if exact.is_file() else []
         candidates += [
