@@ -622,6 +622,10 @@ def write_audio(path: str | os.PathLike[str], audio: np.ndarray, sample_rate: in
             raise AudioFileError(f"cannot write {str(p)!r}: {exc}") from exc
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
+        # mkstemp creates the file 0600; give the output the permissions a plain open() would.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, p)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

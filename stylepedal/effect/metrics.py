@@ -1,0 +1,322 @@
+"""How far a stylised output moved from its content toward its style (``stylepedal eval``).
+
+Two kinds of measure, each as a ratio against the unprocessed content so 0 is "reached the
+style" and 1 is "no closer than the content was":
+
+- **Gram style distance** ``||G_out - G_style|| / ||G_content - G_style||`` (Frobenius norms
+  over all layers) with the random-filter features of :mod:`stylepedal.effect.gram`: the
+  square of the numerator is exactly the optimiser's style loss. **Content distance**
+  ``||F_out - F_content|| / ||F_content||``: the relative feature error (0 = same content).
+- **MIR descriptors** the paper (hordiales & Barrera 2019) proposes to judge style, from
+  librosa: spectral centroid, bandwidth, flatness, roll-off, contrast (7 bands), MFCC mean and
+  standard deviation (20 coefficients). Each is summarised over time (mean; the MFCC std is the
+  standard deviation over frames) and reported as ``d(output, style) / d(content, style)``
+  (Euclidean ``d``): below 1 means the output moved toward the style.
+
+A ratio whose denominator is 0 (content already equals the style in that measure) is None.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .._validate import check_sample_rate
+from ..errors import ParameterError
+from .gram import FeatureConfig
+
+__all__ = ["DESCRIPTORS", "add_cli", "descriptors", "evaluate", "format_table"]
+
+# name -> what it measures (for the table)
+DESCRIPTORS: dict[str, str] = {
+    "spectral_centroid": "brightness (Hz)",
+    "spectral_bandwidth": "spread around the centroid (Hz)",
+    "spectral_flatness": "noisiness (0 tonal .. 1 noise)",
+    "spectral_rolloff": "85% energy frequency (Hz)",
+    "spectral_contrast": "peak/valley contrast per band (dB, 7 bands)",
+    "mfcc_mean": "timbre envelope (20 MFCC means)",
+    "mfcc_std": "timbre movement (20 MFCC std devs)",
+}
+N_FFT = 2048
+HOP_LENGTH = 512
+N_MFCC = 20
+
+
+def _frame_descriptors(audio: np.ndarray, sample_rate: int) -> dict[str, np.ndarray]:
+    """Per-frame descriptors, each ``(dims, frames)``."""
+    import librosa
+
+    kw: dict[str, Any] = {"sr": sample_rate, "n_fft": N_FFT, "hop_length": HOP_LENGTH}
+    spec = np.abs(librosa.stft(audio, n_fft=N_FFT, hop_length=HOP_LENGTH))
+    return {
+        "spectral_centroid": librosa.feature.spectral_centroid(S=spec, **kw),
+        "spectral_bandwidth": librosa.feature.spectral_bandwidth(S=spec, **kw),
+        "spectral_flatness": librosa.feature.spectral_flatness(S=spec),
+        "spectral_rolloff": librosa.feature.spectral_rolloff(S=spec, **kw),
+        "spectral_contrast": librosa.feature.spectral_contrast(S=spec, **kw),
+        "mfcc": librosa.feature.mfcc(y=audio, n_mfcc=N_MFCC, **kw),
+    }
+
+
+def descriptors(audio: np.ndarray | Sequence[np.ndarray], sample_rate: int) -> dict[str, Any]:
+    """MIR descriptor summaries of one clip (or several pooled over time).
+
+    Parameters
+    ----------
+    audio : np.ndarray or sequence of np.ndarray
+        Mono float audio; several clips are pooled (their frames concatenated).
+    sample_rate : int
+        Rate of the audio in Hz.
+
+    Returns
+    -------
+    dict
+        ``{name: float or list of float}`` for every name in :data:`DESCRIPTORS`.
+
+    Examples
+    --------
+    >>> y = np.sin(2 * np.pi * 440 * np.arange(22050) / 22050).astype(np.float32)
+    >>> round(descriptors(y, 22050)["spectral_centroid"])  # doctest: +SKIP
+    440
+    """
+    from .represent import mono_audio
+
+    clips = [audio] if isinstance(audio, np.ndarray) else list(audio)
+    frames = [_frame_descriptors(mono_audio(c), sample_rate) for c in clips]
+    pooled = {k: np.concatenate([f[k] for f in frames], axis=1) for k in frames[0]}
+    out: dict[str, Any] = {}
+    for name in (
+        "spectral_centroid",
+        "spectral_bandwidth",
+        "spectral_flatness",
+        "spectral_rolloff",
+    ):
+        out[name] = float(pooled[name].mean())
+    out["spectral_contrast"] = pooled["spectral_contrast"].mean(axis=1).tolist()
+    out["mfcc_mean"] = pooled["mfcc"].mean(axis=1).tolist()
+    out["mfcc_std"] = pooled["mfcc"].std(axis=1).tolist()
+    return out
+
+
+def _ratio(numerator: float, denominator: float) -> float | None:
+    if denominator <= 0.0 or not math.isfinite(denominator):
+        return None if numerator > 0.0 else 0.0
+    return numerator / denominator
+
+
+def evaluate(
+    output: np.ndarray,
+    content: np.ndarray,
+    style: np.ndarray | Sequence[np.ndarray],
+    sample_rate: int,
+    *,
+    features: FeatureConfig | None = None,
+    representation: str = "stft",
+) -> dict[str, Any]:
+    """Measure how far ``output`` moved from ``content`` toward ``style``.
+
+    Parameters
+    ----------
+    output, content : np.ndarray
+        Mono float audio at ``sample_rate``.
+    style : np.ndarray or sequence of np.ndarray
+        Style audio (several files define one style: Grams averaged, frame-weighted).
+    sample_rate : int
+        Rate of all the audio in Hz.
+    features : FeatureConfig
+        Gram features (default: the optimiser's, 4096 filters of width 11).
+    representation : str
+        Spectrogram the features see (default ``"stft"``, the seeds' log1p STFT).
+
+    Returns
+    -------
+    dict
+        ``style_distance`` (Gram, relative to the content's), ``content_distance`` (relative
+        feature error), ``style_loss`` (``{"output", "content"}``, unweighted),
+        ``descriptors`` (``{name: {"output", "content", "style", "ratio"}}``),
+        ``descriptor_ratio_mean``, ``descriptors_toward_style`` (how many ratios are < 1), and
+        the settings (``sample_rate``, ``representation``, ``features``, ``frames``).
+
+    Raises
+    ------
+    ParameterError
+        for bad audio (not 1-D float, NaN/Inf), a silent style, or clips shorter than the
+        kernel.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> c = rng.standard_normal(22050).astype(np.float32) * 0.1
+    >>> s = np.sin(np.arange(22050) * 0.1).astype(np.float32) * 0.5
+    >>> r = evaluate(s, c, s, 22050, features=FeatureConfig(n_filters=32))
+    >>> r["style_distance"]
+    0.0
+    """
+    import torch
+
+    from .gram import GramFeatures
+    from .optimize import check_style_audio, style_gram
+    from .represent import get_representation, mono_audio
+
+    sample_rate = check_sample_rate(sample_rate)
+    features = features or FeatureConfig()
+    out_audio = mono_audio(output, name="output")
+    content_audio = mono_audio(content, name="content")
+    styles_audio = [style] if isinstance(style, np.ndarray) else list(style)
+    if not styles_audio:
+        raise ParameterError("style must hold at least one clip")
+    styles_audio = [mono_audio(s, name=f"style[{i}]") for i, s in enumerate(styles_audio)]
+    for i, s in enumerate(styles_audio):
+        check_style_audio(s, name=f"style[{i}]")
+
+    rep = get_representation(representation)
+    out_spec = rep.analyze(out_audio, sample_rate)
+    content_spec = rep.analyze(content_audio, sample_rate)
+    style_specs = [rep.analyze(s, sample_rate) for s in styles_audio]
+    extractor = GramFeatures(out_spec.shape[0], features)
+    extractor.eval()
+    g_style = style_gram(style_specs, extractor)
+    g_out = style_gram([out_spec], extractor, names=["output"])
+    g_content = style_gram([content_spec], extractor, names=["content"])
+    with torch.no_grad():
+        loss_out = float(sum(((a - b) ** 2).sum() for a, b in zip(g_out, g_style, strict=True)))
+        loss_content = float(
+            sum(((a - b) ** 2).sum() for a, b in zip(g_content, g_style, strict=True))
+        )
+        # content features compared over the frames both clips have
+        n = min(out_spec.shape[1], content_spec.shape[1])
+        f_out = extractor(torch.from_numpy(np.ascontiguousarray(out_spec[:, :n]))[None])[-1]
+        f_content = extractor(torch.from_numpy(np.ascontiguousarray(content_spec[:, :n]))[None])[-1]
+        content_err = float(torch.linalg.vector_norm(f_out - f_content))
+        content_norm = float(torch.linalg.vector_norm(f_content))
+
+    d_out = descriptors(out_audio, sample_rate)
+    d_content = descriptors(content_audio, sample_rate)
+    d_style = descriptors(styles_audio, sample_rate)
+    table: dict[str, dict[str, Any]] = {}
+    ratios = []
+    for name in DESCRIPTORS:
+        o = np.atleast_1d(np.asarray(d_out[name], dtype=np.float64))
+        c = np.atleast_1d(np.asarray(d_content[name], dtype=np.float64))
+        s = np.atleast_1d(np.asarray(d_style[name], dtype=np.float64))
+        ratio = _ratio(float(np.linalg.norm(o - s)), float(np.linalg.norm(c - s)))
+        table[name] = {
+            "output": d_out[name],
+            "content": d_content[name],
+            "style": d_style[name],
+            "ratio": ratio,
+        }
+        if ratio is not None:
+            ratios.append(ratio)
+
+    return {
+        "style_distance": _ratio(math.sqrt(loss_out), math.sqrt(loss_content)),
+        "content_distance": _ratio(content_err, content_norm),
+        "style_loss": {"output": loss_out, "content": loss_content},
+        "descriptors": table,
+        "descriptor_ratio_mean": float(np.mean(ratios)) if ratios else None,
+        "descriptors_toward_style": int(sum(r < 1.0 for r in ratios)),
+        "sample_rate": sample_rate,
+        "representation": representation,
+        "features": features.to_dict(),
+        "frames": {
+            "output": int(out_spec.shape[1]),
+            "content": int(content_spec.shape[1]),
+            "style": [int(s.shape[1]) for s in style_specs],
+        },
+    }
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, list):
+        return f"[{len(value)} values]"
+    return f"{value:.4g}"
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """The human-readable table ``stylepedal eval`` prints."""
+    lines = [
+        f"{'measure':<22}{'output':>12}{'content':>12}{'style':>12}{'ratio':>9}",
+        "-" * 67,
+        f"{'Gram style distance':<22}{'':>36}{_fmt(result['style_distance']):>9}",
+        f"{'content distance':<22}{'':>36}{_fmt(result['content_distance']):>9}",
+    ]
+    for name, row in result["descriptors"].items():
+        lines.append(
+            f"{name:<22}{_fmt(row['output']):>12}{_fmt(row['content']):>12}"
+            f"{_fmt(row['style']):>12}{_fmt(row['ratio']):>9}"
+        )
+    lines.append("-" * 67)
+    lines.append(
+        f"ratio = d(output, style) / d(content, style): < 1 moved toward the style. "
+        f"{result['descriptors_toward_style']}/{len(result['descriptors'])} descriptors did."
+    )
+    return "\n".join(lines)
+
+
+def add_cli(subparsers: Any) -> None:
+    """Register ``stylepedal eval OUT --content C --style S [S ...] [--json]``."""
+    from .represent import REPRESENTATIONS
+
+    parser = subparsers.add_parser(
+        "eval",
+        help="measure how far a stylised file moved toward its style",
+        description=(
+            "Gram style distance, content distance and MIR descriptor ratios of OUT against"
+            " its CONTENT and STYLE files (ratios < 1: closer to the style than the content)."
+        ),
+    )
+    parser.add_argument("output", metavar="OUT", help="the stylised audio file")
+    parser.add_argument("--content", required=True, help="the unprocessed content file")
+    parser.add_argument("--style", required=True, nargs="+", help="the style file(s)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--sample-rate",
+        type=int,
+        default=22050,
+        help="rate all files are resampled to (default 22050)",
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=None, help="use only the first SECONDS of every file"
+    )
+    parser.add_argument("--filters", type=int, default=4096, help="random filters (4096)")
+    parser.add_argument("--kernel-size", type=int, default=11, help="filter width (11)")
+    parser.add_argument("--layers", type=int, default=1, help="conv layers (1)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random filters (0)")
+    parser.add_argument(
+        "--representation",
+        choices=REPRESENTATIONS,
+        default="stft",
+        help="spectrogram the features see (default stft)",
+    )
+    parser.set_defaults(func=_cmd_eval)
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from .optimize import read_audio
+
+    sr = args.sample_rate
+    features = FeatureConfig(
+        n_filters=args.filters, kernel_size=args.kernel_size, layers=args.layers, seed=args.seed
+    )
+    out, _ = read_audio(args.output, sample_rate=sr, seconds=args.seconds, name="output")
+    content, _ = read_audio(args.content, sample_rate=sr, seconds=args.seconds, name="content")
+    styles = [
+        read_audio(p, sample_rate=sr, seconds=args.seconds, name="style")[0] for p in args.style
+    ]
+    result = evaluate(
+        out, content, styles, sr, features=features, representation=args.representation
+    )
+    result["files"] = {"output": args.output, "content": args.content, "style": args.style}
+    if args.json:
+        print(json.dumps(result, sort_keys=True))
+    else:
+        print(format_table(result))
+    return 0
