@@ -248,7 +248,9 @@ def format_table(result: dict[str, Any]) -> str:
         f"{'Gram style distance':<22}{'':>36}{_fmt(result['style_distance']):>9}",
         f"{'content distance':<22}{'':>36}{_fmt(result['content_distance']):>9}",
     ]
-    for name, row in result["descriptors"].items():
+    # fixed order, whatever order the dict went through (JSON sort_keys reorders it)
+    for name in [n for n in DESCRIPTORS if n in result["descriptors"]]:
+        row = result["descriptors"][name]
         lines.append(
             f"{name:<22}{_fmt(row['output']):>12}{_fmt(row['content']):>12}"
             f"{_fmt(row['style']):>12}{_fmt(row['ratio']):>9}"
