@@ -1,0 +1,304 @@
+"""Parse effect specs such as ``"Compressor(threshold_db=-20),Reverb(room_size=0.3)"``.
+
+A spec names pedalboard's built-in effects with keyword parameters, comma separated. It is read
+with :mod:`ast`, never evaluated: only names of pedalboard effect classes are accepted, only
+keyword arguments, and only literal values (numbers, strings, booleans, with an optional sign).
+Effects whose parameter is an enum (``LadderFilter(mode="HPF12")``,
+``Resample(quality="Linear")``) take the member's name as a string.
+
+Examples
+--------
+>>> plugins = parse_spec("Compressor(threshold_db=-20), Reverb(room_size=0.3)")
+>>> [type(p).__name__ for p in plugins]
+['Compressor', 'Reverb']
+>>> plugins[0].threshold_db
+-20.0
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import math
+import re
+from typing import Any
+
+from ..errors import ParameterError
+
+__all__ = ["allowed_effects", "effect_parameters", "format_spec", "parse_spec"]
+
+# Classes that cannot be built from literal keywords, or that would load foreign code.
+_EXCLUDED = frozenset(
+    {
+        "Plugin",
+        "Pedalboard",
+        "Chain",
+        "Mix",
+        "PluginContainer",
+        "ExternalPlugin",
+        "VST3Plugin",
+        "AudioUnitPlugin",
+        "IIRFilter",
+    }
+)
+_MAX_SPEC_CHARS = 4096  # a spec is typed by a person: refuse anything that is plainly not one
+
+
+
+def _split_top_level(text: str) -> list[str]:
+    """Split ``text`` at commas that are not inside brackets (types like ``Union[a, b]``)."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        if ch in "([<":
+            depth += 1
+        elif ch in ")]>":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return [p.strip() for p in parts if p.strip()]
+
+
+def _plugin_classes() -> dict[str, type]:
+    import pedalboard
+
+    found: dict[str, type] = {}
+    for name in dir(pedalboard):
+        obj = getattr(pedalboard, name)
+        if (
+            isinstance(obj, type)
+            and issubclass(obj, pedalboard.Plugin)
+            and not name.startswith("_")
+            and name not in _EXCLUDED
+        ):
+            found[name] = obj
+    return found
+
+
+def allowed_effects() -> list[str]:
+    """Names of the pedalboard effects a spec may use, sorted.
+
+    Examples
+    --------
+    >>> "Reverb" in allowed_effects() and "VST3Plugin" not in allowed_effects()
+    True
+    """
+    return sorted(_plugin_classes())
+
+
+def effect_parameters(name: str) -> dict[str, str]:
+    """Keyword parameters of effect ``name`` with their type names, read from pedalboard.
+
+    Examples
+    --------
+    >>> effect_parameters("Gain")
+    {'gain_db': 'float'}
+    """
+    cls = _lookup_class(name)
+    # pybind11 classes have no inspectable signature; their docstring's first line is one.
+    doc = (cls.__init__.__doc__ or "").strip().splitlines()
+    first = doc[0] if doc else ""
+    match = re.match(r"__init__\((.*)\)\s*->", first)
+    params: dict[str, str] = {}
+    if match:
+        for part in _split_top_level(match.group(1)):
+            pname, _, rest = part.partition(":")
+            ptype = rest.split("=", 1)[0].strip().replace("pedalboard_native.", "")
+            if pname.strip() != "self":
+                params[pname.strip()] = ptype
+    return params
+
+
+def _enum_types(cls: type) -> dict[str, Any]:
+    """Parameter name -> enum type for the effects that take one (named by its members)."""
+    import pedalboard
+
+    enums: dict[str, Any] = {}
+    for pname, ptype in effect_parameters(cls.__name__).items():
+        if ptype == "Resample.Quality":
+            enums[pname] = pedalboard.Resample.Quality
+        elif ptype == "LadderFilter.Mode":
+            enums[pname] = pedalboard.LadderFilter.Mode
+    return enums
+
+
+def _lookup_class(name: str) -> type:
+    classes = _plugin_classes()
+    if name in classes:
+        return classes[name]
+    close = difflib.get_close_matches(name, list(classes), n=3, cutoff=0.6)
+    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    raise ParameterError(
+        f"effect {name!r} is not a pedalboard effect{hint}: allowed are "
+        + ", ".join(sorted(classes))
+    )
+
+
+def _literal(node: ast.expr, effect: str, param: str) -> Any:
+    """The Python value of a literal keyword argument, or ParameterError."""
+    sign = 1
+    inner = node
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        sign = -1 if isinstance(node.op, ast.USub) else 1
+        inner = node.operand
+    if isinstance(inner, ast.Constant):
+        value = inner.value
+        if isinstance(value, bool):
+            if inner is node:
+                return value
+        elif isinstance(value, (int, float)):
+            if not math.isfinite(value):
+                raise ParameterError(
+                    f"{effect}({param}={ast.unparse(node)}) must be a finite number"
+                )
+            return sign * value
+        elif isinstance(value, str) and inner is node:
+            return value
+    raise ParameterError(
+        f"{effect}({param}={ast.unparse(node)}) is not allowed: a value must be a literal "
+        "number, string or True/False (no names, expressions or calls)"
+    )
+
+
+def _check_type(effect: str, param: str, value: Any, type_name: str) -> None:
+    """Refuse a literal of the wrong kind with a message that names the expected kind."""
+    if type_name in ("float", "int", "Optional[float]"):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        wanted = "a number"
+    elif type_name == "bool":
+        ok, wanted = isinstance(value, bool), "True or False"
+    else:
+        return  # strings, enums and unions: checked below or by pedalboard
+    if not ok:
+        raise ParameterError(f"{effect}({param}={value!r}) must be {wanted}")
+
+
+def _build(name: str, kwargs: dict[str, Any]) -> Any:
+    cls = _lookup_class(name)
+    params = effect_parameters(name)
+    allowed = ", ".join(params) if params else "none"
+    for key in kwargs:
+        if key not in params:
+            raise ParameterError(
+                f"{name} has no parameter {key!r}: allowed are {allowed}"
+            )
+    for key, value in kwargs.items():
+        _check_type(name, key, value, params[key])
+    enums = _enum_types(cls)
+    for key, enum in enums.items():
+        if key in kwargs:
+            value = kwargs[key]
+            members = [m for m in dir(enum) if not m.startswith("_") and m[0].isupper()]
+            if not isinstance(value, str) or value not in members:
+                raise ParameterError(
+                    f"{name}({key}={value!r}) is not supported: choose one of "
+                    + ", ".join(repr(m) for m in members)
+                )
+            kwargs[key] = getattr(enum, value)
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        shown = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+        raise ParameterError(
+            f"{name}({shown}) was refused by pedalboard: {exc}; parameters are {allowed}"
+        ) from exc
+
+
+def parse_spec(spec: str) -> list[Any]:
+    """Build the pedalboard plugins a spec names, in order.
+
+    Parameters
+    ----------
+    spec : str
+        Comma-separated effects, each ``Name`` or ``Name(param=value, ...)`` with literal
+        values; an empty or blank string gives no effects.
+
+    Returns
+    -------
+    list of pedalboard.Plugin
+
+    Raises
+    ------
+    ParameterError
+        naming the effect and parameter at fault and listing what is allowed.
+
+    Examples
+    --------
+    >>> [type(p).__name__ for p in parse_spec("Gain(gain_db=-6), HighpassFilter")]
+    ['Gain', 'HighpassFilter']
+    >>> parse_spec("")
+    []
+    """
+    if not isinstance(spec, str):
+        raise ParameterError(f"spec={spec!r} must be a string such as 'Reverb(room_size=0.3)'")
+    if len(spec) > _MAX_SPEC_CHARS:
+        raise ParameterError(
+            f"spec is {len(spec)} characters long: allowed are at most {_MAX_SPEC_CHARS}"
+        )
+    if not spec.strip():
+        return []
+    try:
+        tree = ast.parse(spec.strip(), mode="eval")
+    except SyntaxError as exc:
+        raise ParameterError(
+            f"spec={spec!r} cannot be read ({exc.msg}): write effects like "
+            "'Compressor(threshold_db=-20), Reverb(room_size=0.3)'"
+        ) from None
+    body = tree.body
+    items = list(body.elts) if isinstance(body, ast.Tuple) else [body]
+    plugins = []
+    for item in items:
+        if isinstance(item, ast.Name):
+            plugins.append(_build(item.id, {}))
+            continue
+        if not isinstance(item, ast.Call) or not isinstance(item.func, ast.Name):
+            raise ParameterError(
+                f"{ast.unparse(item)!r} is not an effect: write Name or Name(param=value), "
+                "e.g. 'Reverb(room_size=0.3)'"
+            )
+        name = item.func.id
+        _lookup_class(name)
+        if item.args:
+            raise ParameterError(
+                f"{name}({ast.unparse(item.args[0])}): parameters must be given by keyword, "
+                f"allowed are {', '.join(effect_parameters(name)) or 'none'}"
+            )
+        kwargs: dict[str, Any] = {}
+        for kw in item.keywords:
+            if kw.arg is None:
+                raise ParameterError(f"{name}(**...) is not allowed: name each parameter")
+            if kw.arg in kwargs:
+                raise ParameterError(f"{name}: parameter {kw.arg!r} is given twice")
+            kwargs[kw.arg] = _literal(kw.value, name, kw.arg)
+        plugins.append(_build(name, kwargs))
+    return plugins
+
+
+def format_spec(plugins: list[Any]) -> str:
+    """A readable spec for ``plugins`` (parameters as pedalboard reports them).
+
+    Examples
+    --------
+    >>> format_spec(parse_spec("Gain(gain_db=-6)"))
+    'Gain(gain_db=-6.0)'
+    """
+    parts = []
+    for p in plugins:
+        name = type(p).__name__
+        try:
+            names = list(effect_parameters(name))
+        except ParameterError:
+            names = []
+        shown = []
+        for key in names:
+            value = getattr(p, key, None)
+            if isinstance(value, bool) or isinstance(value, str):
+                shown.append(f"{key}={value!r}")
+            elif isinstance(value, (int, float)):
+                # pedalboard stores float32: print the value the user typed, not its noise
+                shown.append(f"{key}={float(value):.6g}")
+            elif hasattr(value, "name"):
+                shown.append(f"{key}={value.name!r}")
+        parts.append(f"{name}({', '.join(shown)})")
+    return ", ".join(parts)
