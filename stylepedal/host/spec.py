@@ -97,7 +97,8 @@ def effect_parameters(name: str) -> dict[str, str]:
     """
     cls = _lookup_class(name)
     # pybind11 classes have no inspectable signature; their docstring's first line is one.
-    doc = (cls.__init__.__doc__ or "").strip().splitlines()
+    init: Any = cls.__dict__.get("__init__", None)
+    doc = (getattr(init, "__doc__", None) or "").strip().splitlines()
     first = doc[0] if doc else ""
     match = re.match(r"__init__\((.*)\)\s*->", first)
     params: dict[str, str] = {}
@@ -292,13 +293,13 @@ def format_spec(plugins: list[Any]) -> str:
             names = []
         shown = []
         for key in names:
-            value = getattr(p, key, None)
+            value: Any = getattr(p, key, None)
             if isinstance(value, bool) or isinstance(value, str):
                 shown.append(f"{key}={value!r}")
             elif isinstance(value, (int, float)):
                 # pedalboard stores float32: print the value the user typed, not its noise
                 shown.append(f"{key}={float(value):.6g}")
-            elif hasattr(value, "name"):
+            elif value is not None and hasattr(value, "name"):
                 shown.append(f"{key}={value.name!r}")
         parts.append(f"{name}({', '.join(shown)})")
     return ", ".join(parts)
