@@ -291,8 +291,6 @@ def optimize_logmag(
         raise ParameterError(f"seed={seed!r} must be a non-negative integer")
     lr = DEFAULT_LEARNING_RATE[optimizer] if learning_rate is None else learning_rate
     lr = check_range(lr, "learning_rate", 1e-12, 1e6)
-    if lr <= 0.0:
-        raise ParameterError(f"learning_rate={learning_rate!r} must be > 0")
 
     styles_in = [style] if isinstance(style, np.ndarray) else list(style)
     if not styles_in:
@@ -395,6 +393,11 @@ def optimize_logmag(
         total = float(s_loss) + float(b_loss)
         if c_loss is not None and alpha > 0.0:
             total += alpha * float(c_loss)
+    if not (math.isfinite(total) and bool(torch.isfinite(x).all())):
+        raise ParameterError(
+            f"the optimisation diverged (loss={total}) with optimizer={optimizer!r},"
+            f" learning_rate={lr}: use a smaller learning rate"
+        )
     if losses:
         # The accepted point of the last iteration: report the loss of what we return.
         losses[-1] = total
