@@ -23,19 +23,27 @@ __all__ = [
 ]
 
 
-def as_audio_2d(audio: Any, *, name: str = "audio") -> tuple[np.ndarray, bool]:
-    """Return ``(audio as float32 (channels, frames), was_1d)``.
+def as_audio_2d(audio: Any, *, name: str = "audio") -> tuple[np.ndarray, str]:
+    """Return ``(audio as float32 (channels, frames), layout)``.
 
     Accepts float32/float64 arrays of shape ``(frames,)`` or ``(channels, frames)``, the
-    pedalboard layout. A 2-D array whose first axis is longer than its second and whose second
-    axis is 1 or 2 is taken as ``(frames, channels)`` and transposed, like pedalboard does.
-    Non-finite samples are *not* an error here: the engine treats them as zero (see
-    :func:`sanitize`), so a stream with a glitch keeps going.
+    pedalboard layout. A 2-D array with more than two rows and one or two columns is taken as
+    ``(frames, channels)``; anything else 2-D as ``(channels, frames)``, so a stereo block of one
+    or two samples (``(2, 1)``, ``(2, 2)``) or an empty one (``(2, 0)``) keeps its channels. ``layout`` is
+    ``"mono"``, ``"channels_first"`` or ``"channels_last"``; :func:`restore_layout` puts a result
+    back into it. Non-finite samples are *not* an error here: the engine treats them as zero
+    (see :func:`sanitize`), so a stream with a glitch keeps going.
 
     Raises
     ------
     ParameterError
         on a non-array, a non-float dtype, or a number of dimensions other than 1 or 2.
+
+    Examples
+    --------
+    >>> x, layout = as_audio_2d(np.zeros((480, 2), dtype=np.float32))
+    >>> x.shape, layout
+    ((2, 480), 'channels_last')
     """
     if not isinstance(audio, np.ndarray):
         raise ParameterError(
@@ -47,19 +55,23 @@ def as_audio_2d(audio: Any, *, name: str = "audio") -> tuple[np.ndarray, bool]:
             "in [-1, 1], e.g. audio.astype(np.float32)"
         )
     if audio.ndim == 1:
-        return np.ascontiguousarray(audio[np.newaxis, :], dtype=np.float32), True
+        return np.ascontiguousarray(audio[np.newaxis, :], dtype=np.float32), "mono"
     if audio.ndim == 2:
-        if audio.shape[0] > audio.shape[1] and audio.shape[1] <= 2:
-            audio = audio.T
-        return np.ascontiguousarray(audio, dtype=np.float32), False
+        if audio.shape[1] <= 2 < audio.shape[0]:
+            return np.ascontiguousarray(audio.T, dtype=np.float32), "channels_last"
+        return np.ascontiguousarray(audio, dtype=np.float32), "channels_first"
     raise ParameterError(
         f"{name}.ndim={audio.ndim} is not supported: pass (frames,) or (channels, frames)"
     )
 
 
-def restore_layout(audio: np.ndarray, was_1d: bool) -> np.ndarray:
-    """Undo :func:`as_audio_2d`'s promotion of 1-D input."""
-    return audio[0] if was_1d else audio
+def restore_layout(audio: np.ndarray, layout: str) -> np.ndarray:
+    """Put a ``(channels, frames)`` result back into the layout :func:`as_audio_2d` reported."""
+    if layout == "mono":
+        return audio[0]
+    if layout == "channels_last":
+        return audio.T
+    return audio
 
 
 def sanitize(audio: np.ndarray) -> np.ndarray:

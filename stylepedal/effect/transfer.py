@@ -82,7 +82,7 @@ class EngineState:
     outq: np.ndarray  # (channels, n) finished wet samples not yet emitted
     dry: np.ndarray  # (channels, latency) dry delay line
     transform_state: Any
-    pghi: PghiState
+    pghi: PghiState | None  # created on first use: phase_mode="input" never pays for it
     ramps: dict[str, _Ramp] = field(default_factory=dict)
 
 
@@ -214,9 +214,7 @@ class StyleTransfer:
         if value != self._phase_mode:
             self._phase_mode = value
             if self._state is not None:
-                self._state.pghi = self._pghi_for(self._state.config).new_state(
-                    self._state.channels
-                )
+                self._state.pghi = None
 
     @property
     def transform(self) -> FrameTransform:
@@ -274,7 +272,7 @@ class StyleTransfer:
             outq=np.zeros((channels, hop - 1)),
             dry=np.zeros((channels, config.latency_samples)),
             transform_state=self._transform.new_state(channels),
-            pghi=self._pghi_for(config).new_state(channels),
+            pghi=None,
             ramps=ramps,
         )
 
@@ -311,7 +309,7 @@ class StyleTransfer:
             config = st.config  # the live fast path: same stream, nothing to look up
         else:
             config = StftConfig.for_rate(check_sample_rate(sample_rate), self._latency_mode)
-        x, was_1d = as_audio_2d(audio)
+        x, layout = as_audio_2d(audio)
         if buffer_size is not None and (
             isinstance(buffer_size, bool) or not isinstance(buffer_size, int) or buffer_size < 1
         ):
@@ -327,7 +325,7 @@ class StyleTransfer:
                 [self._block(x64[:, i : i + buffer_size], st) for i in range(0, n, buffer_size)],
                 axis=1,
             )
-        return restore_layout(out.astype(np.float32), was_1d)
+        return restore_layout(out.astype(np.float32), layout)
 
     __call__ = process
 
@@ -347,6 +345,8 @@ class StyleTransfer:
                 out_spec = wet_mag * unit
             else:
                 pg = self._pghi_for(cfg)
+                if st.pghi is None:
+                    st.pghi = pg.new_state(st.channels)
                 phase = np.empty_like(wet_mag)
                 for f in range(n_frames):
                     phase[:, f] = pg.frame(wet_mag[:, f], st.pghi)
