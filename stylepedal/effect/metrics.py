@@ -22,13 +22,15 @@ import argparse
 import json
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .._validate import check_sample_rate
 from ..errors import ParameterError
-from .gram import FeatureConfig
+
+if TYPE_CHECKING:  # torch loads with gram.py: keep `stylepedal --help` fast
+    from .gram import FeatureConfig
 
 __all__ = ["DESCRIPTORS", "add_cli", "descriptors", "evaluate", "format_table"]
 
@@ -150,6 +152,7 @@ def evaluate(
 
     Examples
     --------
+    >>> from stylepedal.effect.gram import FeatureConfig
     >>> rng = np.random.default_rng(0)
     >>> c = rng.standard_normal(22050).astype(np.float32) * 0.1
     >>> s = np.sin(np.arange(22050) * 0.1).astype(np.float32) * 0.5
@@ -159,7 +162,7 @@ def evaluate(
     """
     import torch
 
-    from .gram import GramFeatures
+    from .gram import FeatureConfig, GramFeatures
     from .optimize import check_style_audio, style_gram
     from .represent import get_representation, mono_audio
 
@@ -302,6 +305,7 @@ def add_cli(subparsers: Any) -> None:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
+    from .gram import FeatureConfig
     from .optimize import read_audio
 
     sr = args.sample_rate

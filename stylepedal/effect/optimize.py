@@ -29,13 +29,15 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .._validate import check_choice, check_range
 from ..errors import AudioFileError, ParameterError
-from .gram import FeatureConfig
+
+if TYPE_CHECKING:  # torch loads with gram.py: keep `stylepedal --help` fast
+    from .gram import FeatureConfig
 
 __all__ = [
     "INITS",
@@ -135,7 +137,7 @@ def style_gram(
 
     Examples
     --------
-    >>> from stylepedal.effect.gram import GramFeatures
+    >>> from stylepedal.effect.gram import FeatureConfig, GramFeatures
     >>> feats = GramFeatures(8, FeatureConfig(n_filters=4, kernel_size=3))
     >>> [g.shape for g in style_gram([np.ones((8, 10), np.float32)], feats)]
     [torch.Size([1, 4, 4])]
@@ -266,6 +268,7 @@ def optimize_logmag(
 
     Examples
     --------
+    >>> from stylepedal.effect.gram import FeatureConfig
     >>> rng = np.random.default_rng(0)
     >>> c = rng.random((16, 20), dtype=np.float32)
     >>> s = rng.random((16, 30), dtype=np.float32) * 2
@@ -276,7 +279,7 @@ def optimize_logmag(
     """
     import torch
 
-    from .gram import GramFeatures, content_loss, style_loss
+    from .gram import FeatureConfig, GramFeatures, content_loss, style_loss
 
     features = features or FeatureConfig()
     if not isinstance(features, FeatureConfig):
@@ -767,6 +770,8 @@ def _positive_int_arg(value: int, name: str) -> int:
 
 
 def _feature_config(args: argparse.Namespace) -> FeatureConfig:
+    from .gram import FeatureConfig
+
     _positive_int_arg(args.kernel_size, "kernel-size")
     _positive_int_arg(args.filters, "filters")
     _positive_int_arg(args.layers, "layers")
