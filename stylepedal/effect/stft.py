@@ -229,6 +229,15 @@ def overlap_add(
     hop, r = config.hop_length, config.overlap
     n = tails.shape[-2]
     lead = tails.shape[:-2]
+    if n == 1:  # the live case, without the general path's scratch buffer
+        tail = tails[..., 0, :]
+        out = (pending[..., 0, :] + tail[..., :hop]) / config.ola_gain
+        nxt = np.empty_like(pending)
+        nxt[..., :-1, :] = pending[..., 1:, :] + tail[..., hop : (r - 1) * hop].reshape(
+            *lead, r - 2, hop
+        )
+        nxt[..., -1, :] = tail[..., (r - 1) * hop :]
+        return out, nxt
     segs = tails.reshape(*lead, n, r, hop)
     acc = np.zeros((*lead, n + r - 1, hop))
     acc[..., : r - 1, :] = pending

@@ -338,12 +338,16 @@ class StyleTransfer:
         n_frames = total // hop
         if n_frames:
             spec = np.fft.rfft(frames(buf, cfg, n_frames), axis=-1)
-            mag = np.abs(spec)
-            wet_mag = self._wet_magnitude(mag, st)
-            if self._phase_mode == "input":
-                unit = spec / np.maximum(mag, 1e-300)
-                out_spec = wet_mag * unit
+            if self._phase_mode == "input" and type(self._transform) is IdentityTransform:
+                # nothing to change: the resynthesis is the analysis (exact, and cheaper)
+                out_spec = spec
+            elif self._phase_mode == "input":
+                mag = np.abs(spec)
+                wet_mag = self._wet_magnitude(mag, st)
+                out_spec = spec * (wet_mag / np.maximum(mag, 1e-300))
             else:
+                mag = np.abs(spec)
+                wet_mag = self._wet_magnitude(mag, st)
                 pg = self._pghi_for(cfg)
                 if st.pghi is None:
                     st.pghi = pg.new_state(st.channels)
@@ -396,8 +400,11 @@ class StyleTransfer:
         ramps["gain"].set(10.0 ** (self._gain_db / 20.0), length)
         ramps["active"].set(0.0 if self._bypass else 1.0, length)
         mix, gain, active = (ramps[k].block(n) for k in ("mix", "gain", "active"))
-        effected = gain * (dry + mix * (wet - dry))
-        out = dry + active * (effected - dry)
+        if isinstance(mix, float) and isinstance(active, float) and mix == 1.0 and active == 1.0:
+            out = wet * gain if gain != 1.0 else wet.copy()  # settled fully wet: the usual case
+        else:
+            effected = gain * (dry + mix * (wet - dry))
+            out = dry + active * (effected - dry)
         out[np.abs(out) < _TINY] = 0.0
         return out
 
