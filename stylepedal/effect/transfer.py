@@ -155,7 +155,8 @@ class StyleTransfer:
         """
         from .loading import effect_from_preset
 
-        return effect_from_preset(preset, **overrides)
+        effect: StyleTransfer = effect_from_preset(preset, **overrides)
+        return effect
 
     # ---------------------------------------------------------------- parameters
     @staticmethod
