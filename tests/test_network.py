@@ -1,0 +1,174 @@
+"""StyleNet: identity at init, causal, >= 0, streaming == offline, safe save/load."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tolerances import NETWORK_STREAM_ATOL
+
+from stylepedal.effect.network import StyleNet
+from stylepedal.errors import CacheError, ParameterError
+
+
+def _trained_like(seed: int = 0, channels: int = 24) -> StyleNet:
+    """A network with non-trivial weights (the output layer is zero at init)."""
+    torch.manual_seed(seed)
+    net = StyleNet(channels=channels)
+    with torch.no_grad():
+        net.out.weight.normal_(0.0, 0.1)
+        net.out.bias.normal_(0.0, 0.3)
+    return net
+
+
+def _frames(rng, channels=2, n=200) -> np.ndarray:
+    return np.abs(rng.normal(0.0, 1.5, (channels, n, 1030))).astype(np.float32)
+
+
+def _offline(net: StyleNet, x: np.ndarray) -> np.ndarray:
+    with torch.inference_mode():
+        return net(torch.from_numpy(x)).numpy()
+
+
+def test_untrained_network_is_identity(rng):
+    net = StyleNet(channels=16)
+    x = _frames(rng, 1, 50)
+    np.testing.assert_array_equal(_offline(net, x), x)
+
+
+def test_output_is_nonnegative_and_changes_input(rng):
+    net = _trained_like()
+    x = _frames(rng)
+    y = _offline(net, x)
+    assert y.shape == x.shape and y.dtype == np.float32
+    assert (y >= 0).all()
+    assert (y == 0).any()  # the negative biases really are clipped
+    assert np.abs(y - x).mean() > 0.1
+
+
+def test_network_is_causal(rng):
+    net = _trained_like()
+    x = _frames(rng, 1, 120)
+    x2 = x.copy()
+    x2[:, 70:] = _frames(rng, 1, 50)
+    y, y2 = _offline(net, x), _offline(net, x2)
+    np.testing.assert_array_equal(y[:, :70], y2[:, :70])
+    assert not np.allclose(y[:, 70:], y2[:, 70:])
+
+
+def test_receptive_field_is_as_reported(rng):
+    net = _trained_like()
+    rf = net.receptive_field
+    assert rf == 1 + 2 * (1 + 2 + 4 + 8 + 16)
+    x = _frames(rng, 1, rf + 10)
+    x2 = x.copy()
+    x2[:, 5] += 1.0
+    diff = np.abs(_offline(net, x) - _offline(net, x2))[0].max(axis=1)
+    assert diff[5 + rf - 1] > 0 and (diff[5 + rf :] == 0).all()
+
+
+def _stream(net: StyleNet, x: np.ndarray, sizes: list[int]) -> np.ndarray:
+    tf = net.as_transform()
+    state = tf.new_state(x.shape[0])
+    out, i = [], 0
+    for n in sizes:
+        out.append(tf(x[:, i : i + n], state))
+        i += n
+    assert i == x.shape[1]
+    return np.concatenate(out, axis=1)
+
+
+@pytest.mark.parametrize(
+    "sizes",
+    [[200], [1] * 200, [17] * 11 + [13], [3, 1, 64, 100, 32], [128, 72]],
+    ids=["one", "single-frames", "17s", "mixed", "two"],
+)
+def test_streaming_equals_offline(rng, sizes):
+    net = _trained_like()
+    x = _frames(rng, 2, 200)
+    np.testing.assert_allclose(_stream(net, x, sizes), _offline(net, x), atol=NETWORK_STREAM_ATOL)
+
+
+@settings(max_examples=15, deadline=None)
+@given(cuts=st.lists(st.integers(1, 99), max_size=8, unique=True))
+def test_streaming_partition_invariance(cuts):
+    net = _trained_like(seed=1, channels=16)
+    x = np.abs(np.random.default_rng(5).normal(0, 1.5, (1, 100, 1030))).astype(np.float32)
+    bounds = [0, *sorted(cuts), 100]
+    sizes = [b - a for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    np.testing.assert_allclose(_stream(net, x, sizes), _offline(net, x), atol=NETWORK_STREAM_ATOL)
+
+
+def test_new_state_restarts_the_stream(rng):
+    tf = _trained_like().as_transform()
+    x = _frames(rng, 1, 30)
+    a = tf(x, tf.new_state(1))
+    state = tf.new_state(1)
+    tf(x, state)
+    b = tf(x, state)  # carries history: differs
+    c = tf(x, tf.new_state(1))
+    np.testing.assert_array_equal(a, c)
+    assert not np.array_equal(a, b)
+
+
+def test_transform_rejects_bad_shapes(rng):
+    tf = _trained_like().as_transform()
+    state = tf.new_state(2)
+    with pytest.raises(ParameterError, match="1030"):
+        tf(np.zeros((2, 4, 513), np.float32), state)
+    with pytest.raises(ParameterError, match="new_state"):
+        tf(np.zeros((1, 4, 1030), np.float32), state)
+
+
+def test_save_load_round_trip_is_byte_identical(rng):
+    net = _trained_like().round_to("float16")
+    data = net.to_safetensors()
+    net2 = StyleNet.from_safetensors(data, net.to_config())
+    assert net2.to_safetensors() == data
+    assert net2.to_config() == net.to_config()
+    x = _frames(rng, 1, 40)
+    # float16 storage is exact after round_to: the loaded network computes the same output
+    np.testing.assert_array_equal(_offline(net2, x), _offline(net, x))
+
+
+def test_float32_storage_is_exact_without_rounding(rng):
+    net = _trained_like()
+    net2 = StyleNet.from_safetensors(net.to_safetensors(dtype="float32"))
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, net2.state_dict()[k])
+
+
+def test_model_is_small():
+    net = StyleNet()
+    assert len(net.to_safetensors()) <= 1_100_000
+
+
+def test_corrupt_or_foreign_weights_are_rejected():
+    net = _trained_like(channels=16)
+    data = net.to_safetensors()
+    with pytest.raises(CacheError):
+        StyleNet.from_safetensors(data[: len(data) // 2])
+    with pytest.raises(CacheError):
+        StyleNet.from_safetensors(b"\x80\x04\x95 not a safetensors file")
+    other = StyleNet(channels=8).to_config()
+    with pytest.raises(CacheError, match="match"):
+        StyleNet.from_safetensors(data, other)
+
+
+def test_from_config_rejects_foreign_configs():
+    cfg = StyleNet(channels=8).to_config()
+    with pytest.raises(CacheError):
+        StyleNet.from_config({**cfg, "format": "something.else"})
+    with pytest.raises(CacheError, match="format_version"):
+        StyleNet.from_config({**cfg, "format_version": 99})
+    with pytest.raises(ParameterError, match="channels"):
+        StyleNet.from_config({**cfg, "channels": 0})
+
+
+def test_bad_shapes_raise_parameter_error():
+    with pytest.raises(ParameterError, match="dilations"):
+        StyleNet(dilations=())
+    with pytest.raises(ParameterError, match="input shape"):
+        StyleNet(channels=8)(torch.zeros(1, 5, 100))
