@@ -163,7 +163,11 @@ class MelRepresentation:
         # L-BFGS's absolute tolerances stall for minutes on an optimiser's loud output and
         # stop early on quiet input; a peak of 100 fits analysed mels to about -34 dB).
         basis = librosa.filters.mel(
-            sr=p["sr"], n_fft=p["n_fft"], n_mels=self.n_mels, fmin=p["fmin"], fmax=p["fmax"],
+            sr=p["sr"],
+            n_fft=p["n_fft"],
+            n_mels=self.n_mels,
+            fmin=p["fmin"],
+            fmax=p["fmax"],
             norm=1,
         )
         gain = _NNLS_PEAK / (float(mel.max()) or 1.0)

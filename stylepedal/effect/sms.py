@@ -168,12 +168,7 @@ def additive_synthesis(
         w1 = np.where(dying, w0, w1)
         p1 = np.where(dying, p0 + w0 * t, p1)
         alpha, beta = _mq_segment_params(w0, w1, p0, p1, hop)
-        theta = (
-            p0[..., None]
-            + w0[..., None] * n
-            + alpha[..., None] * n**2
-            + beta[..., None] * n**3
-        )
+        theta = p0[..., None] + w0[..., None] * n + alpha[..., None] * n**2 + beta[..., None] * n**3
         amp = a0[..., None] + (a1 - a0)[..., None] * (n / t)
         seg = np.sum(amp * np.cos(theta), axis=0).reshape(-1)
         start = k0 * hop
@@ -358,9 +353,7 @@ class SmsRepresentation:
             out.append((freq[order], amp[order], ph[order]))
         return out
 
-    def _track(
-        self, peaks: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
-    ) -> np.ndarray:
+    def _track(self, peaks: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> np.ndarray:
         """Link per-frame peaks into at most ``max_sinusoids`` tracks: ``(S, frames, 3)``."""
         s = self.max_sinusoids
         n_frames = len(peaks)

@@ -75,9 +75,7 @@ def read_audio_file(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
     return np.ascontiguousarray(audio, dtype=np.float32), sample_rate
 
 
-def write_audio_file(
-    path: str | os.PathLike[str], audio: np.ndarray, sample_rate: int
-) -> Path:
+def write_audio_file(path: str | os.PathLike[str], audio: np.ndarray, sample_rate: int) -> Path:
     """Write audio atomically (temp file in the same folder, then ``os.replace``).
 
     The format follows the extension (wav, flac, ogg, mp3, aiff), as in pedalboard.
@@ -178,9 +176,7 @@ def trim(
                 f"trim end={end_s} s is outside the clip: it is {duration:.3f} s long"
             )
         if end_s <= start_s:
-            raise ParameterError(
-                f"trim end={end_s} s must be after start={start_s} s"
-            )
+            raise ParameterError(f"trim end={end_s} s must be after start={start_s} s")
     a = int(round(start_s * sr))
     b = data.shape[1] if end_s is None else min(data.shape[1], int(round(end_s * sr)))
     out = data[:, a:b]
