@@ -18,3 +18,25 @@ CLICK_STEP_RATIO = 1.5
 # over far more bins above the tone than below it (0..11 kHz band), pulling the centroid up by
 # about 1.6%; a wrong-unit or wrong-frequency-axis centroid is off by far more.
 SINE_CENTROID_RTOL = 0.02
+# SMS analysis of a sum of known stationary sinusoids (issue 6's Done-when): frequency error in
+# Hz and amplitude error in dB of every recovered partial, away from the clip's edges.
+SMS_FREQ_TOL_HZ = 1.0
+SMS_MAG_TOL_DB = 1.0
+# SMS resynthesis with the measured phases of a stationary sum of sinusoids, interior samples:
+# the sines alone must match the input to this SNR (measured ~80 dB; a phase or frequency
+# interpolation error drops it below 20 dB).
+SMS_STATIONARY_SNR_DB = 40.0
+# Tempo of a clip after prep's tempo matching vs the reference tempo (issue 6's Done-when).
+TEMPO_MATCH_TOL_BPM = 1.0
+# Integrated loudness after prep's normalisation vs the target (issue 6's Done-when).
+LOUDNESS_TOL_LU = 0.5
+# Round trips analysis -> synthesis (Griffin-Lim / NNLS / re-picked peaks, no optimisation) on
+# a 2 s plucked string, spectral convergence of the re-analysed magnitude in dB: an upper
+# bound. Measured (benchmarks/representations.py): CQT about -13, mel about -21, SMS spectrum
+# view about -22; a wrong scale, inverse or hop gives > -3.
+CQT_ROUNDTRIP_MAX_SC_DB = -8.0
+MEL_ROUNDTRIP_MAX_SC_DB = -12.0
+SMS_ROUNDTRIP_MAX_SC_DB = -12.0
+# CQT/mel calibration: a sinusoid of amplitude a reads log1p(512 a) at its bin; dB tolerance
+# (librosa's filter lengths vs the measured gain differ by ~0.1 dB; 3.5 kHz sits between bins).
+REP_SINE_CALIBRATION_DB = 0.5
