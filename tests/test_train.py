@@ -136,3 +136,49 @@ def test_bad_config_is_rejected(kw, match):
 def test_config_round_trips_through_dict():
     cfg = _small()
     assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def _write_wav(path, audio: np.ndarray, sample_rate: int) -> str:
+    from pedalboard.io import AudioFile
+
+    with AudioFile(str(path), "w", sample_rate, num_channels=1) as f:
+        f.write(audio[np.newaxis, :])
+    return str(path)
+
+
+_CLI_FAST = ["--steps", "2", "--clips", "2", "--seconds", "2", "--filters", "16", "--threads", "1"]
+
+
+def test_cli_trains_stores_and_reuses_the_cached_model(tmp_path, rng, capsys, _isolated_store):
+    from stylepedal.host.cli import main
+    from stylepedal.presets.store import Store
+
+    wav = _write_wav(tmp_path / "organ.wav", _organ(2.0, rng, 44100), 44100)
+    assert main(["train", wav, "--name", "Test Organ", *_CLI_FAST]) == 0
+    assert "trained 'Test Organ'" in capsys.readouterr().out
+    store = Store(_isolated_store)
+    preset = store.get("test organ")
+    assert preset.styles[0].file == "organ.wav"
+    weights, meta = store.load_model_bytes(preset)
+    net = StyleNet.from_safetensors(weights, meta["network"])
+    assert net.to_safetensors() == weights
+    # Same styles and settings: the cached model is reused, not retrained.
+    assert main(["train", wav, "--name", "Again", *_CLI_FAST]) == 0
+    assert "cached" in capsys.readouterr().out
+    assert store.get("Again").model_key == preset.model_key
+
+
+def test_cli_bad_style_files_write_nothing(tmp_path, rng, capsys, _isolated_store):
+    from stylepedal.host.cli import main
+
+    silent = _write_wav(tmp_path / "silent.wav", np.zeros(SR * 2, np.float32), SR)
+    assert main(["train", silent, "--name", "Silent", *_CLI_FAST]) == 2
+    assert "silent" in capsys.readouterr().err
+    missing = str(tmp_path / "missing.wav")
+    assert main(["train", missing, "--name", "Missing", *_CLI_FAST]) == 2
+    assert "no such file" in capsys.readouterr().err
+    garbage = tmp_path / "garbage.wav"
+    garbage.write_bytes(b"RIFF not really a wave file")
+    assert main(["train", str(garbage), "--name", "Garbage", *_CLI_FAST]) == 2
+    assert "cannot read" in capsys.readouterr().err
+    assert not any(p.is_file() for p in _isolated_store.rglob("*"))

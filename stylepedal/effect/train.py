@@ -29,16 +29,18 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from .._validate import check_sample_rate
 from ..errors import AudioFileError, CacheError, ParameterError
-from .gram import FeatureConfig, GramFeatures, content_loss, style_loss
-from .network import FORMAT_VERSION as NETWORK_FORMAT_VERSION
-from .network import StyleNet
+
+if TYPE_CHECKING:  # torch is imported lazily so `stylepedal --help` stays fast
+    import torch
+
+    from .gram import FeatureConfig, GramFeatures
+    from .network import StyleNet
 
 __all__ = [
     "TRAIN_SAMPLE_RATE",
@@ -59,6 +61,12 @@ TRAIN_SAMPLE_RATE = 22050
 SILENCE_DBFS = -90.0
 # Most Gram feature frames computed for the style (bounds the precompute for long files).
 _STYLE_FEATURE_FRAMES = 24000
+
+
+def _feature_config(**kwargs: Any) -> FeatureConfig:
+    from .gram import FeatureConfig
+
+    return FeatureConfig(**kwargs)
 
 
 @dataclass(frozen=True)
@@ -95,7 +103,7 @@ class TrainConfig:
         Seeds the network init and the segment sampling: same config, same model.
     """
 
-    features: FeatureConfig = field(default_factory=lambda: FeatureConfig(n_filters=512))
+    features: FeatureConfig = field(default_factory=lambda: _feature_config(n_filters=512))
     alpha: float = 1e-2
     feature_stride: int = 8
     content_reference_frames: int = 430
@@ -128,6 +136,8 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ParameterError(f"{name}={value!r} must be a positive integer")
+        from .gram import FeatureConfig
+
         if not isinstance(self.features, FeatureConfig):
             raise ParameterError(f"features={self.features!r} must be a FeatureConfig")
         for name, low, high in (
@@ -162,11 +172,13 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         data = dict(data)
-        data["features"] = FeatureConfig(**data["features"])
+        data["features"] = _feature_config(**data["features"])
         data["dilations"] = tuple(data["dilations"])
         return cls(**data)
 
     def make_network(self) -> StyleNet:
+        from .network import StyleNet
+
         return StyleNet(
             channels=self.channels, kernel_size=self.kernel_size, dilations=self.dilations
         )
@@ -256,6 +268,8 @@ def style_grams(
     ParameterError
         for silent, too-short or non-finite style audio (see :func:`prepare_style`).
     """
+    import torch
+
     if not styles:
         raise ParameterError("styles=[] is empty: pass at least one (audio, sample_rate)")
     kernel = features.config.kernel_size
@@ -293,10 +307,14 @@ class _Content:
     """Content frames of all clips, sampled as segments."""
 
     def __init__(self, clips: list[np.ndarray]) -> None:
+        import torch
+
         self.frames = [torch.from_numpy(_frames(c)) for c in clips]
         self.total = sum(f.shape[0] for f in self.frames)
 
     def batch(self, rng: np.random.Generator, batch_size: int, length: int) -> torch.Tensor:
+        import torch
+
         usable = [i for i, f in enumerate(self.frames) if f.shape[0] >= length]
         if not usable:
             raise ParameterError(
@@ -328,6 +346,10 @@ def clip_loss(
     Returns ``{"style", "content", "total"}`` tensors of shape ``(batch,)``; ``content`` is the
     raw sum over loss frames, ``total = style + alpha * content_scale * content``.
     """
+    import torch
+
+    from .gram import content_loss, style_loss
+
     y = logmag[:, offset::feature_stride].transpose(1, 2)
     x = content[:, offset::feature_stride].transpose(1, 2)
     fy = features(y)
@@ -346,6 +368,8 @@ def _heldout(
     config: TrainConfig,
 ) -> dict[str, float]:
     """Mean whole-clip objective over held-out clips (as the benchmark measures it)."""
+    import torch
+
     totals = {"style": 0.0, "content": 0.0, "total": 0.0}
     with torch.no_grad():
         for x in clips:
@@ -411,7 +435,10 @@ def train_style(
     >>> report.steps
     2
     """
+    import torch
+
     from .corpus import make_corpus
+    from .gram import GramFeatures
 
     config = config or TrainConfig()
     t0 = time.perf_counter()
@@ -533,9 +560,13 @@ def _file_sha256(path: str) -> str:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    import torch
+
     from ..presets.cache import cache_key
     from ..presets.format import Preset, StyleSource, check_name
     from ..presets.store import Store
+    from .gram import FeatureConfig
+    from .network import FORMAT_VERSION as NETWORK_FORMAT_VERSION
 
     name = check_name(args.name)
     torch.set_num_threads(max(1, int(args.threads)))
@@ -548,6 +579,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
         kwargs["corpus_seconds"] = args.seconds
     if args.seed is not None:
         kwargs["seed"] = args.seed
+    if args.clips is not None:
+        kwargs["corpus_clips"] = args.clips
+    if args.filters is not None:
+        kwargs["features"] = FeatureConfig(n_filters=args.filters)
     config = TrainConfig(**kwargs)
     # The user's content clips change the model, so they are part of the key's config.
     key_config = {
@@ -602,5 +637,7 @@ def add_cli(subparsers: Any) -> None:
     p.add_argument("--steps", type=int, default=None, help="training steps (default 200)")
     p.add_argument("--seconds", type=float, default=None, help="corpus clip length in s")
     p.add_argument("--seed", type=int, default=None, help="training seed (default 0)")
+    p.add_argument("--clips", type=int, default=None, help="corpus clips (default 32)")
+    p.add_argument("--filters", type=int, default=None, help="Gram filters (default 512)")
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     p.set_defaults(func=_cmd_train)
