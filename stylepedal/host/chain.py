@@ -1,0 +1,467 @@
+"""One ordered chain of pedalboard plugins and stylepedal effects, streamed or offline.
+
+A :class:`pedalboard.Pedalboard` cannot hold Python objects, so :class:`Chain` runs pedalboard
+plugins and stylepedal effects (anything with ``process(audio, sample_rate, *, reset=...)`` and
+``latency_samples(sample_rate)``) side by side. Every call returns exactly as many samples as it
+was given, delayed by :meth:`Chain.latency_samples`; any partition of the input gives the same
+output, and :meth:`Chain.process_offline` is the same signal with the latency trimmed.
+
+How pedalboard plugins are made partition-invariant (each fact measured with pedalboard 0.9):
+
+* With ``reset=False`` a plugin is re-prepared (its state cleared) whenever a block is *longer*
+  than any before it. Each stream therefore starts every plugin with one pre-roll block of
+  :data:`MAX_BLOCK` zeros, whose output is discarded, and never hands it a longer block.
+* Some plugins return fewer samples than they were given while they fill internal buffers
+  (Resample, BrickwallLimiter, MP3Compressor, GSMFullRateCompressor, PitchShift). Those are
+  found by counting the samples a plugin returns during a measurement run at the stream's rate
+  (once per rate); they are then fed in fixed blocks of :data:`FIXED_BLOCK` samples (the codecs'
+  output depends on call boundaries otherwise) and read through a FIFO preloaded with enough
+  zeros that it never runs dry. Their latency is the measured shortfall plus the wait for a
+  full fixed block. (GSMFullRateCompressor gets 4096-sample blocks: with short ones pedalboard's
+  codec returns near-silence.) A plugin that returns only zeros when streamed (pedalboard
+  0.9's PitchShift does) is refused with :class:`~stylepedal.errors.ParameterError`.
+* pedalboard reads a ``(2, 1)`` stereo block as two mono frames and refuses ``(2, 2)``, so a
+  multi-channel chain collects at least ``channels + 1`` frames before it processes anything:
+  ``channels`` samples more latency (none for mono).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import numpy as np
+
+from .._validate import as_audio_2d, check_sample_rate, restore_layout, sanitize
+from ..errors import ParameterError
+
+__all__ = ["Chain", "FIXED_BLOCK", "MAX_BLOCK"]
+
+log = logging.getLogger(__name__)
+
+MAX_BLOCK = 8192  # pedalboard's own default buffer size: the pre-roll and the largest call
+FIXED_BLOCK = 64  # block size for plugins that return fewer samples than they get
+# pedalboard 0.9's GSMFullRateCompressor outputs near-silence (-60 dB) when streamed in blocks
+# shorter than about 1024 samples (measured at 48 kHz): feed it blocks of the size it works at.
+_FIXED_BLOCK_FOR = {"GSMFullRateCompressor": 4096}
+_MEASURE_LEVEL = 0.01  # measurement signal: quiet noise (a codec might treat silence apart)
+_MEASURE_AFTER_S = 1.0  # keep counting this long after a plugin's first output
+_MEASURE_MAX_S = 20.0  # a plugin that returns nothing for this long is refused
+
+
+class _Fifo:
+    """A (channels, n) float32 first-in first-out buffer that grows only when it must."""
+
+    __slots__ = ("buf", "lo", "hi")
+
+    def __init__(self, channels: int, capacity: int) -> None:
+        self.buf = np.zeros((channels, max(16, capacity)), dtype=np.float32)
+        self.lo = 0
+        self.hi = 0
+
+    def __len__(self) -> int:
+        return self.hi - self.lo
+
+    def push_zeros(self, n: int) -> None:
+        self._room(n)
+        self.buf[:, self.hi : self.hi + n] = 0.0
+        self.hi += n
+
+    def push(self, x: np.ndarray) -> None:
+        n = x.shape[1]
+        self._room(n)
+        self.buf[:, self.hi : self.hi + n] = x
+        self.hi += n
+
+    def pop(self, n: int) -> tuple[np.ndarray, int]:
+        """Return the oldest ``n`` frames (a copy) and how many were missing (zero-filled)."""
+        have = min(n, len(self))
+        out = np.empty((self.buf.shape[0], n), dtype=np.float32)
+        out[:, :have] = self.buf[:, self.lo : self.lo + have]
+        out[:, have:] = 0.0
+        self.lo += have
+        if self.lo == self.hi:
+            self.lo = self.hi = 0
+        return out, n - have
+
+    def _room(self, n: int) -> None:
+        size = len(self)
+        if self.hi + n <= self.buf.shape[1]:
+            return
+        if size + n > self.buf.shape[1]:
+            grown = np.zeros((self.buf.shape[0], 2 * (size + n)), dtype=np.float32)
+            grown[:, :size] = self.buf[:, self.lo : self.hi]
+            self.buf = grown
+        else:
+            self.buf[:, :size] = self.buf[:, self.lo : self.hi]
+        self.lo, self.hi = 0, size
+
+
+def _as_channels_first(y: Any, channels: int) -> np.ndarray:
+    """pedalboard returns an empty block as shape (0, 0): give it the stream's channel count."""
+    y = np.asarray(y, dtype=np.float32)
+    if y.ndim != 2 or y.shape[0] != channels:
+        if y.size == 0:
+            return np.zeros((channels, 0), dtype=np.float32)
+        raise RuntimeError(f"plugin returned shape {y.shape} for {channels} channels")
+    return y
+
+
+class _EffectStage:
+    """A stylepedal effect: returns as many samples as it gets, delayed by its latency."""
+
+    def __init__(self, effect: Any) -> None:
+        self.item = effect
+
+    def latency(self, sample_rate: int, channels: int) -> int:
+        return int(self.item.latency_samples(sample_rate))
+
+    def start(self, sample_rate: int, channels: int) -> None:
+        self.item.reset()
+        self.sample_rate = sample_rate
+
+    def process(self, x: np.ndarray) -> np.ndarray:
+        y = self.item.process(x, self.sample_rate, reset=False)
+        if y.shape != x.shape:
+            raise RuntimeError(
+                f"{self.item!r} returned shape {y.shape} for input {x.shape}: an effect in a "
+                "Chain must return as many samples as it gets"
+            )
+        return y
+
+
+class _PluginStage:
+    """A pedalboard plugin, pre-rolled; FIFO-fed in fixed blocks if it returns short."""
+
+    def __init__(self, plugin: Any) -> None:
+        self.item = plugin
+        self._shortfall: dict[int, int] = {}  # sample rate -> measured start-up shortfall
+        self.underruns = 0
+        self.fixed_block = _FIXED_BLOCK_FOR.get(type(plugin).__name__, FIXED_BLOCK)
+
+    # ---- measurement
+    def shortfall(self, sample_rate: int) -> int:
+        """Largest number of samples the plugin lags behind its input, measured once per rate."""
+        if sample_rate not in self._shortfall:
+            self._shortfall[sample_rate] = self._measure(sample_rate)
+        return self._shortfall[sample_rate]
+
+    def _measure(self, sample_rate: int) -> int:
+        p = self.item
+        rng = np.random.default_rng(0)
+        p.reset()
+        discard = MAX_BLOCK - _as_channels_first(
+            p.process(np.zeros((1, MAX_BLOCK), np.float32), sample_rate, reset=False), 1
+        ).shape[1]
+        fed = got = worst = 0
+        peak = 0.0
+        first_output_at = None
+        g = self.fixed_block
+        block = (_MEASURE_LEVEL * rng.standard_normal((1, g))).astype(np.float32)
+        limit = int(_MEASURE_MAX_S * sample_rate)
+        after = int(_MEASURE_AFTER_S * sample_rate)
+        while fed < limit:
+            y = _as_channels_first(p.process(block, sample_rate, reset=False), 1)
+            n = y.shape[1]
+            fed += g
+            k = min(discard, n)
+            if n > k:
+                peak = max(peak, float(np.abs(y[:, k:]).max()))
+            discard -= k
+            got += n - k
+            worst = max(worst, fed - got)
+            if got and first_output_at is None:
+                first_output_at = fed
+            if first_output_at is not None and fed >= first_output_at + after:
+                break
+        p.reset()
+        if first_output_at is None:
+            raise ParameterError(
+                f"{type(p).__name__} returned no audio for {_MEASURE_MAX_S:g} s at "
+                f"sample_rate={sample_rate}: it cannot be used in a chain at this rate"
+            )
+        if worst and peak == 0.0:
+            # pedalboard 0.9's PitchShift streams only zeros with reset=False: refuse it
+            # rather than render silence.
+            raise ParameterError(
+                f"{type(p).__name__} returns only silence when streamed at "
+                f"sample_rate={sample_rate} (a pedalboard limitation): it cannot be used in a "
+                "chain; apply it to the file offline with pedalboard instead"
+            )
+        return worst
+
+    def latency(self, sample_rate: int, channels: int) -> int:
+        short = self.shortfall(sample_rate)
+        return 0 if short == 0 else short + self.fixed_block - 1
+
+    # ---- streaming
+    def start(self, sample_rate: int, channels: int) -> None:
+        short = self.shortfall(sample_rate)
+        self.sample_rate = sample_rate
+        self.channels = channels
+        self.fixed = short > 0
+        p = self.item
+        p.reset()
+        y = _as_channels_first(
+            p.process(np.zeros((channels, MAX_BLOCK), np.float32), sample_rate, reset=False),
+            channels,
+        )
+        self.discard = MAX_BLOCK - y.shape[1]
+        g = self.fixed_block
+        self.inq = _Fifo(channels, 2 * g)
+        self.outq = _Fifo(channels, 4 * (short + g))
+        if self.fixed:
+            self.outq.push_zeros(short + g - 1)
+
+    def _run(self, x: np.ndarray) -> None:
+        y = _as_channels_first(self.item.process(x, self.sample_rate, reset=False), self.channels)
+        if self.discard:
+            k = min(self.discard, y.shape[1])
+            self.discard -= k
+            y = y[:, k:]
+        self.outq.push(y)
+
+    def process(self, x: np.ndarray) -> np.ndarray:
+        n = x.shape[1]
+        if not self.fixed:
+            y = _as_channels_first(
+                self.item.process(x, self.sample_rate, reset=False), self.channels
+            )
+            if y.shape[1] == n and not self.discard and not len(self.outq):
+                return y  # the usual case: a plugin that keeps pace, nothing buffered
+            if self.discard:
+                k = min(self.discard, y.shape[1])
+                self.discard -= k
+                y = y[:, k:]
+            self.outq.push(y)
+        else:
+            self.inq.push(x)
+            while len(self.inq) >= self.fixed_block:
+                block, _ = self.inq.pop(self.fixed_block)
+                self._run(block)
+        out, missing = self.outq.pop(n)
+        if missing:
+            # Never expected (the preload covers the measured shortfall); count, do not raise.
+            self.underruns += 1
+        return out
+
+
+def _make_stage(item: Any) -> _EffectStage | _PluginStage:
+    import pedalboard
+
+    if isinstance(item, pedalboard.Plugin):
+        return _PluginStage(item)
+    if callable(getattr(item, "process", None)) and callable(
+        getattr(item, "latency_samples", None)
+    ):
+        return _EffectStage(item)
+    raise ParameterError(
+        f"chain item {item!r} is neither a pedalboard plugin nor an effect with "
+        "process(audio, sample_rate, *, reset) and latency_samples(sample_rate)"
+    )
+
+
+class Chain:
+    """An ordered chain of pedalboard plugins and stylepedal effects.
+
+    Parameters
+    ----------
+    items : iterable
+        pedalboard plugins (``pedalboard.Compressor(...)``, from :func:`~stylepedal.host.spec.
+        parse_spec`, ...) and stylepedal effects (:class:`~stylepedal.effect.StyleTransfer`),
+        applied in order. Effects are owned by the chain while it streams: do not process them
+        elsewhere at the same time.
+
+    Examples
+    --------
+    >>> import numpy as np, pedalboard
+    >>> from stylepedal.effect import StyleTransfer
+    >>> chain = Chain([pedalboard.Gain(gain_db=-6), StyleTransfer.identity()])
+    >>> x = np.zeros(4800, dtype=np.float32); x[0] = 1.0
+    >>> y = chain.process(x, 48000, reset=True)          # streaming: delayed by the latency
+    >>> int(np.argmax(np.abs(y))) == chain.latency_samples(48000)
+    True
+    >>> z = chain.process_offline(x, 48000)              # offline: latency trimmed
+    >>> int(np.argmax(np.abs(z)))
+    0
+    """
+
+    def __init__(self, items: Iterable[Any] = ()) -> None:
+        self._stages = [_make_stage(item) for item in items]
+        self._stream: tuple[int, int] | None = None  # (sample_rate, channels) when running
+        self._inq: _Fifo | None = None
+        self._outq: _Fifo | None = None
+
+    # ------------------------------------------------------------------ container protocol
+    @property
+    def items(self) -> tuple[Any, ...]:
+        """The plugins and effects, in processing order."""
+        return tuple(stage.item for stage in self._stages)
+
+    def __len__(self) -> int:
+        return len(self._stages)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.items)
+
+    def __getitem__(self, index: int) -> Any:
+        return self._stages[index].item
+
+    def __repr__(self) -> str:
+        return f"Chain([{', '.join(repr(i) for i in self.items)}])"
+
+    @property
+    def underruns(self) -> int:
+        """Times a short-returning plugin's FIFO ran dry (zero-filled); 0 unless a plugin's
+        start-up lag grew beyond what was measured."""
+        return sum(getattr(s, "underruns", 0) for s in self._stages)
+
+    # ------------------------------------------------------------------ latency
+    @staticmethod
+    def _layout_slack(channels: int) -> int:
+        return channels if channels > 1 else 0
+
+    def latency_samples(self, sample_rate: int, *, channels: int = 1) -> int:
+        """Delay of the streamed output behind the input, in samples.
+
+        The sum of the effects' latencies, the measured start-up shortfall of pedalboard plugins
+        that return fewer samples than they get (plus the wait for a fixed block), and, with more
+        than one channel, ``channels`` samples of layout slack. Measuring a plugin the first time
+        at a rate runs it on a short test signal, which restarts a running stream.
+
+        Examples
+        --------
+        >>> from stylepedal.effect import StyleTransfer
+        >>> Chain([StyleTransfer.identity()]).latency_samples(48000)
+        511
+        >>> Chain([StyleTransfer.identity()]).latency_samples(48000, channels=2)
+        513
+        >>> Chain().latency_samples(44100)
+        0
+        """
+        sr = check_sample_rate(sample_rate)
+        if not isinstance(channels, int) or isinstance(channels, bool) or channels < 1:
+            raise ParameterError(f"channels={channels!r} must be a positive integer")
+        if not self._stages:
+            return 0
+        for stage in self._stages:
+            if isinstance(stage, _PluginStage) and sr not in stage._shortfall:
+                self._stream = None  # measuring disturbs the plugin: restart on next block
+        return self._layout_slack(channels) + sum(s.latency(sr, channels) for s in self._stages)
+
+    # ------------------------------------------------------------------ streaming
+    def reset(self) -> None:
+        """End the current stream; the next :meth:`process` starts a new one."""
+        self._stream = None
+
+    def start(self, sample_rate: int, channels: int) -> None:
+        """Start a new stream now (measure, pre-roll): do this off the audio thread.
+
+        :meth:`process` starts a stream by itself when needed; a live host calls this first so
+        that the audio callback only ever continues a prepared stream.
+        """
+        sr = check_sample_rate(sample_rate)
+        if not isinstance(channels, int) or isinstance(channels, bool) or channels < 1:
+            raise ParameterError(f"channels={channels!r} must be a positive integer")
+        for stage in self._stages:
+            stage.latency(sr, channels)  # measure before any pre-roll
+        for stage in self._stages:
+            stage.start(sr, channels)
+        slack = self._layout_slack(channels) if self._stages else 0
+        self._inq = _Fifo(channels, 4 * (channels + 1))
+        self._outq = _Fifo(channels, 4 * (slack + 1))
+        self._outq.push_zeros(slack)
+        self._stream = (sr, channels)
+
+    def _to_2d(self, audio: Any, sample_rate: Any, reset: bool) -> tuple[np.ndarray, str]:
+        stream = self._stream
+        # A running stream fixes the channel count, so a (3, 2) block of 3 channels is read as
+        # such (as_audio_2d alone would take it for 3 frames of stereo).
+        if (
+            not reset
+            and stream is not None
+            and isinstance(audio, np.ndarray)
+            and audio.ndim == 2
+            and audio.shape[0] == stream[1]
+            and audio.dtype in (np.float32, np.float64)
+        ):
+            return np.ascontiguousarray(audio, dtype=np.float32), "channels_first"
+        return as_audio_2d(audio)
+
+    def process(self, audio: np.ndarray, sample_rate: int, *, reset: bool = False) -> np.ndarray:
+        """Stream one block through the chain: as many samples out as in, delayed.
+
+        Parameters
+        ----------
+        audio : np.ndarray
+            float32 ``(frames,)`` or ``(channels, frames)`` (pedalboard's layout). While a
+            stream runs, a 2-D block whose first axis is its channel count is channels-first.
+            NaN/Inf samples are treated as 0.
+        sample_rate : int
+        reset : bool
+            False (default): continue the running stream (a new one starts if none runs or the
+            rate or channel count changed). True: start a new stream with this block.
+
+        Returns
+        -------
+        np.ndarray
+            float32, same layout as ``audio``, delayed by :meth:`latency_samples`.
+        """
+        x, layout = self._to_2d(audio, sample_rate, reset)
+        channels, n = x.shape
+        stream = self._stream
+        if reset or stream is None or stream[1] != channels or stream[0] != sample_rate:
+            self.start(sample_rate, channels)
+        x = sanitize(x)
+        if not self._stages:
+            return restore_layout(x.copy(), layout)
+        inq, outq = self._inq, self._outq
+        assert inq is not None and outq is not None  # set by start()
+        if channels == 1 and not len(outq):
+            y = self._run(x)  # mono: no layout slack, no queues
+        else:
+            inq.push(x)
+            if len(inq) > channels:
+                block, _ = inq.pop(len(inq))
+                outq.push(self._run(block))
+            y, _ = outq.pop(n)
+        return restore_layout(y, layout)
+
+    __call__ = process
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        n = x.shape[1]
+        if n > MAX_BLOCK:
+            # pedalboard re-prepares (forgets its state) on a block longer than the pre-roll.
+            return np.concatenate(
+                [self._run(x[:, i : i + MAX_BLOCK]) for i in range(0, n, MAX_BLOCK)], axis=1
+            )
+        for stage in self._stages:
+            x = stage.process(x)
+        return x
+
+    # ------------------------------------------------------------------ offline
+    def process_offline(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
+        """The whole signal at once: a new stream, the tail flushed, the latency trimmed.
+
+        Equal to streaming the same input in any partition and dropping the first
+        :meth:`latency_samples` samples of the output (after flushing with as many zeros).
+
+        Examples
+        --------
+        >>> import numpy as np, pedalboard
+        >>> chain = Chain([pedalboard.Gain(gain_db=-6.0206)])
+        >>> x = np.ones(1000, dtype=np.float32)
+        >>> bool(np.allclose(chain.process_offline(x, 44100), 0.5, atol=1e-5))
+        True
+        """
+        x, layout = as_audio_2d(audio)
+        channels, n = x.shape
+        latency = self.latency_samples(sample_rate, channels=channels)
+        self.start(sample_rate, channels)
+        head = self.process(x, sample_rate)
+        tail = self.process(np.zeros((channels, latency), np.float32), sample_rate)
+        self.reset()
+        y = np.concatenate((head, tail), axis=1)[:, latency : latency + n]
+        return restore_layout(np.ascontiguousarray(y), layout)

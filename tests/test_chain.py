@@ -1,0 +1,228 @@
+"""Chain: pedalboard plugins and stylepedal effects; streaming == offline; latency reported."""
+
+from __future__ import annotations
+
+import numpy as np
+import pedalboard
+import pytest
+
+from stylepedal.effect import StyleTransfer
+from stylepedal.errors import ParameterError
+from stylepedal.host.chain import FIXED_BLOCK, MAX_BLOCK, Chain
+from tests.tolerances import IDENTITY_ATOL, STREAM_ATOL
+
+SR = 48000
+
+
+def _random_partition(rng, low=1, high=700, count=400):
+    return [int(b) for b in rng.integers(low, high, count)]
+
+
+def _stream(chain, x, blocks, sample_rate=SR):
+    """Stream ``x`` plus a latency's worth of zeros in ``blocks`` (cycled); trim the latency."""
+    channels = x.shape[0]
+    latency = chain.latency_samples(sample_rate, channels=channels)
+    chain.start(sample_rate, channels)
+    padded = np.concatenate([x, np.zeros((channels, latency), np.float32)], axis=1)
+    out, t, i = [], 0, 0
+    while t < padded.shape[1]:
+        block = padded[:, t : t + blocks[i % len(blocks)]]
+        y = chain.process(block, sample_rate)
+        assert y.shape == block.shape and y.dtype == np.float32
+        out.append(y)
+        t += block.shape[1]
+        i += 1
+    return np.concatenate(out, axis=1)[:, latency:]
+
+
+CHAINS = {
+    # plugins that keep pace with their input
+    "gain-reverb-chorus": lambda: [
+        pedalboard.Gain(gain_db=-3),
+        pedalboard.Reverb(room_size=0.4),
+        pedalboard.Chorus(),
+    ],
+    # the style effect between two pedalboard effects
+    "comp-identity-delay": lambda: [
+        pedalboard.Compressor(threshold_db=-20, ratio=4),
+        StyleTransfer.identity(),
+        pedalboard.Delay(delay_seconds=0.01, mix=0.3),
+    ],
+    # plugins that return fewer samples than they get at first
+    "resample": lambda: [pedalboard.Resample(target_sample_rate=8000)],
+    "brickwall-identity": lambda: [pedalboard.BrickwallLimiter(), StyleTransfer.identity()],
+    "mp3": lambda: [pedalboard.MP3Compressor(vbr_quality=4)],
+    "gsm-phaser": lambda: [pedalboard.GSMFullRateCompressor(), pedalboard.Phaser()],
+}
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+@pytest.mark.parametrize("name", list(CHAINS))
+def test_streaming_equals_offline(name, channels, rng):
+    x = rng.uniform(-0.5, 0.5, (channels, SR // 2)).astype(np.float32)
+    chain = Chain(CHAINS[name]())
+    offline = chain.process_offline(x, SR)
+    assert offline.shape == x.shape
+    assert np.abs(offline).max() > 0.05  # something came out
+    partitions = {
+        "17": [17],
+        "137": [137],
+        "4096": [4096],
+        "random": _random_partition(rng),
+        "larger than MAX_BLOCK": [MAX_BLOCK + 1000, 5],
+    }
+    for label, blocks in partitions.items():
+        streamed = _stream(chain, x, blocks)
+        np.testing.assert_allclose(streamed, offline, atol=STREAM_ATOL, err_msg=label)
+    assert chain.underruns == 0
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+@pytest.mark.parametrize("name", ["gain-reverb-chorus", "comp-identity-delay", "resample"])
+def test_streaming_one_sample_blocks(name, channels, rng):
+    # Blocks of one frame: the case pedalboard cannot read as stereo without the chain's help.
+    x = rng.uniform(-0.5, 0.5, (channels, 2000)).astype(np.float32)
+    chain = Chain(CHAINS[name]())
+    offline = chain.process_offline(x, SR)
+    np.testing.assert_allclose(_stream(chain, x, [1]), offline, atol=STREAM_ATOL)
+    np.testing.assert_allclose(_stream(chain, x, [1, 2, 3]), offline, atol=STREAM_ATOL)
+
+
+def test_plugin_that_streams_only_silence_is_refused():
+    # pedalboard 0.9's PitchShift returns zeros forever when streamed with reset=False.
+    chain = Chain([pedalboard.PitchShift(semitones=3)])
+    with pytest.raises(ParameterError, match="PitchShift returns only silence when streamed"):
+        chain.latency_samples(SR)
+
+
+@pytest.mark.parametrize("plugin", [pedalboard.Reverb, pedalboard.BrickwallLimiter])
+def test_offline_equals_pedalboards_own_offline(plugin, rng):
+    x = rng.uniform(-0.5, 0.5, (2, SR // 2)).astype(np.float32)
+    expected = plugin()(x, SR)
+    np.testing.assert_allclose(Chain([plugin()]).process_offline(x, SR), expected, atol=1e-6)
+
+
+def test_identity_effect_in_a_chain_is_transparent(rng):
+    x = rng.uniform(-0.5, 0.5, (2, SR // 2)).astype(np.float32)
+    board = pedalboard.Pedalboard([pedalboard.Gain(gain_db=-6), pedalboard.Reverb()])
+    expected = board(x, SR)
+    chain = Chain([pedalboard.Gain(gain_db=-6), StyleTransfer.identity(), pedalboard.Reverb()])
+    np.testing.assert_allclose(chain.process_offline(x, SR), expected, atol=IDENTITY_ATOL)
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+@pytest.mark.parametrize("sample_rate", [44100, 48000])
+def test_reported_latency_equals_impulse_delay(channels, sample_rate):
+    chain = Chain(
+        [pedalboard.Gain(gain_db=0), StyleTransfer.identity(), StyleTransfer.identity()]
+    )
+    latency = chain.latency_samples(sample_rate, channels=channels)
+    effect = StyleTransfer.identity().latency_samples(sample_rate)
+    assert latency == 2 * effect + (channels if channels > 1 else 0)
+    x = np.zeros((channels, latency + 2000), np.float32)
+    x[:, 100] = 1.0
+    chain.start(sample_rate, channels)
+    blocks = [chain.process(x[:, i : i + 128], sample_rate) for i in range(0, x.shape[1], 128)]
+    y = np.concatenate(blocks, axis=1)
+    for c in range(channels):
+        assert int(np.argmax(np.abs(y[c]))) == 100 + latency
+        assert y[c, 100 + latency] == pytest.approx(1.0, abs=IDENTITY_ATOL)
+
+
+def test_short_returning_plugin_latency_is_counted():
+    chain = Chain([pedalboard.Resample(target_sample_rate=8000)])
+    latency = chain.latency_samples(SR)
+    assert latency >= FIXED_BLOCK  # shortfall + waiting for a fixed block
+    # An impulse comes out after the reported latency, not before (the low-pass smears it).
+    x = np.zeros((1, latency + 4000), np.float32)
+    x[0, 1000] = 1.0
+    y = chain.process(x, SR, reset=True)
+    assert np.abs(y[0, : 1000 + latency - 64]).max() < 0.05
+    assert int(np.argmax(np.abs(y[0]))) == pytest.approx(1000 + latency, abs=8)
+    assert Chain([pedalboard.Reverb()]).latency_samples(SR) == 0
+
+
+def test_every_call_returns_as_many_samples_as_it_gets(rng):
+    chain = Chain([pedalboard.MP3Compressor(), StyleTransfer.identity()])
+    chain.start(SR, 2)
+    for n in [1, 2, 3, 0, 64, 5000, 9000, 1]:
+        block = rng.uniform(-0.5, 0.5, (2, n)).astype(np.float32)
+        assert chain.process(block, SR).shape == (2, n)
+
+
+def test_mono_1d_layout_is_kept(rng):
+    x = rng.uniform(-0.5, 0.5, 3000).astype(np.float32)
+    chain = Chain([pedalboard.Gain(gain_db=-6.0206)])
+    y = chain.process(x, SR, reset=True)
+    assert y.shape == x.shape
+    np.testing.assert_allclose(y, 0.5 * x, atol=1e-5)
+    np.testing.assert_allclose(chain.process_offline(x, SR), 0.5 * x, atol=1e-5)
+
+
+def test_empty_chain_passes_audio_through(rng):
+    x = rng.uniform(-0.5, 0.5, (2, 500)).astype(np.float32)
+    chain = Chain()
+    assert chain.latency_samples(SR, channels=2) == 0
+    np.testing.assert_array_equal(chain.process(x, SR), x)
+    np.testing.assert_array_equal(chain.process_offline(x, SR), x)
+
+
+def test_nan_and_inf_in_give_finite_out(rng):
+    x = rng.uniform(-0.5, 0.5, (1, 4096)).astype(np.float32)
+    x[0, ::50] = np.nan
+    x[0, 7] = np.inf
+    chain = Chain([pedalboard.Reverb(), StyleTransfer.identity()])
+    y = chain.process(x, SR, reset=True)
+    assert np.isfinite(y).all()
+    assert np.isfinite(chain.process(x, SR)).all()
+
+
+def test_rate_or_channel_change_starts_a_new_stream(rng):
+    chain = Chain([StyleTransfer.identity()])
+    x = rng.uniform(-0.5, 0.5, (1, 4000)).astype(np.float32)
+    first = chain.process(x, SR, reset=True)
+    chain.process(x, 44100)  # another rate: a new stream
+    np.testing.assert_allclose(chain.process(x, SR), first, atol=STREAM_ATOL)
+    assert chain.process(np.stack([x[0], x[0]]), SR).shape == (2, 4000)
+
+
+def test_reset_repeats_the_output(rng):
+    chain = Chain([pedalboard.Chorus(), pedalboard.Resample(target_sample_rate=22050)])
+    x = rng.uniform(-0.5, 0.5, (2, 6000)).astype(np.float32)
+    a = chain.process(x, SR, reset=True)
+    chain.reset()
+    b = chain.process(x, SR)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_items_and_errors():
+    gain, fx = pedalboard.Gain(), StyleTransfer.identity()
+    chain = Chain([gain, fx])
+    assert chain.items == (gain, fx) and len(chain) == 2 and chain[1] is fx
+    assert list(chain) == [gain, fx]
+    assert "Gain" in repr(chain)
+    with pytest.raises(ParameterError, match="neither a pedalboard plugin nor an effect"):
+        Chain([gain, "Reverb"])
+    with pytest.raises(ParameterError, match="channels=0"):
+        chain.latency_samples(SR, channels=0)
+    with pytest.raises(ParameterError, match="sample_rate"):
+        chain.latency_samples(-1)
+
+
+class _Shortchanger:
+    """A broken effect that returns one sample fewer than it gets."""
+
+    def latency_samples(self, sample_rate):
+        return 0
+
+    def reset(self):
+        pass
+
+    def process(self, audio, sample_rate, *, reset=True):
+        return audio[..., 1:]
+
+
+def test_effect_returning_the_wrong_length_is_refused(rng):
+    chain = Chain([_Shortchanger()])
+    with pytest.raises(RuntimeError, match="as many samples as it gets"):
+        chain.process(rng.uniform(-0.5, 0.5, (1, 100)).astype(np.float32), SR)
