@@ -282,7 +282,7 @@ def format_spec(plugins: list[Any]) -> str:
     Examples
     --------
     >>> format_spec(parse_spec("Gain(gain_db=-6)"))
-    'Gain(gain_db=-6.0)'
+    'Gain(gain_db=-6)'
     """
     parts = []
     for p in plugins:
