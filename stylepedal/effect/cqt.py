@@ -214,10 +214,19 @@ class CqtRepresentation:
                 f" lie below {nyquist / edge:.1f} Hz"
             )
         fit = int(math.floor(self.bins_per_octave * math.log2(nyquist / (edge * self.fmin_hz))))
-        fit = max(fit, 1)
         if self.n_bins is None:
             # Default: stop an octave below Nyquist, where librosa's icqt stays stable.
-            return max(1, fit - self.bins_per_octave)
+            default = fit - self.bins_per_octave
+            if default < 2:
+                raise ParameterError(
+                    f"fmin_hz={self.fmin_hz} is too high for sample_rate={sr}: the default bins"
+                    f" stop an octave below Nyquist ({nyquist / 2:.0f} Hz), so fmin_hz must be"
+                    f" at most {nyquist / 2 / edge / 2 ** (1 / self.bins_per_octave):.1f} Hz;"
+                    " or give n_bins"
+                )
+            return default
+        if self.n_bins < 2:
+            raise ParameterError(f"n_bins={self.n_bins} must be at least 2")
         if self.n_bins > fit:
             raise ParameterError(
                 f"n_bins={self.n_bins} reaches above the Nyquist frequency at sample_rate={sr}:"

@@ -513,19 +513,22 @@ class SmsRepresentation:
         hop = p["hop_length"]
         tracks = self.tracks_from_view(rep, sr)
         tracks = _randomize_birth_phases(tracks, seed)
+        ref = None if reference is None else _audio_1d(reference, "reference")
         residual: np.ndarray | None = None
         if self.residual != "drop":
-            if reference is not None:
-                residual = self.residual_of(_audio_1d(reference, "reference"), sr)
+            if ref is not None:
+                residual = self.residual_of(ref, sr)
             else:
                 key = hashlib.sha1(np.ascontiguousarray(rep, dtype=np.float32).tobytes())
                 residual = self._residuals.get(key.hexdigest())
                 if residual is None:
                     log.info("sms: no reference audio given, so no residual is added")
-        if residual is not None:
+        if ref is not None:
+            length = ref.shape[0]
+        elif residual is not None:
             length = residual.shape[0]
         else:
-            length = (tracks.shape[1] - 1) * hop + hop
+            length = tracks.shape[1] * hop
         y = additive_synthesis(tracks, sr, hop_length=hop, length=length)
         if residual is not None:
             if self.residual == "stochastic":
