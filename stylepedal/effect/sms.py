@@ -566,13 +566,22 @@ def _randomize_birth_phases(tracks: np.ndarray, seed: int) -> np.ndarray:
 
 
 def _stochastic(residual: np.ndarray, n_fft: int, hop: int, seed: int) -> np.ndarray:
-    """Serra's stochastic model: the residual's smoothed magnitude with random phase."""
+    """Serra's stochastic model: noise with the residual's smoothed spectral envelope.
+
+    The power spectrum is smoothed over 9 bins, given random phases and inverted; random
+    phases add incoherently in the overlap-add, so the result is scaled to the residual's
+    energy.
+    """
     import librosa
     from scipy.ndimage import uniform_filter1d
 
-    mag = np.abs(librosa.stft(residual, n_fft=n_fft, hop_length=hop))
-    env = uniform_filter1d(mag, size=9, axis=0, mode="nearest")
+    power = np.abs(librosa.stft(residual, n_fft=n_fft, hop_length=hop)) ** 2
+    env = np.sqrt(uniform_filter1d(power, size=9, axis=0, mode="nearest"))
     rng = np.random.default_rng(seed)
     phase = np.exp(2j * np.pi * rng.random(env.shape))
     y = librosa.istft(env * phase, hop_length=hop, n_fft=n_fft, length=residual.shape[0])
+    target = float(np.sum(residual.astype(np.float64) ** 2))
+    got = float(np.sum(np.asarray(y, dtype=np.float64) ** 2))
+    if got > 0:
+        y = y * np.sqrt(target / got)
     return np.asarray(y, dtype=np.float32)
