@@ -1,0 +1,517 @@
+"""Live audio: a sounddevice stream through the chain, MIDI preset switching, honest counters.
+
+``stylepedal live --preset NAME [--input-device D] [--output-device D] [--blocksize N]
+[--sample-rate R] [--channels C] [--midi PORT] [--seconds S] [--pre SPEC] [--post SPEC]``
+
+The audio callback (:meth:`LiveEngine.callback`) never raises and never blocks: it takes no lock,
+does no I/O and allocates only what numpy and the effects must. On an internal error it writes
+silence and counts a fault. It counts xruns (sounddevice's under/overflow flags: these include
+xruns of the whole server, e.g. a late timer of JACK's dummy driver on a loaded machine, which
+happen with an empty chain too), *overruns* (callbacks that took longer than the block budget:
+the ones this process causes) and keeps the time of every callback in a preallocated ring, from which the main thread reports median, p99
+and max against the block budget (a status line on stderr about once a second, and one JSON
+summary line on stdout at exit).
+
+Preset switches: a loader thread builds the new chain (loads the model, pre-rolls the pedalboard
+plugins) and hands it over with one reference assignment; the callback then crossfades from the
+old chain's output to the new one's over :data:`CROSSFADE_SECONDS` and drops the old chain.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..errors import DeviceError, ParameterError, StylepedalError
+
+__all__ = [
+    "CROSSFADE_SECONDS",
+    "LiveEngine",
+    "PresetLoader",
+    "add_cli",
+    "add_devices_cli",
+    "list_devices",
+    "run_live",
+]
+
+log = logging.getLogger(__name__)
+
+CROSSFADE_SECONDS = 0.010
+TIMING_RING = 1 << 16  # callback timings kept: ~3 minutes at 128 samples / 48 kHz
+_XRUN_FLAGS = ("input_overflow", "input_underflow", "output_overflow", "output_underflow")
+
+
+class LiveEngine:
+    """The audio side: runs the current chain in the sounddevice callback.
+
+    Parameters
+    ----------
+    chain : Chain
+        The chain to start with; :meth:`Chain.start` is called here (off the audio thread).
+    sample_rate : int
+    blocksize : int
+        Frames per callback (the block budget is ``blocksize / sample_rate``).
+    channels : int
+        Channels processed by the chain (1 for a guitar); the input's first ``channels``
+        channels are used and the result is copied to every output channel.
+    control : MidiControl, optional
+        Read once per block for a new mix value.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stylepedal.host.chain import Chain
+    >>> eng = LiveEngine(Chain(), sample_rate=48000, blocksize=64)
+    >>> out = np.ones((64, 2), np.float32)
+    >>> eng.callback(np.zeros((64, 1), np.float32), out, 64, None, None)
+    >>> float(np.abs(out).max()), eng.callbacks, eng.faults
+    (0.0, 1, 0)
+    """
+
+    def __init__(
+        self,
+        chain: Any,
+        *,
+        sample_rate: int,
+        blocksize: int,
+        channels: int = 1,
+        control: Any = None,
+        preset_name: str = "",
+    ) -> None:
+        if isinstance(blocksize, bool) or not isinstance(blocksize, int) or blocksize < 1:
+            raise ParameterError(f"blocksize={blocksize!r} must be a positive integer")
+        if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
+            raise ParameterError(f"channels={channels!r} must be a positive integer")
+        self.sample_rate = int(sample_rate)
+        self.blocksize = blocksize
+        self.channels = channels
+        self.control = control
+        chain.start(self.sample_rate, channels)
+        self._chain: Any = chain
+        self._pending: Any = None  # set by the loader thread, taken by the callback
+        self._old: Any = None  # chain being faded out
+        self.preset_name = preset_name
+        self._pending_name = ""
+        fade = max(1, int(round(CROSSFADE_SECONDS * self.sample_rate)))
+        self._fade = np.linspace(0.0, 1.0, fade + 1, dtype=np.float32)[1:]
+        self._fade_pos = fade
+        self._applied_mix: float | None = None
+        self._times = np.zeros(TIMING_RING, dtype=np.float64)
+        self._budget_s = self.blocksize / self.sample_rate
+        self.overruns = 0  # callbacks that took longer than the block budget (ours to fix)
+        self.callbacks = 0
+        self.xruns = 0
+        self.faults = 0
+        self.switches = 0
+        self.frames = 0
+        self.last_fault = ""
+        self._xrun_at = np.full(16, -1, dtype=np.int64)  # callback index of the first xruns
+
+    # ------------------------------------------------------------------ audio thread
+    def callback(self, indata: Any, outdata: Any, frames: int, time_info: Any, status: Any) -> None:
+        """sounddevice callback: process ``indata`` into ``outdata``. Never raises."""
+        t0 = time.perf_counter()
+        try:
+            if status:
+                for flag in _XRUN_FLAGS:
+                    if getattr(status, flag, False):
+                        if self.xruns < len(self._xrun_at):
+                            self._xrun_at[self.xruns] = self.callbacks
+                        self.xruns += 1
+                        break
+            self._process(indata, outdata, frames)
+        except Exception as exc:  # silence, count, carry on: the callback must never raise
+            try:
+                outdata.fill(0)
+                self.faults += 1
+                self.last_fault = type(exc).__name__
+            except Exception:  # pragma: no cover - outdata itself is broken
+                pass
+        dt = time.perf_counter() - t0
+        self._times[self.callbacks % TIMING_RING] = dt
+        if dt > self._budget_s:
+            self.overruns += 1
+        self.callbacks += 1
+        self.frames += frames
+
+    def _process(self, indata: Any, outdata: Any, frames: int) -> None:
+        pending = self._pending
+        if pending is not None:
+            # The swap: one reference read, one assignment each; the loader never writes
+            # _chain, so no lock is needed.
+            self._pending = None
+            self._old = self._chain
+            self._chain = pending
+            self.preset_name = self._pending_name
+            self._fade_pos = 0
+            self.switches += 1
+        chain = self._chain
+        control = self.control
+        if control is not None:
+            mix = control.mix
+            if mix is not None and mix != self._applied_mix:
+                self._applied_mix = mix
+                for item in chain.items:
+                    if hasattr(item, "mix") and hasattr(item, "latency_samples"):
+                        item.mix = mix
+        x = indata[:, : self.channels].T
+        y = chain.process(x, self.sample_rate)
+        old = self._old
+        if old is not None:
+            y_old = old.process(x, self.sample_rate)
+            n_fade = len(self._fade)
+            pos = self._fade_pos
+            k = min(frames, n_fade - pos)
+            if k > 0:
+                ramp = self._fade[pos : pos + k]
+                y[:, :k] = y_old[:, :k] + ramp * (y[:, :k] - y_old[:, :k])
+            self._fade_pos = pos + max(k, 0)
+            if self._fade_pos >= n_fade:
+                self._old = None
+        if y.shape[0] == outdata.shape[1]:
+            outdata[:] = y.T
+        else:
+            outdata[:] = y[0][:, np.newaxis]
+
+    # ------------------------------------------------------------------ other threads
+    def swap_in(self, chain: Any, name: str = "") -> None:
+        """Hand a started chain to the callback (called by the loader thread)."""
+        self._pending_name = name
+        self._pending = chain  # the one assignment the callback looks for
+
+    @property
+    def switching(self) -> bool:
+        """True while a handed-over chain has not been taken or the crossfade runs."""
+        return self._pending is not None or self._old is not None
+
+    def timings_ms(self) -> np.ndarray:
+        """Callback durations in ms (the last :data:`TIMING_RING` callbacks)."""
+        n = min(self.callbacks, TIMING_RING)
+        return 1000.0 * self._times[:n].copy()
+
+    def summary(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Counts and callback-time statistics as a JSON-ready dict."""
+        t = self.timings_ms()
+        budget = 1000.0 * self.blocksize / self.sample_rate
+        out: dict[str, Any] = {
+            "sample_rate": self.sample_rate,
+            "blocksize": self.blocksize,
+            "channels": self.channels,
+            "preset": self.preset_name,
+            "callbacks": self.callbacks,
+            "frames": self.frames,
+            "xruns": self.xruns,
+            "xrun_at_callback": [int(i) for i in self._xrun_at if i >= 0],
+            "overruns": self.overruns,
+            "faults": self.faults,
+            "last_fault": self.last_fault,
+            "preset_switches": self.switches,
+            "budget_ms": round(budget, 4),
+            "callback_ms": {
+                "median": round(float(np.median(t)), 4) if t.size else None,
+                "p99": round(float(np.percentile(t, 99)), 4) if t.size else None,
+                "max": round(float(t.max()), 4) if t.size else None,
+                "mean": round(float(t.mean()), 4) if t.size else None,
+            },
+            "callback_load": round(float(t.mean()) / budget, 4) if t.size else None,
+        }
+        if extra:
+            out.update(extra)
+        return out
+
+    def status_line(self) -> str:
+        t = self.timings_ms()[-2048:]
+        p99 = float(np.percentile(t, 99)) if t.size else 0.0
+        budget = 1000.0 * self.blocksize / self.sample_rate
+        return (
+            f"preset {self.preset_name!r}  callbacks {self.callbacks}  xruns {self.xruns}  "
+            f"faults {self.faults}  switches {self.switches}  "
+            f"p99 {p99:.3f} ms / {budget:.3f} ms"
+        )
+
+
+class PresetLoader(threading.Thread):
+    """Builds chains for requested presets off the audio thread and swaps them in.
+
+    Parameters
+    ----------
+    engine : LiveEngine
+    make_chain : callable
+        ``make_chain(name) -> Chain`` (may take long: loads a model).
+    control : MidiControl
+        Source of requests (``take_preset()``; ``wake`` event).
+    """
+
+    def __init__(self, engine: LiveEngine, make_chain: Callable[[str], Any], control: Any):
+        super().__init__(name="stylepedal-preset-loader", daemon=True)
+        self.engine = engine
+        self.make_chain = make_chain
+        self.control = control
+        self.loaded = 0
+        self.load_errors = 0
+        self.last_error = ""
+        self._stop = threading.Event()
+
+    def request(self, name: str) -> None:
+        """Ask for preset ``name`` (as a program change would)."""
+        self.control._presets.append(name)
+        self.control.wake.set()
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            self.control.wake.wait(0.1)
+            self.control.wake.clear()
+            name = self.control.take_preset()
+            if name is None:
+                continue
+            try:
+                chain = self.make_chain(name)
+                chain.start(self.engine.sample_rate, self.engine.channels)
+            except StylepedalError as exc:
+                self.load_errors += 1
+                self.last_error = str(exc)
+                log.warning("preset %r cannot be loaded: %s", name, exc)
+                continue
+            except Exception as exc:  # keep the loader alive whatever a preset does
+                self.load_errors += 1
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.warning("preset %r failed: %s", name, exc, exc_info=True)
+                continue
+            # Wait for the previous hand-over to finish so a switch is never dropped.
+            while self.engine.switching and not self._stop.is_set():
+                time.sleep(0.002)
+            self.engine.swap_in(chain, name)
+            self.loaded += 1
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.control.wake.set()
+
+
+# ---------------------------------------------------------------------------- devices
+def list_devices() -> dict[str, Any]:
+    """sounddevice's devices and host APIs as plain data."""
+    import sounddevice as sd
+
+    apis = [dict(a) for a in sd.query_hostapis()]
+    devices = [dict(d) for d in sd.query_devices()]
+    return {"hostapis": apis, "devices": devices, "default": list(sd.default.device)}
+
+
+def _device(value: str | None) -> int | str | None:
+    if value is None:
+        return None
+    return int(value) if value.isdigit() else value
+
+
+def run_live(
+    chain_factory: Callable[[str], Any],
+    preset: str,
+    *,
+    sample_rate: int | None = None,
+    blocksize: int = 128,
+    channels: int = 1,
+    input_device: str | None = None,
+    output_device: str | None = None,
+    midi_port: str | None = None,
+    midi_backend: str = "auto",
+    midi_virtual: bool = False,
+    midimap: Any = None,
+    seconds: float | None = None,
+    status_every_s: float = 1.0,
+    status_stream: Any = None,
+    on_started: Callable[[LiveEngine, Any], None] | None = None,
+) -> dict[str, Any]:
+    """Run the live host until ``seconds`` pass (or Ctrl-C); return the summary dict.
+
+    ``chain_factory(name)`` builds the chain of a preset; ``on_started(engine, loader)`` is
+    called once the stream runs (tests use it to send MIDI or to inject faults).
+    """
+    import sounddevice as sd
+
+    from .midi import MidiControl, open_input
+
+    if midimap is None:
+        from ..presets.store import Store
+
+        midimap = Store().midimap()
+    control = MidiControl(midimap)
+    try:
+        dev_in = sd.query_devices(_device(input_device), "input")
+        dev_out = sd.query_devices(_device(output_device), "output")
+    except (ValueError, sd.PortAudioError) as exc:
+        raise DeviceError(f"audio device not found: {exc}; see `stylepedal devices`") from exc
+    rate = int(sample_rate or dev_out["default_samplerate"])
+    out_channels = min(2, int(dev_out["max_output_channels"]))
+    if int(dev_in["max_input_channels"]) < channels:
+        raise DeviceError(
+            f"input device {dev_in['name']!r} has {dev_in['max_input_channels']} channels: "
+            f"channels={channels} is too many"
+        )
+    chain = chain_factory(preset)
+    engine = LiveEngine(chain, sample_rate=rate, blocksize=blocksize, channels=channels,
+                        control=control, preset_name=preset)
+    loader = PresetLoader(engine, chain_factory, control)
+    port = None
+    status_stream = status_stream if status_stream is not None else sys.stderr
+    started = time.monotonic()
+    cpu0 = time.process_time()
+    # The callback runs on JACK's real-time thread but needs the GIL: let other Python threads
+    # hand it over quickly (the default switch interval is 5 ms, two blocks of 128 at 48 kHz).
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(min(switch_interval, 0.0005))
+    try:
+        if midi_port:
+            port = open_input(midi_port, control.handle, backend=midi_backend,
+                              virtual=midi_virtual)
+        loader.start()
+        try:
+            stream = sd.Stream(
+                samplerate=rate, blocksize=blocksize,
+                device=(dev_in["index"], dev_out["index"]),
+                channels=(channels, out_channels), dtype="float32",
+                callback=engine.callback,
+            )
+        except sd.PortAudioError as exc:
+            raise DeviceError(
+                f"cannot open the audio stream at {rate} Hz, block {blocksize}: {exc}"
+            ) from exc
+        with stream:
+            if on_started is not None:
+                on_started(engine, loader)
+            next_status = time.monotonic() + status_every_s
+            try:
+                while seconds is None or time.monotonic() - started < seconds:
+                    time.sleep(0.02)
+                    if time.monotonic() >= next_status:
+                        print(engine.status_line(), file=status_stream, flush=True)
+                        next_status += status_every_s
+            except KeyboardInterrupt:
+                pass
+            stream_latency = stream.latency
+    finally:
+        sys.setswitchinterval(switch_interval)
+        loader.stop()
+        if port is not None:
+            port.close()
+    wall = time.monotonic() - started
+    return engine.summary(
+        {
+            "seconds": round(wall, 3),
+            "cpu_share": round((time.process_time() - cpu0) / max(wall, 1e-9), 4),
+            "stream_latency_s": list(stream_latency) if isinstance(stream_latency, tuple)
+            else stream_latency,
+            "chain_latency_samples": engine._chain.latency_samples(rate, channels=channels),
+            "midi": dict(control.counts),
+            "presets_loaded": loader.loaded,
+            "preset_load_errors": loader.load_errors,
+        }
+    )
+
+
+# ---------------------------------------------------------------------------- CLI
+def add_cli(subparsers: Any) -> None:
+    """Register ``stylepedal live``."""
+    p = subparsers.add_parser(
+        "live",
+        help="play live through a preset (sounddevice), switch presets by MIDI",
+        description=(
+            "Run the style effect live on an audio device. Program changes select presets "
+            "through the MIDI map; the mix CC sets the mix. Prints a status line on stderr "
+            "about once a second and one JSON summary line on stdout at exit."
+        ),
+    )
+    p.add_argument("--preset", required=True, metavar="NAME", help="preset to start with")
+    p.add_argument("--input-device", metavar="D", help="input device (index or name)")
+    p.add_argument("--output-device", metavar="D", help="output device (index or name)")
+    p.add_argument("--blocksize", type=int, default=128, metavar="N", help="frames per block")
+    p.add_argument("--sample-rate", type=int, default=None, metavar="R",
+                   help="sample rate (default: the device's; JACK fixes it)")
+    p.add_argument("--channels", type=int, default=1, metavar="C",
+                   help="input channels processed (1: guitar); output copies to all outputs")
+    p.add_argument("--midi", metavar="PORT", help="MIDI input port (name or unique part)")
+    p.add_argument("--midi-virtual", action="store_true",
+                   help="create a MIDI input port named PORT instead of connecting to one")
+    p.add_argument("--midi-backend", default="auto", choices=("auto", "jack", "alsa"),
+                   help="MIDI backend (auto: JACK if a JACK server runs, else ALSA)")
+    p.add_argument("--seconds", type=float, default=None, metavar="S",
+                   help="stop after S seconds (default: until Ctrl-C)")
+    p.add_argument("--mix", type=float, default=None, help="dry/wet mix in [0, 1]")
+    p.add_argument("--pre", default="", metavar="SPEC", help="pedalboard effects before")
+    p.add_argument("--post", default="", metavar="SPEC", help="pedalboard effects after")
+    p.set_defaults(func=_run_cli)
+
+
+def _run_cli(args: argparse.Namespace) -> int:
+    from .render import build_chain
+    from .spec import parse_spec
+
+    if args.mix is not None and not 0.0 <= args.mix <= 1.0:
+        raise ParameterError(f"--mix={args.mix} is out of range: allowed is [0.0, 1.0]")
+    if args.seconds is not None and not args.seconds > 0:
+        raise ParameterError(f"--seconds={args.seconds} must be a positive number")
+    parse_spec(args.pre)  # refuse a bad spec before opening any device
+    parse_spec(args.post)
+
+    def factory(name: str) -> Any:
+        return build_chain(name, mix=args.mix, pre=args.pre, post=args.post)
+
+    summary = run_live(
+        factory, args.preset,
+        sample_rate=args.sample_rate, blocksize=args.blocksize, channels=args.channels,
+        input_device=args.input_device, output_device=args.output_device,
+        midi_port=args.midi, midi_backend=args.midi_backend, midi_virtual=args.midi_virtual,
+        seconds=args.seconds,
+    )
+    print(json.dumps(summary), flush=True)
+    return 0
+
+
+def add_devices_cli(subparsers: Any) -> None:
+    """Register ``stylepedal devices``."""
+    p = subparsers.add_parser(
+        "devices", help="list audio devices and host APIs (and MIDI inputs)",
+        description="List the audio devices and host APIs PortAudio sees, and MIDI inputs.",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--midi-backend", default="auto", choices=("auto", "jack", "alsa"))
+    p.set_defaults(func=_run_devices)
+
+
+def _run_devices(args: argparse.Namespace) -> int:
+    from .midi import list_input_ports
+
+    info = list_devices()
+    info["midi_inputs"] = list_input_ports(args.midi_backend)
+    if args.json:
+        print(json.dumps(info, default=str))
+        return 0
+    apis = info["hostapis"]
+    print("host APIs:")
+    for i, a in enumerate(apis):
+        print(f"  {i}: {a['name']} ({len(a['devices'])} devices)")
+    print("devices:")
+    default_in, default_out = info["default"]
+    for d in info["devices"]:
+        mark = ("<" if d["index"] == default_in else " ") + (
+            ">" if d["index"] == default_out else " "
+        )
+        print(
+            f" {mark} {d['index']}: {d['name']} [{apis[d['hostapi']]['name']}] "
+            f"{d['max_input_channels']} in, {d['max_output_channels']} out, "
+            f"{d['default_samplerate']:.0f} Hz"
+        )
+    if not info["devices"]:
+        print("  (none: is a sound server such as JACK running?)")
+    print("MIDI inputs:")
+    for name in info["midi_inputs"] or ["(none)"]:
+        print(f"  {name}")
+    return 0
