@@ -8,9 +8,9 @@ does no I/O and allocates only what numpy and the effects must. On an internal e
 silence and counts a fault. It counts xruns (sounddevice's under/overflow flags: these include
 xruns of the whole server, e.g. a late timer of JACK's dummy driver on a loaded machine, which
 happen with an empty chain too), *overruns* (callbacks that took longer than the block budget:
-the ones this process causes) and keeps the time of every callback in a preallocated ring, from which the main thread reports median, p99
-and max against the block budget (a status line on stderr about once a second, and one JSON
-summary line on stdout at exit).
+the ones this process causes) and keeps the time of every callback in a preallocated ring,
+from which the main thread reports median, p99 and max against the block budget (a status line
+on stderr about once a second, and one JSON summary line on stdout at exit).
 
 Preset switches: a loader thread builds the new chain (loads the model, pre-rolls the pedalboard
 plugins) and hands it over with one reference assignment; the callback then crossfades from the
