@@ -114,6 +114,7 @@ class LiveEngine:
         self.frames = 0
         self.last_fault = ""
         self._xrun_at = np.full(16, -1, dtype=np.int64)  # callback index of the first xruns
+        self._switch_at = np.full(16, -1, dtype=np.int64)  # ... and of the first switches
 
     # ------------------------------------------------------------------ audio thread
     def callback(self, indata: Any, outdata: Any, frames: int, time_info: Any, status: Any) -> None:
@@ -152,6 +153,8 @@ class LiveEngine:
             self._chain = pending
             self.preset_name = self._pending_name
             self._fade_pos = 0
+            if self.switches < len(self._switch_at):
+                self._switch_at[self.switches] = self.callbacks
             self.switches += 1
         chain = self._chain
         control = self.control
@@ -214,6 +217,7 @@ class LiveEngine:
             "faults": self.faults,
             "last_fault": self.last_fault,
             "preset_switches": self.switches,
+            "switch_at_callback": [int(i) for i in self._switch_at if i >= 0],
             "budget_ms": round(budget, 4),
             "callback_ms": {
                 "median": round(float(np.median(t)), 4) if t.size else None,
