@@ -262,7 +262,7 @@ class PresetLoader(threading.Thread):
         self.loaded = 0
         self.load_errors = 0
         self.last_error = ""
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def request(self, name: str) -> None:
         """Ask for preset ``name`` (as a program change would)."""
@@ -270,7 +270,7 @@ class PresetLoader(threading.Thread):
         self.control.wake.set()
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             self.control.wake.wait(0.1)
             self.control.wake.clear()
             name = self.control.take_preset()
@@ -290,13 +290,13 @@ class PresetLoader(threading.Thread):
                 log.warning("preset %r failed: %s", name, exc, exc_info=True)
                 continue
             # Wait for the previous hand-over to finish so a switch is never dropped.
-            while self.engine.switching and not self._stop.is_set():
+            while self.engine.switching and not self._halt.is_set():
                 time.sleep(0.002)
             self.engine.swap_in(chain, name)
             self.loaded += 1
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self.control.wake.set()
 
 
