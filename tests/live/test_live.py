@@ -246,3 +246,47 @@ def test_status_thread_reads_counts_without_locks():
         stop.set()
         t.join()
     assert eng.summary()["callbacks"] == eng.callbacks > 0
+
+
+def test_cli_live_prints_one_json_summary(jack_server, make_preset, capsys):
+    import json
+
+    from stylepedal.host.cli import main
+
+    make_preset("Live A", seed=1, program=1)
+    code = main(["live", "--preset", "Live A", "--seconds", "1.6", "--blocksize", "128",
+                 "--pre", "Compressor(threshold_db=-20)", "--post", "Reverb()"])
+    assert code == 0
+    captured = capsys.readouterr()
+    lines = [line for line in captured.out.splitlines() if line.strip()]
+    assert len(lines) == 1
+    summary = json.loads(lines[0])
+    assert summary["preset"] == "Live A" and summary["faults"] == 0
+    assert summary["callbacks"] > 0.5 * JACK_RATE / JACK_PERIOD
+    assert "callbacks" in captured.err  # the status line
+
+
+def test_cli_live_errors_exit_2(jack_server, make_preset, capsys):
+    from stylepedal.host.cli import main
+
+    make_preset("Live A", seed=1)
+    assert main(["live", "--preset", "Live A", "--sample-rate", "44100", "--seconds", "1"]) == 2
+    assert "44100" in capsys.readouterr().err
+    assert main(["live", "--preset", "Live A", "--pre", "Nope()", "--seconds", "1"]) == 2
+    assert "'Nope' is not a pedalboard effect" in capsys.readouterr().err
+    assert main(["live", "--preset", "Live A", "--midi", "no-such-port", "--midi-backend",
+                 "jack", "--seconds", "1"]) == 2
+    assert "no-such-port" in capsys.readouterr().err
+
+
+def test_cli_devices_lists_jack(jack_server, capsys):
+    import json
+
+    from stylepedal.host.cli import main
+
+    assert main(["devices"]) == 0
+    out = capsys.readouterr().out
+    assert "JACK Audio Connection Kit" in out and "system" in out
+    assert main(["devices", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert any(d["max_output_channels"] >= 2 for d in info["devices"])
