@@ -1,0 +1,190 @@
+"""Host benchmark: live on a JACK dummy server, and offline rendering of a 4-minute track (JSON).
+
+    python benchmarks/host.py                    # 60 s live + 20 s empty-chain baseline + render
+    python benchmarks/host.py --seconds 5 --baseline-seconds 3 --track-seconds 20   # smoke run
+
+Live: a real sounddevice stream at 48 kHz, block 128 (budget 2.667 ms) through
+``Compressor -> style effect -> Reverb`` for ``--seconds``. The style effect is the first factory
+preset if the bank has one, else ``StyleTransfer.identity()`` (the JSON says which). Reported:
+sounddevice xruns (server-wide; an empty-chain baseline on the same server shows how many the
+machine causes by itself), overruns (callbacks longer than the budget), callback median/p99/max,
+the effect's share of one core (sum of callback times / wall time) and the process CPU share.
+
+Offline: a generated 4-minute stereo 48 kHz track rendered through the same chain with
+:func:`stylepedal.host.render.render_file`: x real time and peak RSS (``resource.getrusage``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+
+RATE, BLOCK = 48000, 128
+
+
+def start_jack(name: str, log_path: Path) -> subprocess.Popen:
+    os.environ["JACK_DEFAULT_SERVER"] = name
+    os.environ["JACK_NO_AUDIO_RESERVATION"] = "1"
+    base = ["-d", "dummy", "-r", str(RATE), "-p", str(BLOCK), "-C", "2", "-P", "2"]
+    log = open(log_path, "w")  # noqa: SIM115 - closed with the process
+    for prefix in (["-R", "-P", "70"], []):
+        proc = subprocess.Popen(["jackd", *prefix, *base], stdout=log, stderr=subprocess.STDOUT)
+        ok = subprocess.run(["jack_wait", "-w", "-t", "10", "-s", name], capture_output=True,
+                            check=False)
+        if proc.poll() is None and ok.returncode == 0:
+            return proc
+        proc.terminate()
+        proc.wait(timeout=10)
+    raise SystemExit(f"jackd did not start; see {log_path}")
+
+
+def pick_effect():
+    """The first factory preset's effect, else the identity effect; and how it was chosen."""
+    from stylepedal.effect import StyleTransfer
+    from stylepedal.presets.store import Store
+
+    entries = Store().factory_entries()
+    if entries:
+        name = entries[0].name
+        return (lambda: StyleTransfer.from_preset(name)), f"factory preset {name!r}"
+    return StyleTransfer.identity, "StyleTransfer.identity() (no factory preset in the bank)"
+
+
+def make_chain(make_effect):
+    import pedalboard
+
+    from stylepedal.host.chain import Chain
+
+    return Chain(
+        [pedalboard.Compressor(threshold_db=-20, ratio=3), make_effect(),
+         pedalboard.Reverb(room_size=0.3)]
+    )
+
+
+def live(seconds: float, make_effect, empty: bool = False) -> dict:
+    from stylepedal.host.chain import Chain
+    from stylepedal.host.live import run_live
+    from stylepedal.presets.midimap import MidiMap
+
+    factory = (lambda name: Chain()) if empty else (lambda name: make_chain(make_effect))
+    s = run_live(factory, "bench", sample_rate=RATE, blocksize=BLOCK, seconds=seconds,
+                 midimap=MidiMap([]), status_stream=open(os.devnull, "w"))  # noqa: SIM115
+    budget = s["budget_ms"]
+    return {
+        "seconds": s["seconds"],
+        "callbacks": s["callbacks"],
+        "xruns": s["xruns"],
+        "overruns": s["overruns"],
+        "faults": s["faults"],
+        "budget_ms": budget,
+        "callback_ms": s["callback_ms"],
+        "p99_over_budget": round(s["callback_ms"]["p99"] / budget, 4),
+        "effect_core_share": s["callback_load"],
+        "process_cpu_share": s["cpu_share"],
+        "chain_latency_samples": s["chain_latency_samples"],
+    }
+
+
+def write_track(path: Path, seconds: int) -> None:
+    """A plucked-guitar-like stereo track: decaying harmonic notes plus a little noise."""
+    from pedalboard.io import AudioFile
+
+    rng = np.random.default_rng(0)
+    chunk = 10 * RATE
+    t = np.arange(chunk) / RATE
+    with AudioFile(str(path), "w", samplerate=RATE, num_channels=2, bit_depth=16) as f:
+        for _ in range(seconds // 10):
+            y = np.zeros(chunk)
+            for start in range(0, chunk, RATE // 4):
+                f0 = 82.4 * 2 ** (rng.integers(0, 24) / 12)
+                tt = t[: chunk - start]
+                note = sum(np.sin(2 * np.pi * f0 * k * tt) / k for k in (1, 2, 3, 4))
+                y[start:] += 0.15 * note * np.exp(-tt * 4)
+            stereo = np.stack([y, np.roll(y, 240)]) + 0.003 * rng.standard_normal((2, chunk))
+            f.write(np.clip(stereo, -1, 1).astype(np.float32))
+
+
+def offline(track_seconds: int, make_effect) -> dict:
+    from stylepedal.host.render import render_file
+
+    folder = Path(tempfile.mkdtemp(prefix="stylepedal-bench-"))
+    try:
+        src = folder / "track.wav"
+        write_track(src, track_seconds)
+        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        result = render_file(src, folder / "out.wav", make_chain(make_effect), progress=False)
+        rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        return {
+            "track_seconds": track_seconds,
+            "channels": result.channels,
+            "sample_rate": result.sample_rate,
+            "frames": result.frames,
+            "render_seconds": round(result.seconds, 3),
+            "x_realtime": round(result.realtime_factor, 2),
+            "peak_rss_mb_before_render": round(rss_before, 1),
+            "peak_rss_mb_after_render": round(rss_after, 1),
+            "decoded_track_mb_float32": round(result.frames * 2 * 4 / 2**20, 1),
+        }
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=60.0, help="live run with the chain")
+    ap.add_argument("--baseline-seconds", type=float, default=20.0,
+                    help="live run with an empty chain (server xruns); 0 to skip")
+    ap.add_argument("--track-seconds", type=int, default=240, help="offline track length")
+    args = ap.parse_args()
+
+    import torch
+
+    torch.set_num_threads(1)
+    make_effect, effect_desc = pick_effect()
+    report: dict = {"benchmark": "host", "effect": effect_desc,
+                    "chain": "Compressor(threshold_db=-20, ratio=3) -> effect -> "
+                             "Reverb(room_size=0.3)",
+                    "machine": {"cpus": os.cpu_count(), "load_avg_1m": os.getloadavg()[0]}}
+    jack_log = Path(tempfile.mkdtemp(prefix="stylepedal-jack-")) / "jackd.log"
+    proc = start_jack(f"stylepedal-bench-{os.getpid()}", jack_log)
+    try:
+        import sounddevice as sd
+
+        sd._terminate()
+        sd._initialize()
+        try:
+            report["live"] = live(args.seconds, make_effect)
+            if args.baseline_seconds > 0:
+                report["live_empty_chain_baseline"] = live(args.baseline_seconds, make_effect,
+                                                           empty=True)
+        finally:
+            sd._terminate()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    report["jack_driver_xrun_lines"] = sum(
+        "XRun" in line for line in jack_log.read_text(errors="replace").splitlines()
+    )
+    started = time.perf_counter()
+    report["offline"] = offline(args.track_seconds, make_effect)
+    report["offline"]["wall_seconds_incl_track_generation"] = round(
+        time.perf_counter() - started, 2
+    )
+    print(json.dumps(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
