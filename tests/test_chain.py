@@ -226,3 +226,35 @@ def test_effect_returning_the_wrong_length_is_refused(rng):
     chain = Chain([_Shortchanger()])
     with pytest.raises(RuntimeError, match="as many samples as it gets"):
         chain.process(rng.uniform(-0.5, 0.5, (1, 100)).astype(np.float32), SR)
+
+
+@pytest.mark.parametrize("sample_rate", [22050, 44100, 48000, 88200, 96000, 192000])
+def test_rate_grid_streaming_equals_offline_and_silence_stays_silent(sample_rate, rng):
+    def make():
+        return Chain([pedalboard.HighpassFilter(40), StyleTransfer.identity(),
+                      pedalboard.Resample(target_sample_rate=16000)])
+
+    x = rng.uniform(-1, 1, (1, sample_rate // 8)).astype(np.float32)
+    chain = make()
+    offline = chain.process_offline(x, sample_rate)
+    assert np.isfinite(offline).all()
+    streamed = _stream(chain, x, _random_partition(rng, 1, 1500, 200), sample_rate)
+    np.testing.assert_allclose(streamed, offline, atol=STREAM_ATOL)
+    silent = make().process(np.zeros((2, sample_rate // 4), np.float32), sample_rate, reset=True)
+    assert not silent.any()
+
+
+def test_partition_invariance_property():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    x = np.random.default_rng(5).uniform(-0.5, 0.5, (2, 3000)).astype(np.float32)
+    chain = Chain([pedalboard.Chorus(), StyleTransfer.identity(), pedalboard.BrickwallLimiter()])
+    offline = chain.process_offline(x, SR)
+
+    @settings(max_examples=15, deadline=None)
+    @given(st.lists(st.integers(min_value=1, max_value=900), min_size=1, max_size=30))
+    def check(blocks):
+        np.testing.assert_allclose(_stream(chain, x, blocks), offline, atol=STREAM_ATOL)
+
+    check()
