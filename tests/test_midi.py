@@ -200,3 +200,20 @@ def test_backend_names(monkeypatch):
 def test_missing_port_is_a_device_error_listing_ports():
     with pytest.raises(DeviceError, match="MIDI input 'no-such-port-xyz'"):
         open_input("no-such-port-xyz", lambda m: None, backend="alsa")
+
+
+def test_mix_cc_reaches_the_effect_and_survives_a_preset_switch(control):
+    from stylepedal.effect import StyleTransfer
+
+    ctl, port = control
+    first, second = StyleTransfer.identity(mix=1.0), StyleTransfer.identity(mix=0.9)
+    engine = LiveEngine(Chain([first]), sample_rate=48000, blocksize=64, control=ctl)
+    x, out = np.zeros((64, 1), np.float32), np.zeros((64, 2), np.float32)
+    port.send(mido.Message("control_change", control=11, value=0))
+    engine.callback(x, out, 64, None, None)
+    assert first.mix == 0.0
+    new = Chain([second])
+    new.start(48000, 1)
+    engine.swap_in(new, "Second")
+    engine.callback(x, out, 64, None, None)
+    assert second.mix == 0.0 and engine.preset_name == "Second"

@@ -152,6 +152,7 @@ class LiveEngine:
             self._old = self._chain
             self._chain = pending
             self.preset_name = self._pending_name
+            self._applied_mix = None  # the mix knob's position carries over to the new preset
             self._fade_pos = 0
             if self.switches < len(self._switch_at):
                 self._switch_at[self.switches] = self.callbacks
