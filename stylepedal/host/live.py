@@ -20,6 +20,7 @@ old chain's output to the new one's over :data:`CROSSFADE_SECONDS` and drops the
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import sys
@@ -373,6 +374,10 @@ def run_live(
     # hand it over quickly (the default switch interval is 5 ms, two blocks of 128 at 48 kHz).
     switch_interval = sys.getswitchinterval()
     sys.setswitchinterval(min(switch_interval, 0.0005))
+    # A full collection of the cyclic GC walks every object (torch alone brings hundreds of
+    # thousands) and can run inside the callback: freeze what exists now so it is never walked.
+    gc.collect()
+    gc.freeze()
     try:
         if midi_port:
             port = open_input(midi_port, control.handle, backend=midi_backend,
@@ -404,6 +409,7 @@ def run_live(
             stream_latency = stream.latency
     finally:
         sys.setswitchinterval(switch_interval)
+        gc.unfreeze()
         loader.stop()
         if port is not None:
             port.close()
