@@ -11,7 +11,8 @@ machine causes by itself), overruns (callbacks longer than the budget), callback
 the effect's share of one core (sum of callback times / wall time) and the process CPU share.
 
 Offline: a generated 4-minute stereo 48 kHz track rendered through the same chain with
-:func:`stylepedal.host.render.render_file`: x real time and peak RSS (``resource.getrusage``).
+:func:`stylepedal.host.render.render_file` in a child process: x real time, and peak RSS
+(``resource.getrusage``) of that process before and after the render.
 """
 
 from __future__ import annotations
@@ -116,6 +117,16 @@ def write_track(path: Path, seconds: int) -> None:
             f.write(np.clip(stereo, -1, 1).astype(np.float32))
 
 
+def _current_rss_mb() -> float:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
 def offline(track_seconds: int, make_effect) -> dict:
     from stylepedal.host.render import render_file
 
@@ -124,6 +135,7 @@ def offline(track_seconds: int, make_effect) -> dict:
         src = folder / "track.wav"
         write_track(src, track_seconds)
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        rss_now = _current_rss_mb()
         result = render_file(src, folder / "out.wav", make_chain(make_effect), progress=False)
         rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         return {
@@ -133,6 +145,7 @@ def offline(track_seconds: int, make_effect) -> dict:
             "frames": result.frames,
             "render_seconds": round(result.seconds, 3),
             "x_realtime": round(result.realtime_factor, 2),
+            "rss_mb_at_render_start": round(rss_now, 1),
             "peak_rss_mb_before_render": round(rss_before, 1),
             "peak_rss_mb_after_render": round(rss_after, 1),
             "decoded_track_mb_float32": round(result.frames * 2 * 4 / 2**20, 1),
@@ -147,7 +160,16 @@ def main() -> int:
     ap.add_argument("--baseline-seconds", type=float, default=20.0,
                     help="live run with an empty chain (server xruns); 0 to skip")
     ap.add_argument("--track-seconds", type=int, default=240, help="offline track length")
+    ap.add_argument("--offline-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.offline_only:
+        # Run in a child process so that its peak RSS is the render's alone.
+        import torch
+
+        torch.set_num_threads(1)
+        make_effect, _ = pick_effect()
+        print(json.dumps(offline(args.track_seconds, make_effect)))
+        return 0
 
     import torch
 
@@ -178,7 +200,14 @@ def main() -> int:
         "XRun" in line for line in jack_log.read_text(errors="replace").splitlines()
     )
     started = time.perf_counter()
-    report["offline"] = offline(args.track_seconds, make_effect)
+    child = subprocess.run(
+        [sys.executable, __file__, "--offline-only", "--track-seconds", str(args.track_seconds)],
+        capture_output=True, text=True, check=True,
+    )
+    report["offline"] = json.loads(child.stdout.strip().splitlines()[-1])
+    report["offline"]["peak_rss_mb_process"] = round(
+        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1
+    )
     report["offline"]["wall_seconds_incl_track_generation"] = round(
         time.perf_counter() - started, 2
     )
