@@ -176,16 +176,14 @@ def _offline_speed(net, seconds: float = 10.0) -> dict[str, float]:
 
 def run(args: argparse.Namespace) -> dict:
     torch.set_num_threads(1)
-    config = TrainConfig() if not args.quick else TrainConfig(steps=20, corpus_clips=8)
-    if args.steps:
-        config = TrainConfig(
-            **{
-                **config.to_dict(),
-                "features": config.features,
-                "steps": args.steps,
-                "dilations": config.dilations,
-            }
-        )
+    overrides: dict = {"steps": 20, "corpus_clips": 8} if args.quick else {}
+    for item in args.train or []:
+        key, _, value = item.partition("=")
+        overrides[key] = json.loads(value)
+    if "dilations" in overrides:
+        overrides["dilations"] = tuple(overrides["dilations"])
+    config = TrainConfig(**overrides)
+    opt_alpha = config.alpha if args.opt_alpha is None else args.opt_alpha
     feats = GramFeatures(1030, config.features)
     feats4096 = GramFeatures(1030, FeatureConfig(n_filters=4096, kernel_size=11))
     stride = config.feature_stride
@@ -201,9 +199,15 @@ def run(args: argparse.Namespace) -> dict:
             "python": platform.python_version(),
             "torch": torch.__version__,
         },
+        "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
         "config": config.to_dict(),
         "heldout_clips": {"n": args.clips, "seconds": args.seconds, "corpus_seed": HELDOUT_SEED},
-        "optimizer": {"method": "lbfgs", "iterations": args.iterations, "init": "content"},
+        "optimizer": {
+            "method": "lbfgs",
+            "iterations": args.iterations,
+            "init": "content",
+            "alpha": opt_alpha,
+        },
         "styles": {},
     }
     net = None
@@ -227,7 +231,7 @@ def run(args: argparse.Namespace) -> dict:
                 np.ascontiguousarray(xs.T),
                 style_phases,
                 features=config.features,
-                alpha=config.alpha * scale,
+                alpha=opt_alpha * scale,
                 init="content",
                 optimizer="lbfgs",
                 iterations=args.iterations,
@@ -235,9 +239,9 @@ def run(args: argparse.Namespace) -> dict:
             )
             opt_s = time.perf_counter() - t
             os_ = np.ascontiguousarray(opt.logmag.T)
-            lc = _losses(xs, xs, grams, feats, config.alpha, scale)
-            ln = _losses(ys, xs, grams, feats, config.alpha, scale)
-            lo = _losses(os_, xs, grams, feats, config.alpha, scale)
+            lc = _losses(xs, xs, grams, feats, opt_alpha, scale)
+            ln = _losses(ys, xs, grams, feats, opt_alpha, scale)
+            lo = _losses(os_, xs, grams, feats, opt_alpha, scale)
             big = {
                 k: _losses(v, xs, grams4096, feats4096, 0.0, 1.0)["style"]
                 for k, v in (("content", xs), ("net", ys), ("opt", os_))
@@ -275,7 +279,11 @@ def run(args: argparse.Namespace) -> dict:
             "gap_closed_min": round(float(np.min(closed_all)), 4),
             "content_loss_no_worse_all": all(c["content_loss_net_le_opt"] for c in per_clip),
         }
-        print(f"{name}: trained in {train_s:.1f} s, gap closed {closed_all}", file=sys.stderr)
+        print(
+            f"{name}: trained in {train_s:.1f} s, gap closed {closed_all}, content net/opt "
+            f"{[round(c['content_loss_net'] / c['content_loss_opt'], 3) for c in per_clip]}",
+            file=sys.stderr,
+        )
 
     assert net is not None
     stream = _stream_cost_us(net, args.stream_calls)
@@ -288,6 +296,7 @@ def run(args: argparse.Namespace) -> dict:
         "stream_cost_per_frame": stream,
         "offline": _offline_speed(net),
     }
+    result["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
     result["summary"] = {
         "gap_closed_mean": round(float(np.mean([s["gap_closed_mean"] for s in styles])), 4),
         "gap_closed_min": round(float(np.min([s["gap_closed_min"] for s in styles])), 4),
@@ -310,7 +319,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=None, help="held-out clip length")
     p.add_argument("--style-seconds", type=float, default=20.0)
     p.add_argument("--iterations", type=int, default=None, help="L-BFGS iterations (300)")
-    p.add_argument("--steps", type=int, default=None, help="override training steps")
+    p.add_argument(
+        "--train", action="append", metavar="KEY=JSON", help="TrainConfig override, repeatable"
+    )
+    p.add_argument(
+        "--opt-alpha", type=float, default=None, help="optimiser alpha (default: training's)"
+    )
     p.add_argument("--stream-calls", type=int, default=3000)
     args = p.parse_args(argv)
     if args.quick:

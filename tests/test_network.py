@@ -13,10 +13,10 @@ from stylepedal.effect.network import StyleNet
 from stylepedal.errors import CacheError, ParameterError
 
 
-def _trained_like(seed: int = 0, channels: int = 24) -> StyleNet:
+def _trained_like(seed: int = 0, channels: int = 24, gate: bool = False) -> StyleNet:
     """A network with non-trivial weights (the output layer is zero at init)."""
     torch.manual_seed(seed)
-    net = StyleNet(channels=channels)
+    net = StyleNet(channels=channels, gate=gate)
     with torch.no_grad():
         net.out.weight.normal_(0.0, 0.1)
         net.out.bias.normal_(0.0, 0.3)
@@ -32,8 +32,9 @@ def _offline(net: StyleNet, x: np.ndarray) -> np.ndarray:
         return net(torch.from_numpy(x)).numpy()
 
 
-def test_untrained_network_is_identity(rng):
-    net = StyleNet(channels=16)
+@pytest.mark.parametrize("gate", [False, True])
+def test_untrained_network_is_identity(rng, gate):
+    net = StyleNet(channels=16, gate=gate)
     x = _frames(rng, 1, 50)
     np.testing.assert_array_equal(_offline(net, x), x)
 
@@ -85,8 +86,9 @@ def _stream(net: StyleNet, x: np.ndarray, sizes: list[int]) -> np.ndarray:
     [[200], [1] * 200, [17] * 11 + [13], [3, 1, 64, 100, 32], [128, 72]],
     ids=["one", "single-frames", "17s", "mixed", "two"],
 )
-def test_streaming_equals_offline(rng, sizes):
-    net = _trained_like()
+@pytest.mark.parametrize("gate", [False, True], ids=["delta", "gate"])
+def test_streaming_equals_offline(rng, sizes, gate):
+    net = _trained_like(gate=gate)
     x = _frames(rng, 2, 200)
     np.testing.assert_allclose(_stream(net, x, sizes), _offline(net, x), atol=NETWORK_STREAM_ATOL)
 

@@ -60,6 +60,9 @@ class StyleNet(torch.nn.Module):
         ``1 + (kernel_size - 1) * sum(dilations)`` frames.
     leak : float
         Negative slope of the leaky ReLU.
+    gate : bool
+        Also output a per-bin gain on the input: ``y = relu(x * (1 + g) + delta)`` instead of
+        ``relu(x + delta)`` (both start as the identity).
 
     Examples
     --------
@@ -77,6 +80,7 @@ class StyleNet(torch.nn.Module):
         kernel_size: int = 3,
         dilations: tuple[int, ...] = (1, 2, 4, 8, 16),
         leak: float = 0.1,
+        gate: bool = False,
     ) -> None:
         super().__init__()
         self.n_bins = _check_pos_int(n_bins, "n_bins")
@@ -88,12 +92,15 @@ class StyleNet(torch.nn.Module):
         if isinstance(leak, bool) or not isinstance(leak, (int, float)) or not 0 <= leak < 1:
             raise ParameterError(f"leak={leak!r} is out of range: allowed is [0, 1)")
         self.leak = float(leak)
+        if not isinstance(gate, bool):
+            raise ParameterError(f"gate={gate!r} must be True or False")
+        self.gate = gate
         self.inp = torch.nn.Linear(self.n_bins, self.channels)
         self.convs = torch.nn.ModuleList(
             torch.nn.Conv1d(self.channels, self.channels, self.kernel_size, dilation=d)
             for d in self.dilations
         )
-        self.out = torch.nn.Linear(self.channels, self.n_bins)
+        self.out = torch.nn.Linear(self.channels, self.n_bins * (2 if gate else 1))
         with torch.no_grad():
             # Residual branches start small so the stack starts near a plain projection, and
             # the output starts at zero so the network starts as the identity.
@@ -122,7 +129,12 @@ class StyleNet(torch.nn.Module):
             r = conv(torch.nn.functional.pad(h, (pad, 0)))
             h = h + torch.nn.functional.leaky_relu(r, self.leak)
         h = torch.nn.functional.leaky_relu(h, self.leak).transpose(1, 2)
-        z = x + self.out(h)
+        o = self.out(h)
+        if self.gate:
+            # per-bin gain on the input log-magnitude (1 + g) plus an offset
+            z = x * (1.0 + o[..., self.n_bins :]) + o[..., : self.n_bins]
+        else:
+            z = x + o
         if torch.is_grad_enabled() and z.requires_grad:
             return _LeakyGradRelu.apply(z)
         return torch.relu(z)
@@ -139,6 +151,7 @@ class StyleNet(torch.nn.Module):
             "kernel_size": self.kernel_size,
             "dilations": list(self.dilations),
             "leak": self.leak,
+            "gate": self.gate,
         }
 
     @classmethod
@@ -164,6 +177,7 @@ class StyleNet(torch.nn.Module):
                 kernel_size=config["kernel_size"],
                 dilations=tuple(config["dilations"]),
                 leak=config["leak"],
+                gate=config.get("gate", False),
             )
         except (KeyError, TypeError) as exc:
             raise CacheError(f"config is missing or has a bad field: {exc}") from exc
@@ -311,8 +325,9 @@ class StyleNetTransform:
             for c in net._conv_list()
         ]
         self._b_conv = [arr(cast(torch.Tensor, c.bias)) for c in net._conv_list()]
-        self._w_out = arr(net.out.weight.T)  # (C, bins)
+        self._w_out = arr(net.out.weight.T)  # (C, bins) or (C, 2 * bins) with a gate
         self._b_out = arr(net.out.bias)
+        self.gate = net.gate
         self._hist = [(net.kernel_size - 1) * d for d in net.dilations]
 
     def new_state(self, channels: int) -> StyleNetState:
@@ -348,7 +363,14 @@ class StyleNetTransform:
         np.maximum(h, self.leak * h, out=h)
         y = h @ self._w_out
         y += self._b_out
-        y += x
+        if self.gate:
+            b = self.model_bins
+            g = y[..., b:]
+            g += 1.0
+            g *= x
+            y = y[..., :b] + g
+        else:
+            y += x
         np.maximum(y, 0.0, out=y)
         return y
 

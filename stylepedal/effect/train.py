@@ -97,7 +97,7 @@ class TrainConfig:
         The built-in content corpus.
     heldout_clips : int
         Corpus clips of another seed used only to measure the held-out loss.
-    channels, kernel_size, dilations : int, int, tuple
+    channels, kernel_size, dilations, gate : int, int, tuple, bool
         Network shape (see :class:`~stylepedal.effect.network.StyleNet`).
     seed : int
         Seeds the network init and the segment sampling: same config, same model.
@@ -119,6 +119,7 @@ class TrainConfig:
     channels: int = 96
     kernel_size: int = 3
     dilations: tuple[int, ...] = (1, 2, 4, 8, 16)
+    gate: bool = False
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -180,7 +181,10 @@ class TrainConfig:
         from .network import StyleNet
 
         return StyleNet(
-            channels=self.channels, kernel_size=self.kernel_size, dilations=self.dilations
+            channels=self.channels,
+            kernel_size=self.kernel_size,
+            dilations=self.dilations,
+            gate=self.gate,
         )
 
 
