@@ -273,7 +273,8 @@ class PresetLoader(threading.Thread):
 
     def run(self) -> None:
         while not self._halt.is_set():
-            self.control.wake.wait(0.1)
+            # No timeout: an idle thread that wakes up competes for the GIL with the callback.
+            self.control.wake.wait()
             self.control.wake.clear()
             name = self.control.take_preset()
             if name is None:
@@ -400,7 +401,11 @@ def run_live(
             next_status = time.monotonic() + status_every_s
             try:
                 while seconds is None or time.monotonic() - started < seconds:
-                    time.sleep(0.02)
+                    # Wake rarely: every wake-up of this thread takes the GIL, and a thread
+                    # descheduled while holding it stalls the real-time callback.
+                    left = None if seconds is None else seconds - (time.monotonic() - started)
+                    time.sleep(max(0.0, min(0.25, next_status - time.monotonic(),
+                                            left if left is not None else 0.25)))
                     if time.monotonic() >= next_status:
                         print(engine.status_line(), file=status_stream, flush=True)
                         next_status += status_every_s
