@@ -48,9 +48,21 @@ def test_stream_through_identity_chain(jack_server):
     assert engines and engines[0].frames == summary["frames"]
 
 
+def _two_presets(make_preset):
+    """Two presets with program numbers: the factory bank's when it has them, else made here."""
+    from stylepedal.presets.store import Store
+
+    factory = [p for p in (e.preset for e in Store().factory_entries())
+               if p.midi_program is not None and not p.midi_bank]
+    if len(factory) >= 2:
+        return (factory[0].name, factory[0].midi_program), (factory[1].name,
+                                                             factory[1].midi_program)
+    return (make_preset("Live A", seed=1, program=1), 1), (make_preset("Live B", seed=2,
+                                                                        program=2), 2)
+
+
 def test_program_change_over_jack_midi_switches_preset(jack_server, make_preset):
-    make_preset("Live A", seed=1, program=1)
-    make_preset("Live B", seed=2, program=2)
+    (first, _), (second, program) = _two_presets(make_preset)
     backend = mido.Backend(BACKENDS["jack"], load=True)
     controller = backend.open_output("sp-test-controller", virtual=True)
     seen = {}
@@ -58,7 +70,7 @@ def test_program_change_over_jack_midi_switches_preset(jack_server, make_preset)
     def play(engine, loader):
         time.sleep(0.3)
         controller.send(mido.Message("control_change", control=0, value=0))
-        controller.send(mido.Message("program_change", program=2))
+        controller.send(mido.Message("program_change", program=program))
         seen["switched"] = wait_for(lambda: engine.switches == 1, timeout_s=5.0)
         seen["preset"] = engine.preset_name
         time.sleep(0.3)
@@ -70,12 +82,12 @@ def test_program_change_over_jack_midi_switches_preset(jack_server, make_preset)
         seen["engine"] = engine
 
     try:
-        summary = run_live(lambda name: build_chain(name), "Live A", seconds=2.5,
+        summary = run_live(lambda name: build_chain(name), first, seconds=2.5,
                            midi_port="sp-test-controller", midi_backend="jack",
                            on_started=play)
     finally:
         controller.close()
-    assert seen["switched"] and seen["preset"] == "Live B", summary
+    assert seen["switched"] and seen["preset"] == second, summary
     assert summary["preset_switches"] == 1 and summary["presets_loaded"] == 1
     assert summary["midi"]["program_changes"] == 1
     assert seen["mix"] and summary["midi"]["mix_changes"] == 1
