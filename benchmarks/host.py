@@ -63,6 +63,14 @@ def pick_effect():
     return StyleTransfer.identity, "StyleTransfer.identity() (no factory preset in the bank)"
 
 
+def default_stylenet_effect():
+    """A StyleTransfer with an untrained network of the default size: a trained preset's cost."""
+    from stylepedal.effect import StyleTransfer
+    from stylepedal.effect.network import StyleNet
+
+    return StyleTransfer(StyleNet().as_transform(), name="untrained default StyleNet")
+
+
 def make_chain(make_effect):
     import pedalboard
 
@@ -160,7 +168,11 @@ def main() -> int:
     ap.add_argument("--baseline-seconds", type=float, default=20.0,
                     help="live run with an empty chain (server xruns); 0 to skip")
     ap.add_argument("--track-seconds", type=int, default=240, help="offline track length")
+    ap.add_argument("--stylenet-seconds", type=float, default=20.0,
+                    help="without a factory preset: also run live with an untrained network of "
+                         "the default size (its compute equals a trained one's); 0 to skip")
     ap.add_argument("--offline-only", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--stylenet", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.offline_only:
         # Run in a child process so that its peak RSS is the render's alone.
@@ -168,6 +180,8 @@ def main() -> int:
 
         torch.set_num_threads(1)
         make_effect, _ = pick_effect()
+        if args.stylenet:
+            make_effect = default_stylenet_effect
         print(json.dumps(offline(args.track_seconds, make_effect)))
         return 0
 
@@ -188,6 +202,9 @@ def main() -> int:
         sd._initialize()
         try:
             report["live"] = live(args.seconds, make_effect)
+            if args.stylenet_seconds > 0 and "identity" in effect_desc:
+                report["live_default_stylenet"] = live(args.stylenet_seconds,
+                                                       default_stylenet_effect)
             if args.baseline_seconds > 0:
                 report["live_empty_chain_baseline"] = live(args.baseline_seconds, make_effect,
                                                            empty=True)
@@ -211,6 +228,12 @@ def main() -> int:
     report["offline"]["wall_seconds_incl_track_generation"] = round(
         time.perf_counter() - started, 2
     )
+    if args.stylenet_seconds > 0 and "identity" in effect_desc:
+        child = subprocess.run(
+            [sys.executable, __file__, "--offline-only", "--stylenet", "--track-seconds", "30"],
+            capture_output=True, text=True, check=True,
+        )
+        report["offline_default_stylenet_30s"] = json.loads(child.stdout.strip().splitlines()[-1])
     print(json.dumps(report))
     return 0
 
