@@ -5,7 +5,8 @@ convolution with random, fixed weights and a ReLU turns it into features; the *s
 is the Gram matrix of those features over time, its *content* the features themselves.
 
 The loss normalisation follows the seeds (Ulyanov's TensorFlow notebook):
-``gram = F^T F / frames``, ``style_loss = sum((G - G_style)^2)``,
+``gram = F F^T / frames`` for features ``F`` of shape (filters, frames),
+``style_loss = sum((G - G_style)^2)``,
 ``content_loss = sum((F - F_content)^2)``, ``total = style_loss + alpha * content_loss``.
 """
 
@@ -150,11 +151,18 @@ class GramFeatures(torch.nn.Module):
         two_d = self.config.orientation == "2d"
         for _ in range(self.config.layers):
             conv: torch.nn.Conv1d | torch.nn.Conv2d
+            # skip_init: the default init would draw from torch's *global* generator (changing
+            # what a later torch.manual_seed gives) and cost seconds at 4096 filters, only to be
+            # overwritten by the seeded weights below.
             if two_d:
-                conv = torch.nn.Conv2d(in_ch, self.config.n_filters, k, bias=False)
+                conv = torch.nn.utils.skip_init(
+                    torch.nn.Conv2d, in_ch, self.config.n_filters, k, bias=False
+                )
                 fan_in = in_ch * k * k
             else:
-                conv = torch.nn.Conv1d(in_ch, self.config.n_filters, k, bias=False)
+                conv = torch.nn.utils.skip_init(
+                    torch.nn.Conv1d, in_ch, self.config.n_filters, k, bias=False
+                )
                 fan_in = in_ch * k
             # Ulyanov: std = sqrt(2 / (in_channels * width)) * ... ; we use He scaling so the
             # feature scale does not depend on the number of bins or the kernel width.
@@ -175,6 +183,8 @@ class GramFeatures(torch.nn.Module):
             raise ParameterError(
                 f"features input shape={tuple(x.shape)} must be (batch, {self.n_bins}, frames)"
             )
+        if x.dtype != torch.float32:
+            raise ParameterError(f"features input dtype={x.dtype} must be torch.float32")
         orientation = self.config.orientation
         need = self.config.layers * (self.config.kernel_size - 1) + 1
         if orientation in ("freq", "2d") and x.shape[2] < need:
