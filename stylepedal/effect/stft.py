@@ -35,6 +35,7 @@ import functools
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.fft
 
 from .._validate import check_choice, check_sample_rate
 from ..errors import ParameterError
@@ -82,6 +83,8 @@ class StftConfig:
     analysis_window: np.ndarray = field(repr=False)
     synthesis_window: np.ndarray = field(repr=False)  # the last `synth_length` samples only
     window_sum: float = field(repr=False)
+    analysis_window32: np.ndarray = field(repr=False)  # float32 copies for the engine's path
+    synthesis_window32: np.ndarray = field(repr=False)
 
     @property
     def n_bins(self) -> int:
@@ -152,8 +155,10 @@ def _config(sample_rate: int, latency_mode: str) -> StftConfig:
     hann = np.sin(np.pi * np.arange(synth) / synth) ** 2  # periodic Hann(2M)
     tail = analysis[n_fft - synth :]
     synthesis = np.divide(hann, tail, out=np.zeros(synth), where=tail > 0)
-    analysis.setflags(write=False)
-    synthesis.setflags(write=False)
+    analysis32 = analysis.astype(np.float32)
+    synthesis32 = synthesis.astype(np.float32)
+    for array in (analysis, synthesis, analysis32, synthesis32):
+        array.setflags(write=False)
     return StftConfig(
         sample_rate=sample_rate,
         latency_mode=latency_mode,
@@ -163,6 +168,8 @@ def _config(sample_rate: int, latency_mode: str) -> StftConfig:
         analysis_window=analysis,
         synthesis_window=synthesis,
         window_sum=float(analysis.sum()),
+        analysis_window32=analysis32,
+        synthesis_window32=synthesis32,
     )
 
 
@@ -180,10 +187,12 @@ def latency_samples(sample_rate: int, latency_mode: str = "default") -> int:
 def frames(buffer: np.ndarray, config: StftConfig, n_frames: int) -> np.ndarray:
     """Windowed frames of ``buffer`` (``(..., samples)``): ``(..., n_frames, n_fft)``.
 
-    Frame ``k`` is ``buffer[..., k*hop : k*hop + n_fft]`` times the analysis window.
+    Frame ``k`` is ``buffer[..., k*hop : k*hop + n_fft]`` times the analysis window; float32
+    buffers stay float32 (the engine's path), anything else is float64.
     """
+    window = config.analysis_window32 if buffer.dtype == np.float32 else config.analysis_window
     if n_frames == 1:  # the live case: one hop per block, skip the strided view
-        return buffer[..., np.newaxis, : config.n_fft] * config.analysis_window
+        return buffer[..., np.newaxis, : config.n_fft] * window
     if buffer.shape[-1] < (n_frames - 1) * config.hop_length + config.n_fft:
         raise ParameterError(
             f"buffer of {buffer.shape[-1]} samples is too short for {n_frames} frames"
@@ -195,20 +204,39 @@ def frames(buffer: np.ndarray, config: StftConfig, n_frames: int) -> np.ndarray:
         strides=(*buffer.strides[:-1], config.hop_length * step, step),
         writeable=False,
     )
-    return view * config.analysis_window
+    return view * window
+
+
+# Batches of at least this many frames (offline rendering, training data) use every core.
+_PARALLEL_FRAMES = 32
+
+
+def rfft(frames: np.ndarray) -> np.ndarray:
+    """Real FFT over the last axis (scipy's pocketfft: native float32, threads for batches)."""
+    workers = -1 if frames.shape[-2] >= _PARALLEL_FRAMES else 1
+    return scipy.fft.rfft(frames, axis=-1, workers=workers)
+
+
+def irfft(spec: np.ndarray, n: int) -> np.ndarray:
+    """Inverse of :func:`rfft` to ``n`` samples."""
+    workers = -1 if spec.shape[-2] >= _PARALLEL_FRAMES else 1
+    return scipy.fft.irfft(spec, n=n, axis=-1, workers=workers)
 
 
 def stft(audio: np.ndarray, config: StftConfig) -> np.ndarray:
     """Complex STFT of ``audio`` (``(..., samples)``) with the engine's framing.
 
-    Returns ``complex128 (..., frames, n_bins)`` with ``frames = samples // hop``; frame ``k``
-    ends at sample ``(k+1)*hop`` and zeros stand before the start, exactly as in streaming.
+    Returns ``(..., frames, n_bins)`` with ``frames = samples // hop``; frame ``k`` ends at
+    sample ``(k+1)*hop`` and zeros stand before the start, exactly as in streaming. float32
+    audio gives complex64 (the engine's precision), anything else complex128.
     """
-    audio = np.asarray(audio, dtype=np.float64)
+    audio = np.asarray(audio)
+    if audio.dtype != np.float32:
+        audio = audio.astype(np.float64)
     n_frames = audio.shape[-1] // config.hop_length
     pad = [(0, 0)] * (audio.ndim - 1) + [(config.n_fft - config.hop_length, 0)]
     padded = np.pad(audio, pad)
-    return np.fft.rfft(frames(padded, config, n_frames), axis=-1)
+    return rfft(frames(padded, config, n_frames))
 
 
 def overlap_add(
@@ -239,7 +267,7 @@ def overlap_add(
         nxt[..., -1, :] = tail[..., (r - 1) * hop :]
         return out, nxt
     segs = tails.reshape(*lead, n, r, hop)
-    acc = np.zeros((*lead, n + r - 1, hop))
+    acc = np.zeros((*lead, n + r - 1, hop), dtype=tails.dtype)
     acc[..., : r - 1, :] = pending
     for j in range(r):
         acc[..., j : j + n, :] += segs[..., :, j, :]
@@ -256,15 +284,16 @@ def istft(spec: np.ndarray, config: StftConfig, *, delayed: bool = False) -> np.
     engine emits for the same frames.
     """
     n_frames = spec.shape[-2]
-    time = np.fft.irfft(spec, n=config.n_fft, axis=-1)[..., -config.synth_length :]
-    tails = time * config.synthesis_window
-    pending = np.zeros((*spec.shape[:-2], config.overlap - 1, config.hop_length))
+    time = irfft(spec, config.n_fft)[..., -config.synth_length :]
+    window = config.synthesis_window32 if time.dtype == np.float32 else config.synthesis_window
+    tails = time * window
+    pending = np.zeros((*spec.shape[:-2], config.overlap - 1, config.hop_length), tails.dtype)
     out, _ = overlap_add(tails, pending, config)
     # `out` sample i is the reconstruction of input sample i + hop - synth; the stream emits
     # it at position i + hop - 1.
     lead = config.hop_length - 1
     total = n_frames * config.hop_length
-    full = np.zeros((*spec.shape[:-2], total + config.synth_length))
+    full = np.zeros((*spec.shape[:-2], total + config.synth_length), dtype=out.dtype)
     start = lead if delayed else lead - config.latency_samples
     # place out[i] at index start + i, clipped to [0, total)
     lo = max(0, -start)
@@ -276,14 +305,15 @@ def to_logmag(mag: np.ndarray, config: StftConfig) -> np.ndarray:
     """Model feature of a linear magnitude spectrum: ``log1p(1024 |X| / sum(w))`` on bins
     ``0..1029``, float32."""
     scale = FEATURE_SCALE / config.window_sum
-    return np.log1p(mag[..., :MODEL_BINS] * scale).astype(np.float32)
+    return np.log1p(mag[..., :MODEL_BINS] * scale).astype(np.float32, copy=False)
 
 
 def from_logmag(logmag: np.ndarray, config: StftConfig) -> np.ndarray:
-    """Linear magnitude of the model bins from the model feature (inverse of :func:`to_logmag`)."""
-    scale = config.window_sum / FEATURE_SCALE
+    """Linear magnitude of the model bins from the model feature (inverse of :func:`to_logmag`),
+    float32."""
+    scale = np.float32(config.window_sum / FEATURE_SCALE)
     # clamp to [0, 40]: a model output below 0 means "no energy", above 40 would overflow
-    x = np.minimum(np.maximum(logmag.astype(np.float64), 0.0), 40.0)
+    x = np.minimum(np.maximum(logmag.astype(np.float32, copy=False), 0.0), 40.0)
     return np.expm1(x) * scale
 
 
@@ -314,4 +344,4 @@ def analyze(audio: np.ndarray, sample_rate: int, *, latency_mode: str = "default
     if audio.ndim != 1:
         raise ParameterError(f"audio.ndim={audio.ndim} must be 1 (a mono signal) for analyze()")
     config = StftConfig.for_rate(sample_rate, latency_mode)
-    return to_logmag(np.abs(stft(audio, config)), config)
+    return to_logmag(np.abs(stft(audio.astype(np.float32, copy=False), config)), config)

@@ -24,7 +24,16 @@ from .._validate import as_audio_2d, check_choice, check_range, check_sample_rat
 from .._validate import sanitize as _sanitize
 from ..errors import ParameterError
 from .phase import PHASE_MODES, PghiState, PhaseGradient
-from .stft import LATENCY_MODES, MODEL_BINS, StftConfig, frames, from_logmag, overlap_add
+from .stft import (
+    LATENCY_MODES,
+    MODEL_BINS,
+    StftConfig,
+    frames,
+    from_logmag,
+    irfft,
+    overlap_add,
+    rfft,
+)
 from .stft import to_logmag as _to_logmag
 from .transforms import FrameTransform, IdentityTransform
 
@@ -267,11 +276,11 @@ class StyleTransfer:
         return EngineState(
             config=config,
             channels=channels,
-            inbuf=np.zeros((channels, config.n_fft - hop)),
+            inbuf=np.zeros((channels, config.n_fft - hop), dtype=np.float32),
             fill=0,
-            pending=np.zeros((channels, config.overlap - 1, hop)),
-            outq=np.zeros((channels, hop - 1)),
-            dry=np.zeros((channels, config.latency_samples)),
+            pending=np.zeros((channels, config.overlap - 1, hop), dtype=np.float32),
+            outq=np.zeros((channels, hop - 1), dtype=np.float32),
+            dry=np.zeros((channels, config.latency_samples), dtype=np.float32),
             transform_state=self._transform.new_state(channels),
             pghi=None,
             ramps=ramps,
@@ -317,13 +326,13 @@ class StyleTransfer:
             raise ParameterError(f"buffer_size={buffer_size!r} must be a positive integer")
         if reset or st is None or st.config is not config or st.channels != x.shape[0]:
             st = self._state = self._new_state(config, x.shape[0])
-        x64 = _sanitize(x).astype(np.float64)
-        n = x64.shape[1]
+        x = _sanitize(x)
+        n = x.shape[1]
         if buffer_size is None or buffer_size >= n:
-            out = self._block(x64, st)
+            out = self._block(x, st)
         else:
             out = np.concatenate(
-                [self._block(x64[:, i : i + buffer_size], st) for i in range(0, n, buffer_size)],
+                [self._block(x[:, i : i + buffer_size], st) for i in range(0, n, buffer_size)],
                 axis=1,
             )
         return restore_layout(out.astype(np.float32), layout)
@@ -338,14 +347,14 @@ class StyleTransfer:
         total = st.fill + b
         n_frames = total // hop
         if n_frames:
-            spec = np.fft.rfft(frames(buf, cfg, n_frames), axis=-1)
+            spec = rfft(frames(buf, cfg, n_frames))
             if self._phase_mode == "input" and type(self._transform) is IdentityTransform:
                 # nothing to change: the resynthesis is the analysis (exact, and cheaper)
                 out_spec = spec
             elif self._phase_mode == "input":
                 mag = np.abs(spec)
                 wet_mag = self._wet_magnitude(mag, st)
-                out_spec = spec * (wet_mag / np.maximum(mag, 1e-300))
+                out_spec = spec * (wet_mag / np.maximum(mag, np.float32(1e-30)))
             else:
                 mag = np.abs(spec)
                 wet_mag = self._wet_magnitude(mag, st)
@@ -355,9 +364,9 @@ class StyleTransfer:
                 phase = np.empty_like(wet_mag)
                 for f in range(n_frames):
                     phase[:, f] = pg.frame(wet_mag[:, f], st.pghi)
-                out_spec = wet_mag * np.exp(1j * phase)
-            tails = np.fft.irfft(out_spec, n=cfg.n_fft, axis=-1)[..., -cfg.synth_length :]
-            seg, st.pending = overlap_add(tails * cfg.synthesis_window, st.pending, cfg)
+                out_spec = (wet_mag * np.exp(1j * phase)).astype(np.complex64)
+            tails = irfft(out_spec, cfg.n_fft)[..., -cfg.synth_length :]
+            seg, st.pending = overlap_add(tails * cfg.synthesis_window32, st.pending, cfg)
             st.outq = np.concatenate((st.outq, seg), axis=1)
             st.inbuf = buf[:, n_frames * hop :]
         else:
@@ -380,15 +389,16 @@ class StyleTransfer:
         new = from_logmag(out, cfg)
         # Silence gate: where the input is below -100 dBFS the wet magnitude is the input's own,
         # so a model that would invent sound from nothing stays silent (silence in, silence out).
-        level = model_in.max(axis=-1, keepdims=True) * (2.0 / cfg.window_sum)
-        level_db = 20.0 * np.log10(np.maximum(level, 1e-30))
+        level = model_in.max(axis=-1, keepdims=True) * np.float32(2.0 / cfg.window_sum)
+        level_db = np.float32(20.0) * np.log10(np.maximum(level, np.float32(1e-30)))
         gate = np.minimum(np.maximum((level_db - GATE_FLOOR_DB) / GATE_RANGE_DB, 0.0), 1.0)
+        gate = gate.astype(np.float32, copy=False)
         model_out = model_in + gate * (new - model_in)
         if mag.shape[-1] == MODEL_BINS:
             return model_out
         top = slice(MODEL_BINS - _TOP_BAND, MODEL_BINS)
-        ratio = (model_out[..., top].sum(axis=-1, keepdims=True) + 1e-20) / (
-            model_in[..., top].sum(axis=-1, keepdims=True) + 1e-20
+        ratio = (model_out[..., top].sum(axis=-1, keepdims=True) + np.float32(1e-20)) / (
+            model_in[..., top].sum(axis=-1, keepdims=True) + np.float32(1e-20)
         )
         high = mag[..., MODEL_BINS:] * np.minimum(ratio, 16.0)
         return np.concatenate((model_out, high), axis=-1)
