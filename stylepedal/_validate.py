@@ -29,10 +29,10 @@ def as_audio_2d(audio: Any, *, name: str = "audio") -> tuple[np.ndarray, str]:
     Accepts float32/float64 arrays of shape ``(frames,)`` or ``(channels, frames)``, the
     pedalboard layout. A 2-D array with more than two rows and one or two columns is taken as
     ``(frames, channels)``; anything else 2-D as ``(channels, frames)``, so a stereo block of one
-    or two samples (``(2, 1)``, ``(2, 2)``) or an empty one (``(2, 0)``) keeps its channels. ``layout`` is
-    ``"mono"``, ``"channels_first"`` or ``"channels_last"``; :func:`restore_layout` puts a result
-    back into it. Non-finite samples are *not* an error here: the engine treats them as zero
-    (see :func:`sanitize`), so a stream with a glitch keeps going.
+    or two samples (``(2, 1)``, ``(2, 2)``) or an empty one (``(2, 0)``) keeps its channels.
+    ``layout`` is ``"mono"``, ``"channels_first"`` or ``"channels_last"``; :func:`restore_layout`
+    puts a result back into it. Non-finite samples are *not* an error here: the engine treats
+    them as zero (see :func:`sanitize`), so a stream with a glitch keeps going.
 
     Raises
     ------
