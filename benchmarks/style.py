@@ -272,6 +272,7 @@ def run(args: argparse.Namespace) -> dict:
         closed_all = [c["gap_closed"] for c in per_clip]
         result["styles"][name] = {
             "train_seconds": round(train_s, 1),
+            "train_content_weight_final": report.content_weight,
             "train_heldout_before": report.heldout_before,
             "train_heldout_after": report.heldout_after,
             "clips": per_clip,

@@ -62,6 +62,17 @@ def test_training_lowers_heldout_loss(rng):
     assert report.n_parameters == net.n_parameters()
 
 
+def test_style_reduction_trades_content_for_style(rng):
+    style = [(_organ(3.0, rng), SR)]
+    _, mild = train_style(style, _small(style_reduction=0.3), progress=False)
+    _, strong = train_style(style, _small(style_reduction=0.9), progress=False)
+    _, fixed = train_style(style, _small(style_reduction=0.0), progress=False)
+    assert mild.heldout_after["style"] > strong.heldout_after["style"]
+    assert mild.heldout_after["content"] < strong.heldout_after["content"]
+    assert mild.content_weight > strong.content_weight
+    assert fixed.content_weight == pytest.approx(fixed.config["alpha"])
+
+
 def test_training_is_deterministic(rng):
     style = [(_organ(2.0, rng), SR)]
     cfg = _small(steps=3)
