@@ -6,8 +6,6 @@ import json
 
 import numpy as np
 import pytest
-from conftest import pluck
-from tolerances import SINE_CENTROID_RTOL
 
 from stylepedal.effect.gram import FeatureConfig
 from stylepedal.effect.metrics import DESCRIPTORS, descriptors, evaluate, format_table
@@ -15,6 +13,8 @@ from stylepedal.effect.optimize import optimize_logmag
 from stylepedal.effect.represent import get_representation
 from stylepedal.errors import AudioFileError, ParameterError
 from stylepedal.host.cli import main as cli_main
+from tests.signals import pluck
+from tests.tolerances import SINE_CENTROID_RTOL
 
 SR = 22050
 SMALL = FeatureConfig(n_filters=32, kernel_size=5)

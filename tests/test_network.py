@@ -7,10 +7,10 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tolerances import NETWORK_STREAM_ATOL
 
 from stylepedal.effect.network import StyleNet
 from stylepedal.errors import CacheError, ParameterError
+from tests.tolerances import NETWORK_STREAM_ATOL
 
 
 def _trained_like(seed: int = 0, channels: int = 24, gate: bool = False) -> StyleNet:

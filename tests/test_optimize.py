@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import pluck
 
 from stylepedal.effect.gram import FeatureConfig, GramFeatures, content_loss, gram, style_loss
 from stylepedal.effect.optimize import (
@@ -26,6 +25,7 @@ from stylepedal.effect.represent import (
 )
 from stylepedal.errors import AudioFileError, ParameterError
 from stylepedal.host.cli import main as cli_main
+from tests.signals import pluck
 
 SMALL = FeatureConfig(n_filters=16, kernel_size=3, seed=0)
 SR = 22050

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import pluck
-from tolerances import LOUDNESS_TOL_LU, TEMPO_MATCH_TOL_BPM
 
 from stylepedal.errors import AudioFileError, ParameterError
 from stylepedal.host.cli import main as cli_main
@@ -20,6 +18,8 @@ from stylepedal.host.prep import (
     trim,
     write_audio_file,
 )
+from tests.signals import pluck
+from tests.tolerances import LOUDNESS_TOL_LU, TEMPO_MATCH_TOL_BPM
 
 
 def drum_loop(bpm: float, seconds: float, sample_rate: int, seed: int = 0) -> np.ndarray:

@@ -5,13 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import pluck
-from tolerances import (
-    CQT_ROUNDTRIP_MAX_SC_DB,
-    MEL_ROUNDTRIP_MAX_SC_DB,
-    REP_SINE_CALIBRATION_DB,
-    SMS_ROUNDTRIP_MAX_SC_DB,
-)
 
 from stylepedal.effect.cqt import CqtRepresentation, snr_db, spectral_convergence_db
 from stylepedal.effect.gram import FeatureConfig, GramFeatures, gram, style_loss
@@ -20,6 +13,13 @@ from stylepedal.effect.optimize import optimize_logmag
 from stylepedal.effect.represent import Representation, get_representation
 from stylepedal.effect.sms import SmsRepresentation
 from stylepedal.errors import ParameterError
+from tests.signals import pluck
+from tests.tolerances import (
+    CQT_ROUNDTRIP_MAX_SC_DB,
+    MEL_ROUNDTRIP_MAX_SC_DB,
+    REP_SINE_CALIBRATION_DB,
+    SMS_ROUNDTRIP_MAX_SC_DB,
+)
 
 SR = 22050
 

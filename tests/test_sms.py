@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import pluck
-from tolerances import SMS_FREQ_TOL_HZ, SMS_MAG_TOL_DB, SMS_STATIONARY_SNR_DB
 
 from stylepedal.effect.cqt import snr_db
 from stylepedal.effect.sms import SmsRepresentation, additive_synthesis
 from stylepedal.errors import ParameterError
+from tests.signals import pluck
+from tests.tolerances import SMS_FREQ_TOL_HZ, SMS_MAG_TOL_DB, SMS_STATIONARY_SNR_DB
 
 
 def _sum_of_sines(sample_rate, seconds, freqs_hz, amps_db, phases):
