@@ -124,7 +124,7 @@ class TrainConfig:
     style_reduction: float = 0.85
     feature_stride: int = 8
     content_reference_frames: int = 430
-    steps: int = 200
+    steps: int = 300
     batch_size: int = 4
     segment_loss_frames: int = 80
     learning_rate: float = 2e-3
@@ -454,6 +454,7 @@ def train_style(
 
     Examples
     --------
+    >>> from stylepedal.effect.gram import FeatureConfig
     >>> t = np.arange(22050 * 2) / 22050
     >>> style = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
     >>> cfg = TrainConfig(features=FeatureConfig(n_filters=16), steps=2, batch_size=1,
@@ -678,7 +679,7 @@ def add_cli(subparsers: Any) -> None:
     p.add_argument("styles", nargs="+", metavar="STYLE", help="style audio file(s)")
     p.add_argument("--name", required=True, help="preset/model name")
     p.add_argument("--content", nargs="+", metavar="FILE", help="extra content clips (DI)")
-    p.add_argument("--steps", type=int, default=None, help="training steps (default 200)")
+    p.add_argument("--steps", type=int, default=None, help="training steps (default 300)")
     p.add_argument("--seconds", type=float, default=None, help="corpus clip length in s")
     p.add_argument("--seed", type=int, default=None, help="training seed (default 0)")
     p.add_argument("--clips", type=int, default=None, help="corpus clips (default 32)")
