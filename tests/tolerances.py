@@ -40,3 +40,6 @@ SMS_ROUNDTRIP_MAX_SC_DB = -12.0
 # CQT/mel calibration: a sinusoid of amplitude a reads log1p(512 a) at its bin; dB tolerance
 # (librosa's filter lengths vs the measured gain differ by ~0.1 dB; 3.5 kHz sits between bins).
 REP_SINE_CALIBRATION_DB = 0.5
+# Integer PCM round trip through a file: one step of the format's resolution (plus rounding).
+PCM16_ROUND_TRIP_ATOL = 2.0 / 2**15
+PCM24_ROUND_TRIP_ATOL = 2.0 / 2**23

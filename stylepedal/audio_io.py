@@ -1,0 +1,237 @@
+"""Audio files in and out: one reader and one (atomic) writer for the whole package.
+
+Both go through :class:`pedalboard.io.AudioFile` (wav, flac, ogg, mp3, aiff; the format follows
+the extension). Reading gives float32 ``(channels, frames)`` (or ``(frames,)`` with
+``mono=True``), optionally resampled with ``librosa.resample`` and cropped; a missing, corrupt or
+unsupported file is an :class:`~stylepedal.errors.AudioFileError` naming the file, NaN/Inf
+samples a :class:`~stylepedal.errors.ParameterError`. Writing goes through
+:func:`stylepedal._atomic.atomic_output`: the target is the complete new file or untouched.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._atomic import atomic_output
+from ._validate import as_audio_2d, check_range, check_sample_rate
+from .errors import AudioFileError, ParameterError
+
+__all__ = ["FORMATS", "open_audio", "read_audio", "write_audio"]
+
+FORMATS: tuple[str, ...] = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
+# Formats with an integer/float sample resolution to choose; ogg and mp3 are lossy codecs.
+_BIT_DEPTH_FORMATS = (".wav", ".flac", ".aiff", ".aif")
+
+
+def _check_format(path: Path, what: str) -> str:
+    suffix = path.suffix.lower()
+    if suffix not in FORMATS:
+        raise AudioFileError(
+            f"{what} {str(path)!r} has an unsupported format {path.suffix or '(none)'!r}: "
+            f"use an extension such as .wav (allowed are {', '.join(FORMATS)})"
+        )
+    return suffix
+
+
+def open_audio(path: str | os.PathLike[str], *, name: str = "input") -> Any:
+    """Open an audio file for (streaming) reading, with clear errors.
+
+    Parameters
+    ----------
+    path : path-like
+        A wav, flac, ogg, mp3 or aiff file.
+    name : str
+        What the file is, for error messages (``"input"``, ``"style"``).
+
+    Returns
+    -------
+    pedalboard.io.ReadableAudioFile
+        Open; use it as a context manager (``with open_audio(p) as f: f.read(n)``).
+
+    Raises
+    ------
+    AudioFileError
+        if the file is missing, has an unsupported extension, or cannot be decoded.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> p = write_audio(os.path.join(tempfile.mkdtemp(), "a.wav"), np.zeros(8, np.float32), 8000)
+    >>> with open_audio(p) as f:
+    ...     f.num_channels, f.frames
+    (1, 8)
+    """
+    from pedalboard.io import AudioFile
+
+    p = Path(path)
+    if not p.is_file():
+        raise AudioFileError(f"{name} file {str(p)!r} does not exist (no such file)")
+    _check_format(p, f"{name} file")
+    try:
+        f = AudioFile(str(p))
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise AudioFileError(
+            f"{name} file {str(p)!r} cannot be read as audio (corrupt or unsupported): {exc}"
+        ) from exc
+    if f.num_channels < 1 or f.samplerate <= 0:
+        f.close()
+        raise AudioFileError(f"{name} file {str(p)!r} has no audio channels")
+    return f
+
+
+def read_audio(
+    path: str | os.PathLike[str],
+    *,
+    sample_rate: int | None = None,
+    mono: bool = False,
+    seconds: float | None = None,
+    name: str = "audio",
+) -> tuple[np.ndarray, int]:
+    """Read an audio file as float32, optionally as mono, resampled and cropped.
+
+    Parameters
+    ----------
+    path : path-like
+        A wav, flac, ogg, mp3 or aiff file.
+    sample_rate : int or None
+        Rate to return, resampling with ``librosa.resample`` if the file's differs
+        (None: the file's own rate).
+    mono : bool
+        Average the channels and return ``(frames,)``; otherwise ``(channels, frames)``.
+    seconds : float or None
+        Keep only the first ``seconds`` (None: the whole file).
+    name : str
+        What the file is, for error messages (``"style"``, ``"content"``).
+
+    Returns
+    -------
+    (np.ndarray, int)
+        The audio and its sample rate.
+
+    Raises
+    ------
+    AudioFileError
+        if the file is missing, unsupported, cannot be decoded or holds no samples.
+    ParameterError
+        if it holds NaN/Inf samples, or for a bad ``sample_rate``/``seconds``.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> p = write_audio(os.path.join(tempfile.mkdtemp(), "a.wav"),
+    ...                 np.zeros((2, 800), np.float32), 8000)
+    >>> read_audio(p)[0].shape, read_audio(p, mono=True, sample_rate=4000)[0].shape
+    ((2, 800), (400,))
+    """
+    if sample_rate is not None:
+        sample_rate = check_sample_rate(sample_rate)
+    if seconds is not None:
+        seconds = check_range(seconds, "seconds", 1e-3, 24 * 3600.0)
+    p = Path(path)
+    with open_audio(p, name=name) as f:
+        file_rate = int(round(f.samplerate))
+        n = int(f.frames)
+        if seconds is not None:
+            n = min(n, int(math.ceil(seconds * f.samplerate)))
+        if n <= 0:  # pedalboard's read(0) means "everything", and refuses it
+            raise AudioFileError(f"{name} file {str(p)!r} holds no samples")
+        try:
+            audio = f.read(n)
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise AudioFileError(
+                f"{name} file {str(p)!r} cannot be read as audio (corrupt or unsupported): {exc}"
+            ) from exc
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim != 2 or audio.shape[-1] == 0:
+        raise AudioFileError(f"{name} file {str(p)!r} holds no samples")
+    if not np.isfinite(audio).all():
+        bad = int((~np.isfinite(audio)).sum())
+        raise ParameterError(
+            f"{name} file {str(p)!r} holds {bad} NaN/Inf samples: repair or re-export it"
+        )
+    if mono:
+        audio = audio.mean(axis=0)
+    rate = file_rate
+    if sample_rate is not None and sample_rate != file_rate:
+        import librosa
+
+        audio = librosa.resample(audio, orig_sr=file_rate, target_sr=sample_rate)
+        rate = sample_rate
+    if seconds is not None:
+        audio = audio[..., : int(round(seconds * rate))]
+    return np.ascontiguousarray(audio, dtype=np.float32), rate
+
+
+def write_audio(
+    path: str | os.PathLike[str],
+    audio: np.ndarray,
+    sample_rate: int,
+    *,
+    overwrite: bool = True,
+    bit_depth: int | None = None,
+    name: str = "output",
+) -> Path:
+    """Write audio atomically with ``pedalboard.io.AudioFile``; the format follows the extension.
+
+    Parameters
+    ----------
+    path : path-like
+        ``.wav``, ``.flac``, ``.ogg``, ``.mp3``, ``.aiff`` or ``.aif``; its folder must exist.
+    audio : np.ndarray
+        float ``(frames,)`` or ``(channels, frames)`` (pedalboard layout), finite.
+    sample_rate : int
+        Sample rate in Hz.
+    overwrite : bool
+        With False, an existing ``path`` is an :class:`AudioFileError` (and untouched).
+    bit_depth : int or None
+        Sample resolution for wav/flac/aiff (32 is float, WAV only); None: pedalboard's
+        default (16-bit). Ignored for ogg and mp3.
+    name : str
+        What the file is, for error messages.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    AudioFileError
+        for a missing folder, an unsupported extension, an existing file without
+        ``overwrite``, or a failed write.
+    ParameterError
+        for NaN/Inf samples or a bad ``sample_rate``.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> d = tempfile.mkdtemp()
+    >>> write_audio(os.path.join(d, "a.flac"), np.zeros(100, np.float32), 8000).name
+    'a.flac'
+    """
+    from pedalboard.io import AudioFile
+
+    p = Path(path)
+    sample_rate = check_sample_rate(sample_rate)
+    data, _ = as_audio_2d(audio)
+    if not np.isfinite(data).all():
+        raise ParameterError(f"audio to write to {str(p)!r} holds NaN/Inf samples")
+    folder = p.parent if str(p.parent) else Path(".")
+    if not folder.is_dir():
+        raise AudioFileError(f"output folder {str(folder)!r} does not exist")
+    suffix = _check_format(p, f"{name} file")
+    kwargs: dict[str, Any] = {}
+    if bit_depth is not None and suffix in _BIT_DEPTH_FORMATS:
+        kwargs["bit_depth"] = bit_depth
+    with atomic_output(p, overwrite=overwrite, error=AudioFileError) as tmp:
+        try:
+            with AudioFile(str(tmp), "w", sample_rate, num_channels=data.shape[0], **kwargs) as f:
+                f.write(data)
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise AudioFileError(f"cannot write {name} file {str(p)!r}: {exc}") from exc
+    return p
