@@ -25,7 +25,6 @@ import argparse
 import logging
 import math
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._validate import check_choice, check_range
+from ..audio_io import FORMATS
 from ..errors import AudioFileError, ParameterError
 
 if TYPE_CHECKING:  # torch loads with gram.py: keep `stylepedal --help` fast
@@ -62,7 +62,7 @@ OPTIMIZERS: tuple[str, ...] = ("lbfgs", "adam")
 DEFAULT_LEARNING_RATE = {"lbfgs": 1.0, "adam": 1e-2}
 # A style quieter than this (peak, dBFS) is treated as silence.
 SILENCE_DBFS = -90.0
-AUDIO_EXTENSIONS: tuple[str, ...] = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
+AUDIO_EXTENSIONS: tuple[str, ...] = FORMATS
 
 
 @dataclass
@@ -497,7 +497,7 @@ def read_audio(
     seconds: float | None = None,
     name: str = "audio",
 ) -> tuple[np.ndarray, int]:
-    """Read an audio file as float32 mono with ``pedalboard.io.AudioFile``.
+    """Read an audio file as float32 mono (:func:`stylepedal.audio_io.read_audio`, ``mono=True``).
 
     Channels are averaged; the audio is resampled with ``librosa.resample`` when
     ``sample_rate`` differs from the file's, and cropped to the first ``seconds``.
@@ -529,42 +529,9 @@ def read_audio(
     --------
     >>> audio, sr = read_audio("guitar.wav", sample_rate=22050)  # doctest: +SKIP
     """
-    from pedalboard.io import AudioFile
+    from ..audio_io import read_audio as _read
 
-    from .._validate import check_sample_rate
-
-    if sample_rate is not None:
-        sample_rate = check_sample_rate(sample_rate)
-    if seconds is not None:
-        seconds = check_range(seconds, "seconds", 1e-3, 24 * 3600.0)
-    p = Path(path)
-    if not p.is_file():
-        raise AudioFileError(f"{name} file {str(p)!r}: no such file")
-    try:
-        with AudioFile(str(p)) as f:
-            file_rate = int(round(f.samplerate))
-            n = f.frames
-            if seconds is not None:
-                n = min(n, int(math.ceil(seconds * f.samplerate)))
-            audio = f.read(n)
-    except (OSError, ValueError, RuntimeError) as exc:
-        raise AudioFileError(f"{name} file {str(p)!r} cannot be read as audio: {exc}") from exc
-    audio = np.asarray(audio, dtype=np.float32)
-    mono = audio.mean(axis=0) if audio.ndim == 2 else audio
-    if not np.isfinite(mono).all():
-        bad = int((~np.isfinite(mono)).sum())
-        raise ParameterError(
-            f"{name} file {str(p)!r} holds {bad} NaN/Inf samples: repair or re-export it"
-        )
-    rate = file_rate
-    if sample_rate is not None and sample_rate != file_rate:
-        import librosa
-
-        mono = librosa.resample(mono, orig_sr=file_rate, target_sr=sample_rate)
-        rate = sample_rate
-    if seconds is not None:
-        mono = mono[: int(round(seconds * rate))]
-    return np.ascontiguousarray(mono, dtype=np.float32), rate
+    return _read(path, sample_rate=sample_rate, mono=True, seconds=seconds, name=name)
 
 
 def check_style_audio(audio: np.ndarray, *, name: str = "style") -> None:
@@ -598,17 +565,16 @@ def check_output_path(path: str | os.PathLike[str]) -> Path:
 
 
 def write_audio(path: str | os.PathLike[str], audio: np.ndarray, sample_rate: int) -> Path:
-    """Write mono audio atomically with ``pedalboard.io.AudioFile`` (format by extension).
+    """Write mono audio atomically with :func:`stylepedal.audio_io.write_audio` (by extension).
 
-    The file is written to a temporary name in the same folder, flushed to disk and moved
-    into place with ``os.replace``, so ``path`` is either the complete new file or untouched.
-    A peak above 1.0 is scaled down to 0.99 first so integer formats do not clip.
+    ``path`` is either the complete new file or untouched. A peak above 1.0 is scaled down
+    to 0.99 first so integer formats do not clip; WAV is written as 16-bit PCM.
 
     Examples
     --------
     >>> write_audio("out.wav", np.zeros(22050, np.float32), 22050)  # doctest: +SKIP
     """
-    from pedalboard.io import AudioFile
+    from ..audio_io import write_audio as _write
 
     p = check_output_path(path)
     audio = np.asarray(audio, dtype=np.float32).reshape(1, -1)
@@ -618,25 +584,7 @@ def write_audio(path: str | os.PathLike[str], audio: np.ndarray, sample_rate: in
     if peak > 1.0:
         log.info("output peak %.2f > 1: scaled to 0.99 to avoid clipping", peak)
         audio = audio * (0.99 / peak)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.stem}.", suffix=p.suffix)
-    os.close(fd)
-    try:
-        try:
-            with AudioFile(tmp, "w", samplerate=sample_rate, num_channels=1) as f:
-                f.write(audio)
-        except (OSError, ValueError, RuntimeError) as exc:
-            raise AudioFileError(f"cannot write {str(p)!r}: {exc}") from exc
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        # mkstemp creates the file 0600; give the output the permissions a plain open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return p
+    return _write(p, audio, sample_rate)
 
 
 # -- CLI ------------------------------------------------------------------------------------
