@@ -205,9 +205,26 @@ def test_file_errors(tmp_path):
     with pytest.raises(AudioFileError, match="does not exist"):
         read_audio_file(tmp_path / "nope.wav")
     (tmp_path / "junk.wav").write_bytes(b"not audio at all")
-    with pytest.raises(AudioFileError, match="cannot read"):
+    with pytest.raises(AudioFileError, match="cannot be read as audio"):
         read_audio_file(tmp_path / "junk.wav")
     with pytest.raises(AudioFileError, match="folder"):
         write_audio_file(tmp_path / "no" / "x.wav", np.zeros(10, np.float32), 22050)
     with pytest.raises(AudioFileError, match="extension"):
         write_audio_file(tmp_path / "x", np.zeros(10, np.float32), 22050)
+
+
+@pytest.mark.parametrize("name", ["a.wav", "a.aiff", "a.flac"])
+def test_written_files_are_readable_by_group_like_plain_files(tmp_path, name):
+    import os
+    import stat
+
+    sr = 22050
+    audio = pluck(sr, 0.2)
+    old = os.umask(0o022)
+    try:
+        path = write_audio_file(tmp_path / name, audio, sr)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644  # not mkstemp's owner-only 0600
+    back, back_sr = read_audio_file(path)
+    assert back_sr == sr and back.shape == (1, audio.size)

@@ -17,14 +17,14 @@ import argparse
 import logging
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .._validate import as_audio_2d, check_range, check_sample_rate, restore_layout
-from ..errors import AudioFileError, ParameterError
+from ..audio_io import read_audio, write_audio
+from ..errors import ParameterError
 
 __all__ = [
     "add_cli",
@@ -51,6 +51,8 @@ _LOUDNESS_BLOCK_S = 0.4
 def read_audio_file(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
     """Read a whole file as float32 ``(channels, frames)`` and its sample rate.
 
+    :func:`stylepedal.audio_io.read_audio` with the file called ``input`` in errors.
+
     Examples
     --------
     >>> import tempfile, os
@@ -59,57 +61,24 @@ def read_audio_file(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
     >>> read_audio_file(p)[0].shape
     (1, 100)
     """
-    from pedalboard.io import AudioFile
-
-    path = Path(path)
-    if not path.is_file():
-        raise AudioFileError(f"input file {str(path)!r} does not exist")
-    try:
-        with AudioFile(str(path)) as f:
-            audio = f.read(f.frames)
-            sample_rate = int(round(f.samplerate))
-    except (OSError, ValueError, RuntimeError) as exc:
-        raise AudioFileError(f"cannot read audio file {str(path)!r}: {exc}") from exc
-    if audio.shape[-1] == 0:
-        raise AudioFileError(f"audio file {str(path)!r} holds no samples")
-    return np.ascontiguousarray(audio, dtype=np.float32), sample_rate
+    return read_audio(path, name="input")
 
 
 def write_audio_file(path: str | os.PathLike[str], audio: np.ndarray, sample_rate: int) -> Path:
-    """Write audio atomically (temp file in the same folder, then ``os.replace``).
+    """Write audio atomically (:func:`stylepedal.audio_io.write_audio`, format by extension).
 
-    The format follows the extension (wav, flac, ogg, mp3, aiff), as in pedalboard.
-    Float input is written as 32-bit float where the format allows it.
+    Float input is written as 32-bit float WAV, 24-bit AIFF (pedalboard's AIFF has no float
+    samples) and pedalboard's default resolution for the other formats.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> write_audio_file(os.path.join(tempfile.mkdtemp(), "a.flac"), np.zeros(8), 8000).name
+    'a.flac'
     """
-    from pedalboard.io import AudioFile
-
-    path = Path(path)
-    sample_rate = check_sample_rate(sample_rate)
-    data, _ = as_audio_2d(audio)
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise AudioFileError(f"output folder {str(folder)!r} does not exist")
-    suffix = path.suffix.lower()
-    if not suffix:
-        raise AudioFileError(f"output file {str(path)!r} needs an extension such as .wav")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=folder)
-    os.close(fd)
-    try:
-        kwargs: dict[str, Any] = {}
-        if suffix in (".wav", ".aiff", ".aif"):
-            kwargs["bit_depth"] = 32
-        with AudioFile(tmp_name, "w", sample_rate, num_channels=data.shape[0], **kwargs) as f:
-            f.write(data)
-        with open(tmp_name, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp_name, path)
-    except (OSError, ValueError, RuntimeError) as exc:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise AudioFileError(f"cannot write audio file {str(path)!r}: {exc}") from exc
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    return path
+    suffix = Path(path).suffix.lower()
+    bit_depth = {".wav": 32, ".aiff": 24, ".aif": 24}.get(suffix)
+    return write_audio(path, audio, sample_rate, bit_depth=bit_depth)
 
 
 # -- trim -----------------------------------------------------------------------------------
