@@ -88,3 +88,16 @@ def test_cli_plot(tmp_path, three, capsys):
     )  # fmt: skip
     assert code == 2 and "does not exist" in capsys.readouterr().err
     assert not (tmp_path / "other.png").exists()
+
+
+def test_figure_permissions_follow_the_umask(tmp_path, three):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        path = save_figure(tmp_path / "fig.png", three[:1], dpi=20)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644  # like a plain open(), not 0600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fig.png"]

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -144,17 +143,11 @@ def save_figure(
         raise AudioFileError(f"output folder {str(folder)!r} does not exist")
     if isinstance(dpi, bool) or not isinstance(dpi, int) or not 10 <= dpi <= 1000:
         raise ParameterError(f"dpi={dpi!r} must be an integer in [10, 1000]")
+    from .._atomic import atomic_output
+
     fig = make_figure(panels, title=title)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format="png", dpi=dpi)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi)
     return path
 
 
@@ -177,11 +170,11 @@ def add_cli(subparsers: Any) -> None:
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from .prep import read_audio_file
+    from ..audio_io import read_audio
 
     panels = []
     for label, name in (("Content", args.content), ("Style", args.style), ("Output", args.output)):
-        audio, sr = read_audio_file(name)
+        audio, sr = read_audio(name, name=label.lower())
         panels.append((f"{label}: {Path(name).name}", audio, sr))
     path = save_figure(args.figure, panels, title=args.title)
     print(f"wrote {path}")
