@@ -287,3 +287,18 @@ def test_cli_needs_out_or_out_dir(tmp_path, stereo, capsys):
     src = write(tmp_path / "in.wav", stereo)
     assert main(["render", str(src), str(src), str(src), "--preset", "x"]) == 2
     assert "give IN OUT" in capsys.readouterr().err
+
+
+def test_output_permissions_follow_the_umask(tmp_path, stereo):
+    import os
+    import stat
+
+    src = write(tmp_path / "in.wav", stereo)
+    old = os.umask(0o027)
+    try:
+        render_file(src, tmp_path / "out.flac", _chain(), progress=False)
+    finally:
+        os.umask(old)
+    # as a plain open() would: 0o666 & ~umask, not mkstemp's owner-only 0600
+    assert stat.S_IMODE((tmp_path / "out.flac").stat().st_mode) == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.wav", "out.flac"]

@@ -24,7 +24,6 @@ import argparse
 import functools
 import logging
 import os
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -33,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from .._atomic import atomic_output
+from ..audio_io import FORMATS, open_audio
 from ..errors import AudioFileError, ParameterError
 
 __all__ = [
@@ -46,7 +47,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-FORMATS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
 DEFAULT_CHUNK_FRAMES = 65536
 _PLOT_SECONDS = 30.0  # a --plot figure shows the first 30 s: memory stays flat for long files
 
@@ -117,28 +117,6 @@ def build_chain(
         items.append(effect)
     items.extend(after)
     return Chain(items)
-
-
-def _open_input(path: Path) -> Any:
-    from pedalboard.io import AudioFile
-
-    if not path.is_file():
-        raise AudioFileError(f"input {str(path)!r} does not exist or is not a file")
-    if path.suffix.lower() not in FORMATS:
-        raise AudioFileError(
-            f"input {str(path)!r} has an unsupported format {path.suffix or '(none)'!r}: "
-            f"allowed are {', '.join(FORMATS)}"
-        )
-    try:
-        f = AudioFile(str(path))
-    except (ValueError, RuntimeError, OSError) as exc:
-        raise AudioFileError(
-            f"input {str(path)!r} cannot be read as audio (corrupt or unsupported): {exc}"
-        ) from exc
-    if f.num_channels < 1 or f.samplerate <= 0:
-        f.close()
-        raise AudioFileError(f"input {str(path)!r} has no audio channels")
-    return f
 
 
 @functools.cache
@@ -255,7 +233,7 @@ def render_file(
         raise AudioFileError(f"output {str(out_path)!r} is the input file: choose another name")
 
     started = time.perf_counter()
-    with _open_input(in_path) as reader:
+    with open_audio(in_path, name="input") as reader:
         sample_rate = int(round(reader.samplerate))
         channels = int(reader.num_channels)
         total = int(reader.frames)  # exact for every format pedalboard reads (mp3 incl. padding)
@@ -263,9 +241,6 @@ def render_file(
         # An MP3 output is written ahead by the codec's delay so that it decodes aligned.
         advance = mp3_codec_delay(sample_rate, channels) if suffix == ".mp3" else 0
         chain.start(sample_rate, channels)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{out_path.stem}.", suffix=suffix, dir=folder)
-        os.close(fd)
-        tmp = Path(tmp_name)
         bar = None
         try:
             if progress:
@@ -278,62 +253,57 @@ def render_file(
             kept_in: list[np.ndarray] = []
             kept_out: list[np.ndarray] = []
             kept_in_n = kept_out_n = 0
-            try:
-                writer = AudioFile(
-                    str(tmp), "w", samplerate=sample_rate, num_channels=channels,
-                    bit_depth=_bit_depth(str(reader.file_dtype), suffix),
-                )
-            except (ValueError, RuntimeError, OSError) as exc:
-                raise AudioFileError(
-                    f"output {str(out_path)!r} cannot be written as {suffix} at "
-                    f"{sample_rate} Hz with {channels} channels: {exc}"
-                ) from exc
-            with writer:
-                to_skip = latency + advance
-                read = written = 0
+            # Anything, including KeyboardInterrupt, leaves no partial output behind.
+            with atomic_output(out_path, overwrite=overwrite, error=AudioFileError) as tmp:
+                try:
+                    writer = AudioFile(
+                        str(tmp), "w", samplerate=sample_rate, num_channels=channels,
+                        bit_depth=_bit_depth(str(reader.file_dtype), suffix),
+                    )
+                except (ValueError, RuntimeError, OSError) as exc:
+                    raise AudioFileError(
+                        f"output {str(out_path)!r} cannot be written as {suffix} at "
+                        f"{sample_rate} Hz with {channels} channels: {exc}"
+                    ) from exc
+                with writer:
+                    to_skip = latency + advance
+                    read = written = 0
 
-                def emit(y: np.ndarray) -> None:
-                    nonlocal to_skip, written, kept_out_n
-                    if to_skip:
-                        k = min(to_skip, y.shape[1])
-                        to_skip -= k
-                        y = y[:, k:]
-                    if y.shape[1]:
-                        writer.write(y)
-                        written += y.shape[1]
-                        if kept_out_n < keep:
-                            kept_out.append(y[:, : keep - kept_out_n].copy())
-                            kept_out_n += kept_out[-1].shape[1]
+                    def emit(y: np.ndarray) -> None:
+                        nonlocal to_skip, written, kept_out_n
+                        if to_skip:
+                            k = min(to_skip, y.shape[1])
+                            to_skip -= k
+                            y = y[:, k:]
+                        if y.shape[1]:
+                            writer.write(y)
+                            written += y.shape[1]
+                            if kept_out_n < keep:
+                                kept_out.append(y[:, : keep - kept_out_n].copy())
+                                kept_out_n += kept_out[-1].shape[1]
 
-                while True:
-                    x = reader.read(chunk_frames)
-                    if x.ndim != 2 or x.shape[-1] == 0:
-                        break
-                    x = np.ascontiguousarray(x, dtype=np.float32)
-                    read += x.shape[1]
-                    if kept_in_n < keep:
-                        kept_in.append(x[:, : keep - kept_in_n].copy())
-                        kept_in_n += kept_in[-1].shape[1]
-                    emit(chain.process(x, sample_rate))
-                    if bar is not None:
-                        bar.update(x.shape[1])
-                    if progress_callback is not None:
-                        progress_callback(read, max(total, read))
-                # Flush the latency: zeros in, the delayed end of the signal out.
-                remaining = latency + advance
-                while remaining:
-                    n = min(chunk_frames, remaining)
-                    emit(chain.process(np.zeros((channels, n), np.float32), sample_rate))
-                    remaining -= n
-                if written != read:  # pragma: no cover - guarded by the chain's contract
-                    raise AudioFileError(f"rendered {written} frames for {read} read")
-            with open(tmp, "rb+") as fh:
-                os.fsync(fh.fileno())
-            os.replace(tmp, out_path)
-        except BaseException:
-            # Anything, including KeyboardInterrupt: leave no partial output behind.
-            tmp.unlink(missing_ok=True)
-            raise
+                    while True:
+                        x = reader.read(chunk_frames)
+                        if x.ndim != 2 or x.shape[-1] == 0:
+                            break
+                        x = np.ascontiguousarray(x, dtype=np.float32)
+                        read += x.shape[1]
+                        if kept_in_n < keep:
+                            kept_in.append(x[:, : keep - kept_in_n].copy())
+                            kept_in_n += kept_in[-1].shape[1]
+                        emit(chain.process(x, sample_rate))
+                        if bar is not None:
+                            bar.update(x.shape[1])
+                        if progress_callback is not None:
+                            progress_callback(read, max(total, read))
+                    # Flush the latency: zeros in, the delayed end of the signal out.
+                    remaining = latency + advance
+                    while remaining:
+                        n = min(chunk_frames, remaining)
+                        emit(chain.process(np.zeros((channels, n), np.float32), sample_rate))
+                        remaining -= n
+                    if written != read:  # pragma: no cover - guarded by the chain's contract
+                        raise AudioFileError(f"rendered {written} frames for {read} read")
         finally:
             if bar is not None:
                 bar.close()
