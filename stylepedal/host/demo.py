@@ -22,16 +22,15 @@ __all__ = ["run_demo", "add_cli"]
 
 def _style_clip(preset: Any) -> tuple[Any, int] | None:
     """The first style clip of a factory preset, if the package ships it."""
+    from ..audio_io import read_audio
     from ..presets.store import factory_dir
-    from .prep import read_audio_file
 
     if not preset.styles:
         return None
     clip = factory_dir().joinpath("styles").joinpath(preset.styles[0].file)
     if not clip.is_file():
         return None
-    audio, sample_rate = read_audio_file(str(clip))
-    return audio.mean(axis=0), sample_rate
+    return read_audio(str(clip), mono=True, name="style")
 
 
 def run_demo(
@@ -55,12 +54,12 @@ def run_demo(
     """
     import numpy as np
 
+    from ..audio_io import read_audio, write_audio
     from ..effect.corpus import make_clip
     from ..effect.transfer import StyleTransfer
     from ..presets.store import Store
     from .chain import Chain
     from .plot import save_figure
-    from .prep import read_audio_file, write_audio_file
     from .render import render_file
 
     if not (0.5 <= seconds <= 600):
@@ -71,14 +70,14 @@ def run_demo(
     slug = preset.name.lower().replace(" ", "-")
     content = make_clip(seconds, sample_rate, seed=seed).astype(np.float32)
     input_path = out / "input.wav"
-    write_audio_file(input_path, content[np.newaxis], sample_rate)
+    write_audio(input_path, content[np.newaxis], sample_rate, bit_depth=32)  # float WAV
     effect = StyleTransfer.from_preset(preset)
     chain = Chain([effect])
     output_path = out / f"output-{slug}.wav"
     start = time.perf_counter()
     render_file(input_path, output_path, chain, overwrite=overwrite, progress=False)
     elapsed = time.perf_counter() - start
-    rendered, _ = read_audio_file(output_path)
+    rendered, _ = read_audio(output_path, name="output")
     panels = [("content: generated guitar", content, sample_rate)]
     style = _style_clip(preset)
     if style is not None:
