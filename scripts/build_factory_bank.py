@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -155,7 +154,7 @@ def write_midi(spec: StyleSpec, path: Path) -> None:
 
 def render_fluidsynth(spec: StyleSpec, workdir: Path) -> np.ndarray:
     """Render ``spec`` with fluidsynth + FluidR3_GM; return mono float32 at SAMPLE_RATE."""
-    from pedalboard.io import AudioFile
+    from stylepedal.audio_io import read_audio
 
     if shutil.which("fluidsynth") is None or not SOUNDFONT.is_file():
         raise SystemExit(
@@ -172,10 +171,9 @@ def render_fluidsynth(spec: StyleSpec, workdir: Path) -> np.ndarray:
         "-F", str(wav), str(SOUNDFONT), str(mid),
     ]
     subprocess.run(cmd, check=True, capture_output=True)
-    with AudioFile(str(wav)) as f:
-        if int(f.samplerate) != SAMPLE_RATE:
-            raise RuntimeError(f"fluidsynth wrote {f.samplerate} Hz, expected {SAMPLE_RATE}")
-        audio = f.read(f.frames)
+    audio, rate = read_audio(wav, name="fluidsynth output")
+    if rate != SAMPLE_RATE:
+        raise RuntimeError(f"fluidsynth wrote {rate} Hz, expected {SAMPLE_RATE}")
     return np.asarray(audio, dtype=np.float64).mean(axis=0)
 
 
@@ -240,24 +238,21 @@ def finish_clip(audio: np.ndarray, seconds: float) -> np.ndarray:
 
 
 def write_flac(path: Path, audio: np.ndarray) -> None:
-    """Write mono 16-bit FLAC atomically (temp file + os.replace)."""
-    from pedalboard.io import AudioFile
+    """Write mono 16-bit FLAC atomically (stylepedal.audio_io.write_audio)."""
+    from stylepedal.audio_io import write_audio
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.flac")
-    with AudioFile(str(tmp), "w", SAMPLE_RATE, 1, bit_depth=16) as f:
-        f.write(audio[np.newaxis, :])
-    os.replace(tmp, path)
+    write_audio(path, audio[np.newaxis, :], SAMPLE_RATE, bit_depth=16)
 
 
 def read_clip(path: Path) -> np.ndarray:
     """The clip as the trainer sees it: decoded from the shipped FLAC, float32 mono."""
-    from pedalboard.io import AudioFile
+    from stylepedal.audio_io import read_audio
 
-    with AudioFile(str(path)) as f:
-        if int(f.samplerate) != SAMPLE_RATE or f.num_channels != 1:
-            raise RuntimeError(f"{path}: expected mono {SAMPLE_RATE} Hz")
-        return np.asarray(f.read(f.frames)[0], dtype=np.float32)
+    audio, rate = read_audio(path, name="style clip")
+    if rate != SAMPLE_RATE or audio.shape[0] != 1:
+        raise RuntimeError(f"{path}: expected mono {SAMPLE_RATE} Hz")
+    return audio[0]
 
 
 def render_all(specs: Sequence[StyleSpec], styles_dir: Path) -> dict[str, float]:
@@ -311,8 +306,9 @@ def build_preset(
     spec: StyleSpec, styles_dir: Path, out_dir: Path, config: Any, *, seconds_out: dict
 ) -> Any:
     """Train ``spec``'s model and write its preset TOML and model files into ``out_dir``."""
+    from stylepedal._atomic import atomic_write_bytes
     from stylepedal.effect.train import train_style
-    from stylepedal.presets._io import atomic_write_bytes, sha256_file
+    from stylepedal.presets._io import sha256_file
     from stylepedal.presets.cache import cache_key, make_meta, meta_to_bytes, weights_to_bytes
     from stylepedal.presets.format import Preset, StyleSource
 
