@@ -48,7 +48,9 @@ __all__ = [
     "check_output_path",
     "check_style_audio",
     "optimize_logmag",
+    "parse_rep_options",
     "read_audio",
+    "representation_from_options",
     "style_gram",
     "write_audio",
 ]
@@ -57,6 +59,9 @@ log = logging.getLogger(__name__)
 
 INITS: tuple[str, ...] = ("content", "noise", "uniform", "truncnormal")
 OPTIMIZERS: tuple[str, ...] = ("lbfgs", "adam")
+# FeatureConfig.orientation's choices (gram.ORIENTATIONS), spelled out here because gram.py
+# imports torch and the CLI parser is built at `stylepedal --help`; a test keeps them equal.
+CLI_ORIENTATIONS: tuple[str, ...] = ("freq", "time", "2d")
 # Default step sizes: L-BFGS uses a strong-Wolfe line search, so 1.0 is its natural scale;
 # for Adam the step is roughly the per-bin change per iteration on the log1p scale (0..~6).
 DEFAULT_LEARNING_RATE = {"lbfgs": 1.0, "adam": 1e-2}
@@ -643,6 +648,26 @@ def _add_common_options(parser: argparse.ArgumentParser) -> None:
         help="analysis/synthesis (default stft: the seeds' log1p STFT)",
     )
     parser.add_argument(
+        "--rep-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=(
+            "a keyword setting of the representation, e.g. n_fft=1024 or hop_length=256"
+            " (repeatable; VALUE is an int, float, true/false, none or a string)"
+        ),
+    )
+    parser.add_argument(
+        "--orientation",
+        choices=CLI_ORIENTATIONS,
+        default="freq",
+        help=(
+            "how the random convolution sees the spectrogram: freq (bins as channels, timbre;"
+            " default), time (frames as channels, rhythm; content and style of one length)"
+            " or 2d (a 2-D conv over freq x time; use few --filters)"
+        ),
+    )
+    parser.add_argument(
         "--seed",
         type=int,
         default=0,
@@ -726,8 +751,101 @@ def _feature_config(args: argparse.Namespace) -> FeatureConfig:
     if args.seed < 0:
         raise ParameterError(f"--seed={args.seed} must be a non-negative integer")
     return FeatureConfig(
-        n_filters=args.filters, kernel_size=args.kernel_size, layers=args.layers, seed=args.seed
+        n_filters=args.filters,
+        kernel_size=args.kernel_size,
+        layers=args.layers,
+        seed=args.seed,
+        orientation=args.orientation,
     )
+
+
+def _parse_option_value(text: str) -> Any:
+    """``"512"`` -> 512, ``"0.5"`` -> 0.5, ``"true"`` -> True, ``"none"`` -> None, else the text.
+
+    Parsed by hand (never ``eval``): only these literal kinds are accepted; quotes around a
+    value force a string (``'"512"'`` -> ``"512"``).
+    """
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("none", "null"):
+        return None
+    stripped = text.strip()
+    if len(stripped) >= 2 and stripped[0] == stripped[-1] and stripped[0] in "'\"":
+        return stripped[1:-1]
+    for kind in (int, float):
+        try:
+            return kind(stripped)
+        except ValueError:
+            pass
+    return stripped
+
+
+def parse_rep_options(items: Sequence[str]) -> dict[str, Any]:
+    """Parse ``--rep-option KEY=VALUE`` strings into keyword arguments.
+
+    Examples
+    --------
+    >>> parse_rep_options(["n_fft=1024", "fmin_hz=55.0", "n_bins=none", "mode=fast"])
+    {'n_fft': 1024, 'fmin_hz': 55.0, 'n_bins': None, 'mode': 'fast'}
+    """
+    options: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise ParameterError(
+                f"--rep-option={item!r} must be KEY=VALUE with a keyword name, e.g. n_fft=1024"
+            )
+        if key in options:
+            raise ParameterError(f"--rep-option {key} is given twice: give each key once")
+        options[key] = _parse_option_value(value)
+    return options
+
+
+def representation_from_options(name: str, options: dict[str, Any], *, seed: int = 0) -> Any:
+    """``get_representation(name, seed=seed, **options)``, with unknown keys named clearly.
+
+    The accepted keys are the keyword arguments of the representation class's constructor
+    (found with :func:`inspect.signature`); an option ``seed`` overrides ``seed``.
+
+    Raises
+    ------
+    ParameterError
+        for a key the representation does not accept, listing the ones it does.
+
+    Examples
+    --------
+    >>> representation_from_options("stft", {"n_fft": 1024}).n_fft
+    1024
+    >>> representation_from_options("stft", {"bins": 3})
+    Traceback (most recent call last):
+    ...
+    stylepedal.errors.ParameterError: --rep-option bins is not a setting of representation \
+'stft' (StftRepresentation): accepted keys are n_fft, hop_length, analysis_rate, seed
+    """
+    import inspect
+
+    from .represent import get_representation
+
+    if options:
+        # the class is resolved through get_representation (a default instance is cheap):
+        # the registry maps names to classes and lazily imported modules
+        cls = type(get_representation(name, seed=seed))
+        params = inspect.signature(cls).parameters.values()
+        accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+        accepted = [
+            p.name
+            for p in params
+            if p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        ]
+        unknown = [key for key in options if key not in accepted]
+        if unknown and not accepts_any:
+            raise ParameterError(
+                f"--rep-option {', '.join(unknown)} is not a setting of representation "
+                f"{name!r} ({cls.__name__}): accepted keys are {', '.join(accepted)}"
+            )
+    return get_representation(name, **{"seed": seed, **options})
 
 
 def _read_styles(
@@ -758,7 +876,6 @@ def _run(
 ) -> int:
     import torch
 
-    from .represent import get_representation
 
     out_path = check_output_path(out)
     features = _feature_config(args)
@@ -767,7 +884,9 @@ def _run(
     if args.griffin_lim_iters < 0:
         raise ParameterError(f"--griffin-lim-iters={args.griffin_lim_iters} must be >= 0")
     sample_rate = args.sample_rate
-    rep = get_representation(args.representation, seed=args.seed)
+    rep = representation_from_options(
+        args.representation, parse_rep_options(args.rep_option), seed=args.seed
+    )
     seconds = None if content_path is None else args.seconds
     styles = _read_styles(style_paths, rep, sample_rate, seconds, features)
 
