@@ -97,6 +97,7 @@ class PhaseGradient:
         self._lobe_phase = np.unwrap(centred)
         self._lobe_phase -= self._lobe_phase[k.size // 2]
         self._a_over_m = a / big_m
+        self._bins = m
 
     def new_state(self, channels: int) -> PghiState:
         k = self.config.n_bins
@@ -109,8 +110,9 @@ class PhaseGradient:
 
     def _lobe(self, offset: np.ndarray) -> np.ndarray:
         """Phase of the centred window spectrum at ``offset`` bins from a partial."""
-        pos = (np.clip(offset, -_LOBE_BINS, _LOBE_BINS) + _LOBE_BINS) / self._lobe_step
-        return self._lobe_phase[np.rint(pos).astype(np.intp)]  # 1/32-bin table: nearest entry
+        pos = np.rint((offset + _LOBE_BINS) / self._lobe_step).astype(np.intp)
+        np.clip(pos, 0, self._lobe_phase.size - 1, out=pos)
+        return self._lobe_phase[pos]  # 1/32-bin table: nearest entry
 
     def frame(self, mag: np.ndarray, state: PghiState) -> np.ndarray:
         """Phase (DFT convention) for one frame of magnitudes ``(channels, n_bins)``."""
@@ -161,8 +163,8 @@ class PhaseGradient:
             np.cumsum(valley[:-1], out=region[1:])
             np.minimum(region, peaks.size - 1, out=region)
             owner = peaks[region]
-            offset = np.arange(s.size) - freq[region]
-            lobe = self._lobe(offset) - self._lobe(owner - freq[region])
+            offset = self._bins - freq[region]
+            lobe = self._lobe(offset) - self._lobe(peaks - freq)[region]
             phase = base[owner] + g - g[owner] + lobe
         state.phase[c] = phase
         state.logmag[c] = s
