@@ -191,5 +191,5 @@ def test_cli_bad_style_files_write_nothing(tmp_path, rng, capsys, _isolated_stor
     garbage = tmp_path / "garbage.wav"
     garbage.write_bytes(b"RIFF not really a wave file")
     assert main(["train", str(garbage), "--name", "Garbage", *_CLI_FAST]) == 2
-    assert "cannot read" in capsys.readouterr().err
+    assert "cannot be read as audio" in capsys.readouterr().err
     assert not any(p.is_file() for p in _isolated_store.rglob("*"))

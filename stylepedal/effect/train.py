@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._validate import check_sample_rate
-from ..errors import AudioFileError, CacheError, ParameterError
+from ..errors import CacheError, ParameterError
 
 if TYPE_CHECKING:  # torch is imported lazily so `stylepedal --help` stays fast
     import torch
@@ -578,32 +578,6 @@ def train_style(
 # -- CLI -------------------------------------------------------------------------------------
 
 
-def _read_mono(path: str) -> tuple[np.ndarray, int]:
-    """Read an audio file with pedalboard.io as float32 mono (channels averaged)."""
-    from pedalboard.io import AudioFile
-
-    p = Path(path)
-    if not p.is_file():
-        raise AudioFileError(f"{path}: no such file")
-    try:
-        with AudioFile(str(p)) as f:
-            audio = f.read(f.frames)
-            sample_rate = int(round(f.samplerate))
-    except (OSError, ValueError, RuntimeError) as exc:
-        raise AudioFileError(f"{path}: cannot read audio: {exc}") from exc
-    return np.asarray(audio, dtype=np.float32).mean(axis=0), sample_rate
-
-
-def _file_sha256(path: str) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _cmd_train(args: argparse.Namespace) -> int:
     import torch
 
@@ -615,8 +589,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     name = check_name(args.name)
     torch.set_num_threads(max(1, int(args.threads)))
-    styles = [_read_mono(p) for p in args.styles]
-    contents = [_read_mono(p) for p in (args.content or [])]
+    from ..audio_io import read_audio
+    from ..presets._io import sha256_file
+
+    styles = [read_audio(p, mono=True, name="style") for p in args.styles]
+    contents = [read_audio(p, mono=True, name="content") for p in (args.content or [])]
     kwargs: dict[str, Any] = {}
     if args.steps is not None:
         kwargs["steps"] = args.steps
@@ -633,12 +610,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     key_config = {
         "train": config.to_dict(),
         "network_format_version": NETWORK_FORMAT_VERSION,
-        "content": [_file_sha256(p) for p in (args.content or [])],
+        "content": [sha256_file(p) for p in (args.content or [])],
     }
     key = cache_key(styles, key_config)
     store = Store()
     sources = tuple(
-        StyleSource(file=Path(p).name, sha256=_file_sha256(p), description="") for p in args.styles
+        StyleSource(file=Path(p).name, sha256=sha256_file(p), description="") for p in args.styles
     )
     preset = Preset(name=name, model_key=key, styles=sources, training=config.to_dict())
     if key in store.cache:
