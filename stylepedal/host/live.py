@@ -351,6 +351,11 @@ def run_live(
 
         midimap = Store().midimap()
     control = MidiControl(midimap)
+    if midi_port:
+        # every preset a program change can select, loaded before the stream starts
+        from ..effect.loading import preload
+
+        preload(sorted({entry.preset for entry in midimap.entries()}))
     try:
         dev_in = sd.query_devices(_device(input_device), "input")
         dev_out = sd.query_devices(_device(output_device), "output")
