@@ -67,3 +67,10 @@ def test_cli_help_lists_every_command_and_is_fast():
         timeout=120,
     )
     assert probe.stdout.strip() == "False", probe.stdout + probe.stderr
+
+
+def test_readme_python_example_runs(capsys):
+    text = (ROOT / "README.md").read_text()
+    code = re.findall(r"```python\n(.*?)```", text, flags=re.S)[0]
+    exec(compile(code, "README.md", "exec"), {})
+    assert capsys.readouterr().out.strip() == "511"
