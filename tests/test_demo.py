@@ -45,3 +45,20 @@ def test_demo_unknown_preset_is_a_clear_error(tmp_path, capsys):
     assert main(["demo", "--preset", "no such sound", "--out-dir", str(tmp_path)]) == 2
     assert "no such sound" in capsys.readouterr().err.lower()
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    "name", ["Organ", "Strings", "Choir", "Sax", "Flute", "Brass", "Vibes", "Synth Lead", "Fuzz"]
+)
+def test_render_cli_works_with_every_factory_preset(name, tmp_path, rng):
+    source = tmp_path / "in.wav"
+    x = rng.uniform(-0.3, 0.3, (2, 44100 // 2)).astype(np.float32)
+    with AudioFile(str(source), "w", samplerate=44100, num_channels=2) as f:
+        f.write(x)
+    out = tmp_path / "out.flac"
+    assert main(["render", str(source), str(out), "--preset", name, "--no-progress"]) == 0
+    with AudioFile(str(out)) as f:
+        y = f.read(f.frames)
+        assert f.samplerate == 44100
+    assert y.shape == x.shape and np.all(np.isfinite(y))
+    assert np.abs(y).max() > 1e-3
