@@ -189,3 +189,16 @@ def test_silence_and_bad_input():
         additive_synthesis(np.zeros((2, 3)), 22050, hop_length=10, length=10)
     with pytest.raises(ParameterError, match="is empty"):
         rep.decompose(np.zeros(0, np.float32), 22050)
+
+
+def test_stochastic_residual_is_finite_for_a_plucked_string():
+    # the running mean of the residual's power over frequency can round to tiny negatives,
+    # and their square root is NaN (synthesize() used to hide that with nan_to_num)
+    from stylepedal.effect.sms import SmsRepresentation, _stochastic
+
+    x = pluck(22050, 5.0, 110.0, seed=1)
+    rep = SmsRepresentation(residual="stochastic")
+    residual = rep.decompose(x, 22050).residual
+    with np.errstate(invalid="raise"):
+        y = _stochastic(residual, 1024, 256, seed=0)
+    assert y.shape == residual.shape and np.all(np.isfinite(y))

@@ -576,7 +576,8 @@ def _stochastic(residual: np.ndarray, n_fft: int, hop: int, seed: int) -> np.nda
     from scipy.ndimage import uniform_filter1d
 
     power = np.abs(librosa.stft(residual, n_fft=n_fft, hop_length=hop)) ** 2
-    env = np.sqrt(uniform_filter1d(power, size=9, axis=0, mode="nearest"))
+    # the running mean of non-negative powers can round to a tiny negative: clip before sqrt
+    env = np.sqrt(np.maximum(uniform_filter1d(power, size=9, axis=0, mode="nearest"), 0.0))
     rng = np.random.default_rng(seed)
     phase = np.exp(2j * np.pi * rng.random(env.shape))
     y = librosa.istft(env * phase, hop_length=hop, n_fft=n_fft, length=residual.shape[0])
