@@ -95,6 +95,7 @@ def live(seconds: float, make_effect, empty: bool = False) -> dict:
         "seconds": s["seconds"],
         "callbacks": s["callbacks"],
         "xruns": s["xruns"],
+        "xrun_at_callback": s["xrun_at_callback"],
         "overruns": s["overruns"],
         "faults": s["faults"],
         "budget_ms": budget,
