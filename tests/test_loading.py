@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stylepedal import PresetError
+from stylepedal import ParameterError, PresetError
 from stylepedal.effect import StyleTransfer
 from stylepedal.effect.loading import preload, transform_from_preset
 
@@ -35,3 +35,29 @@ def test_preload_counts_ready_presets_and_skips_unknown(caplog):
 def test_unknown_preset_is_a_preset_error():
     with pytest.raises(PresetError, match="nope"):
         StyleTransfer.from_preset("nope")
+
+
+def test_gate_keeps_a_trained_style_from_droning_over_the_noise_floor(rng):
+    # a note, then only a -90 dBFS noise floor: with the default gate the tail stays at the
+    # noise floor's level; with the gate wide open the style fills it with texture
+    sr = 48000
+    t = np.arange(sr // 2) / sr
+    note = (0.5 * np.sin(2 * np.pi * 220.0 * t) * np.exp(-3 * t)).astype(np.float32)
+    floor = (10 ** (-90 / 20) * rng.standard_normal(sr)).astype(np.float32)
+    x = np.concatenate([note, np.zeros(sr, np.float32)]) + np.concatenate(
+        [np.zeros(note.size, np.float32), floor]
+    )
+    tail = slice(note.size + sr // 4, None)  # well after the note and the effect's tail
+
+    def rms_db(y):
+        return 20 * np.log10(np.sqrt(np.mean(y[tail].astype(np.float64) ** 2)) + 1e-20)
+
+    gated = StyleTransfer.from_preset("Organ")(x, sr)
+    open_gate = StyleTransfer.from_preset("Organ", gate_db=-120.0)(x, sr)
+    assert rms_db(gated) < -85.0  # no louder than the floor it was given (-90 dB RMS)
+    assert rms_db(open_gate) > rms_db(gated) + 10.0  # the gate is what keeps it quiet
+
+
+def test_gate_db_range_is_checked():
+    with pytest.raises(ParameterError, match="gate_db=5"):
+        StyleTransfer.identity(gate_db=5)

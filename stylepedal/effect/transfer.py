@@ -40,8 +40,12 @@ from .transforms import FrameTransform, IdentityTransform
 __all__ = ["StyleTransfer", "EngineState"]
 
 SMOOTHING_SECONDS = 0.010  # parameter changes glide over 10 ms: no zipper noise, no clicks
-GATE_FLOOR_DB = -100.0  # below this input level the wet path is the input magnitude itself
-GATE_RANGE_DB = 20.0  # ... and fully the model's output above GATE_FLOOR_DB + GATE_RANGE_DB
+# The wet path is the model's output when a frame's input peak is above `gate_db`, the input's
+# own magnitude (so: as quiet as the input) more than GATE_RANGE_DB below it, a blend between.
+# A trained style fills silence with texture (the Gram objective rewards it, and so would the
+# seeds' optimiser); on a pedal that is a drone over the pickup's hum when the player stops.
+GATE_DEFAULT_DB = -70.0
+GATE_RANGE_DB = 20.0
 _TOP_BAND = 128  # model bins whose output/input gain continues above 11025 Hz
 _TINY = 1e-30  # smaller output samples are flushed to zero (no subnormals downstream)
 
@@ -110,6 +114,9 @@ class StyleTransfer:
         ``"default"``: 10.6 ms (511 samples at 48 kHz); ``"low"``: 5.3 ms (255 samples).
     phase_mode : {"input", "pghi"}
         Phase of the output frames, see :mod:`stylepedal.effect.phase`.
+    gate_db : float
+        Input level (dBFS) above which the style is fully applied; 20 dB below it the wet path
+        follows the input's own magnitude, so no style texture drones over the noise floor.
     bypass : bool
         Output the dry signal (still delayed, so toggling keeps time alignment).
 
@@ -131,6 +138,7 @@ class StyleTransfer:
         latency_mode: str = "default",
         phase_mode: str = "input",
         bypass: bool = False,
+        gate_db: float = GATE_DEFAULT_DB,
         name: str = "identity",
     ) -> None:
         self._transform: FrameTransform = (
@@ -143,6 +151,7 @@ class StyleTransfer:
         self.name = name
         self._mix = check_range(mix, "mix", 0.0, 1.0)
         self._gain_db = check_range(output_gain_db, "output_gain_db", -60.0, 24.0)
+        self._gate_db = check_range(gate_db, "gate_db", -120.0, 0.0)
         self._latency_mode = check_choice(latency_mode, "latency_mode", LATENCY_MODES)
         self._phase_mode = check_choice(phase_mode, "phase_mode", PHASE_MODES)
         self._bypass = self._check_bool(bypass, "bypass")
@@ -191,6 +200,19 @@ class StyleTransfer:
     @output_gain_db.setter
     def output_gain_db(self, value: float) -> None:
         self._gain_db = check_range(value, "output_gain_db", -60.0, 24.0)
+
+    @property
+    def gate_db(self) -> float:
+        """Input level (dBFS, frame peak) above which the style is fully applied, [-120, 0].
+
+        20 dB below it the wet path is the input's own magnitude, so a style never drones
+        over the noise floor when the player stops; -120 lets the style play over near-silence.
+        """
+        return self._gate_db
+
+    @gate_db.setter
+    def gate_db(self, value: float) -> None:
+        self._gate_db = check_range(value, "gate_db", -120.0, 0.0)
 
     @property
     def bypass(self) -> bool:
@@ -387,11 +409,12 @@ class StyleTransfer:
         if out.shape != feats.shape:
             raise ParameterError(f"transform returned shape {out.shape}, expected {feats.shape}")
         new = from_logmag(out, cfg)
-        # Silence gate: where the input is below -100 dBFS the wet magnitude is the input's own,
-        # so a model that would invent sound from nothing stays silent (silence in, silence out).
+        # Gate: where the input is more than GATE_RANGE_DB below gate_db the wet magnitude is the
+        # input's own, so a model that would invent sound from nothing stays silent.
         level = model_in.max(axis=-1, keepdims=True) * np.float32(2.0 / cfg.window_sum)
         level_db = np.float32(20.0) * np.log10(np.maximum(level, np.float32(1e-30)))
-        gate = np.minimum(np.maximum((level_db - GATE_FLOOR_DB) / GATE_RANGE_DB, 0.0), 1.0)
+        floor_db = self._gate_db - GATE_RANGE_DB
+        gate = np.minimum(np.maximum((level_db - floor_db) / GATE_RANGE_DB, 0.0), 1.0)
         gate = gate.astype(np.float32, copy=False)
         model_out = model_in + gate * (new - model_in)
         if mag.shape[-1] == MODEL_BINS:
@@ -423,5 +446,6 @@ class StyleTransfer:
         return (
             f"<StyleTransfer name={self.name!r} mix={self._mix} output_gain_db={self._gain_db}"
             f" latency_mode={self._latency_mode!r} phase_mode={self._phase_mode!r}"
+            f" gate_db={self._gate_db}"
             f" bypass={self._bypass}>"
         )
