@@ -62,3 +62,21 @@ def test_render_cli_works_with_every_factory_preset(name, tmp_path, rng):
         assert f.samplerate == 44100
     assert y.shape == x.shape and np.all(np.isfinite(y))
     assert np.abs(y).max() > 1e-3
+
+
+def test_render_gate_db_option_is_checked_and_applied(tmp_path, rng):
+    source = tmp_path / "in.wav"
+    x = (10 ** (-90 / 20) * rng.standard_normal((1, 48000))).astype(np.float32)
+    with AudioFile(str(source), "w", samplerate=48000, num_channels=1) as f:
+        f.write(x)
+    levels = {}
+    for gate in ("-70", "-120"):
+        out = tmp_path / f"out{gate}.wav"
+        args = ["render", str(source), str(out), "--preset", "Organ", "--gate-db", gate]
+        assert main([*args, "--no-progress"]) == 0
+        with AudioFile(str(out)) as f:
+            levels[gate] = float(np.sqrt(np.mean(f.read(f.frames)[:, 24000:] ** 2)))
+    assert levels["-120"] > 3 * levels["-70"]  # the open gate lets the style drone; -70 not
+    bad = ["render", str(source), str(tmp_path / "bad.wav"), "--preset", "Organ"]
+    assert main([*bad, "--gate-db", "6", "--no-progress"]) == 2
+    assert not (tmp_path / "bad.wav").exists()

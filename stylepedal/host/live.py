@@ -466,6 +466,9 @@ def add_cli(subparsers: Any) -> None:
     p.add_argument("--seconds", type=float, default=None, metavar="S",
                    help="stop after S seconds (default: until Ctrl-C)")
     p.add_argument("--mix", type=float, default=None, help="dry/wet mix in [0, 1]")
+    p.add_argument("--gate-db", type=float, default=None,
+                   help="input level (dBFS) above which the style is fully applied "
+                   "(default -70; -120 lets it play over near-silence)")
     p.add_argument("--pre", default="", metavar="SPEC", help="pedalboard effects before")
     p.add_argument("--post", default="", metavar="SPEC", help="pedalboard effects after")
     p.set_defaults(func=_run_cli)
@@ -483,7 +486,8 @@ def _run_cli(args: argparse.Namespace) -> int:
     parse_spec(args.post)
 
     def factory(name: str) -> Any:
-        return build_chain(name, mix=args.mix, pre=args.pre, post=args.post)
+        return build_chain(name, mix=args.mix, pre=args.pre, post=args.post,
+                           gate_db=args.gate_db)
 
     summary = run_live(
         factory, args.preset,

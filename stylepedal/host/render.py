@@ -77,6 +77,7 @@ def build_chain(
     pre: str = "",
     post: str = "",
     effect: Any = None,
+    gate_db: float | None = None,
 ) -> Any:
     """The chain ``pre + [style effect] + post`` as the CLI builds it.
 
@@ -91,6 +92,8 @@ def build_chain(
         Effect specs (:func:`~stylepedal.host.spec.parse_spec`) before and after the effect.
     effect : StyleTransfer, optional
         Use this effect instead of loading ``preset``.
+    gate_db : float, optional
+        Override the effect's gate level (dBFS), [-120, 0].
 
     Examples
     --------
@@ -113,6 +116,8 @@ def build_chain(
         effect = StyleTransfer.from_preset(preset, **overrides)
     elif effect is not None and mix is not None:
         effect.mix = mix
+    if effect is not None and gate_db is not None:
+        effect.gate_db = gate_db
     if effect is not None:
         items.append(effect)
     items.extend(after)
@@ -342,6 +347,9 @@ def add_cli(subparsers: Any) -> None:
     p.add_argument("--out-dir", metavar="D", help="write each input as D/<input name>")
     p.add_argument("--preset", required=True, metavar="NAME", help="style preset name")
     p.add_argument("--mix", type=float, default=None, help="dry/wet mix in [0, 1]")
+    p.add_argument("--gate-db", type=float, default=None,
+                   help="input level (dBFS) above which the style is fully applied "
+                   "(default -70; -120 lets it play over near-silence)")
     p.add_argument("--pre", default="", metavar="SPEC",
                    help="pedalboard effects before, e.g. 'Compressor(threshold_db=-20)'")
     p.add_argument("--post", default="", metavar="SPEC",
@@ -379,7 +387,8 @@ def _run_cli(args: argparse.Namespace) -> int:
     for _src, dst in pairs:  # fail before any work rather than after the first file
         if dst.exists() and not args.overwrite:
             raise AudioFileError(f"output {str(dst)!r} exists already: pass --overwrite")
-    chain = build_chain(args.preset, mix=args.mix, pre=args.pre, post=args.post)
+    chain = build_chain(args.preset, mix=args.mix, pre=args.pre, post=args.post,
+                        gate_db=args.gate_db)
     for i, (src, dst) in enumerate(pairs):
         result = render_file(
             src, dst, chain,
