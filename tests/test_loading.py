@@ -7,7 +7,7 @@ import pytest
 
 from stylepedal import ParameterError, PresetError
 from stylepedal.effect import StyleTransfer
-from stylepedal.effect.loading import preload, transform_from_preset
+from stylepedal.effect.loading import transform_from_preset
 
 
 def test_from_preset_applies_preset_settings_and_overrides():
@@ -25,11 +25,6 @@ def test_transform_is_loaded_once_and_shared_with_separate_state(rng):
     y_a = a(x, 48000)
     b(rng.uniform(-0.3, 0.3, 4800).astype(np.float32), 48000)  # b's stream is elsewhere
     np.testing.assert_array_equal(a(x, 48000), y_a)  # a is not disturbed by b
-
-
-def test_preload_counts_ready_presets_and_skips_unknown(caplog):
-    assert preload(["Organ", "Strings", "no such preset"]) == 2
-    assert "no such preset" in caplog.text
 
 
 def test_unknown_preset_is_a_preset_error():

@@ -6,16 +6,16 @@ import logging
 import threading
 from typing import Any
 
-from ..errors import PresetError, StylepedalError
+from ..errors import PresetError
 
-__all__ = ["effect_from_preset", "preload", "transform_from_preset"]
+__all__ = ["effect_from_preset", "transform_from_preset"]
 
 log = logging.getLogger(__name__)
 
 # Verified, built transforms by model key (a content hash, so equal keys mean equal weights).
 # A transform holds only read-only weights; each effect keeps its own state (new_state), so one
 # transform serves any number of effects. Building one parses safetensors and converts torch
-# tensors, which holds the GIL for tens of milliseconds: the live host preloads every mapped
+# tensors, which holds the GIL for tens of milliseconds: the live host builds every mapped
 # preset before its stream starts, so a program change never does that next to the callback.
 _TRANSFORMS: dict[str, Any] = {}
 _LOCK = threading.Lock()
@@ -49,22 +49,6 @@ def transform_from_preset(preset: Any, store: Any = None) -> Any:
     with _LOCK:
         _TRANSFORMS.setdefault(preset.model_key, transform)
     return preset, transform
-
-
-def preload(names: list[str], store: Any = None) -> int:
-    """Load and verify the models of ``names`` now; return how many are ready.
-
-    A preset that cannot be loaded is logged and skipped (a program change to it will report
-    the error when it happens).
-    """
-    ready = 0
-    for name in names:
-        try:
-            transform_from_preset(name, store)
-            ready += 1
-        except StylepedalError as exc:
-            log.warning("preset %r not preloaded: %s", name, exc)
-    return ready
 
 
 def effect_from_preset(preset: Any, *, store: Any = None, **overrides: Any) -> Any:

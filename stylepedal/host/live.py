@@ -256,11 +256,20 @@ class PresetLoader(threading.Thread):
         Source of requests (``take_preset()``; ``wake`` event).
     """
 
-    def __init__(self, engine: LiveEngine, make_chain: Callable[[str], Any], control: Any):
+    def __init__(
+        self,
+        engine: LiveEngine,
+        make_chain: Callable[[str], Any],
+        control: Any,
+        prebuilt: dict[str, Any] | None = None,
+    ):
         super().__init__(name="stylepedal-preset-loader", daemon=True)
         self.engine = engine
         self.make_chain = make_chain
         self.control = control
+        # Chains built before the stream started, by preset name: a switch to one of them does
+        # no Python work beyond a reset, so nothing competes with the callback for the GIL.
+        self.prebuilt = dict(prebuilt or {})
         self.loaded = 0
         self.load_errors = 0
         self.last_error = ""
@@ -280,7 +289,14 @@ class PresetLoader(threading.Thread):
             if name is None:
                 continue
             try:
-                chain = self.make_chain(name)
+                chain = self.prebuilt.get(name)
+                if chain is None:
+                    chain = self.make_chain(name)
+                # A prebuilt chain may be the one fading out: let the hand-over finish first.
+                while self.engine.switching and not self._halt.is_set():
+                    time.sleep(0.002)
+                if chain is self.engine._chain:
+                    continue  # already playing
                 chain.start(self.engine.sample_rate, self.engine.channels)
             except StylepedalError as exc:
                 self.load_errors += 1
@@ -351,11 +367,6 @@ def run_live(
 
         midimap = Store().midimap()
     control = MidiControl(midimap)
-    if midi_port:
-        # every preset a program change can select, loaded before the stream starts
-        from ..effect.loading import preload
-
-        preload(sorted({entry.preset for entry in midimap.entries()}))
     try:
         dev_in = sd.query_devices(_device(input_device), "input")
         dev_out = sd.query_devices(_device(output_device), "output")
@@ -371,7 +382,18 @@ def run_live(
     chain = chain_factory(preset)
     engine = LiveEngine(chain, sample_rate=rate, blocksize=blocksize, channels=channels,
                         control=control, preset_name=preset)
-    loader = PresetLoader(engine, chain_factory, control)
+    prebuilt: dict[str, Any] = {}
+    if midi_port:
+        # Every preset a program change can select, built (models loaded and verified) before
+        # the stream starts: building one next to the running callback held the GIL long
+        # enough to cause xruns at the switch.
+        prebuilt[preset] = chain
+        for name in sorted({entry.preset for entry in midimap.entries()} - {preset}):
+            try:
+                prebuilt[name] = chain_factory(name)
+            except StylepedalError as exc:
+                log.warning("preset %r cannot be loaded: %s", name, exc)
+    loader = PresetLoader(engine, chain_factory, control, prebuilt)
     port = None
     status_stream = status_stream if status_stream is not None else sys.stderr
     started = time.monotonic()
