@@ -1,4 +1,4 @@
-"""Small file helpers shared by the preset modules: hashing, and the atomic writers.
+"""Small file helpers shared by the preset modules: hashing, TOML reading, the atomic writers.
 
 The atomic writers live in :mod:`stylepedal._atomic` (one implementation for the package);
 they are re-exported here for the preset modules that import them from this module.
@@ -8,10 +8,23 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 
 from .._atomic import atomic_write_bytes, atomic_write_text, fsync_dir
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "fsync_dir", "sha256_bytes", "sha256_file"]
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - python 3.10
+    import tomli as tomllib
+
+__all__ = [
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "fsync_dir",
+    "sha256_bytes",
+    "sha256_file",
+    "tomllib",
+]
 
 
 def sha256_bytes(data: bytes) -> str:

@@ -36,19 +36,13 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import ParameterError, PresetError
-from ._io import atomic_write_text
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - python 3.10
-    import tomli as tomllib
+from ._io import atomic_write_text, tomllib
 
 __all__ = [
     "FORMAT_VERSION",
@@ -70,7 +64,14 @@ BANK_RANGE = (0, 16383)
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _+.()\-]{0,63}")
 _SHA_RE = re.compile(r"[0-9a-f]{64}")
 _TOP_KEYS = (
-    "format_version", "name", "description", "model_key", "effect", "midi", "styles", "training",
+    "format_version",
+    "name",
+    "description",
+    "model_key",
+    "effect",
+    "midi",
+    "styles",
+    "training",
 )
 _EFFECT_KEYS = ("mix", "output_gain_db", "latency_mode", "phase_mode")
 _MIDI_KEYS = ("program", "bank")

@@ -19,20 +19,14 @@ A program with no preset maps to ``None``: the caller logs it and ignores it.
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import ParameterError, PresetError
-from ._io import atomic_write_text
+from ._io import atomic_write_text, tomllib
 from .format import BANK_RANGE, PROGRAM_RANGE, Preset, check_name
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - python 3.10
-    import tomli as tomllib
 
 __all__ = [
     "DEFAULT_MIX_CC",
@@ -244,7 +238,11 @@ class MidiMap:
             if key in entries:
                 log.warning(
                     "presets %r and %r both claim bank %d program %d; using %r",
-                    entries[key].preset, p.name, key[0], key[1], entries[key].preset,
+                    entries[key].preset,
+                    p.name,
+                    key[0],
+                    key[1],
+                    entries[key].preset,
                 )
                 continue
             entries[key] = MidiEntry(key[0], key[1], p.name, "preset")
@@ -253,7 +251,9 @@ class MidiMap:
             if known is not None and name.casefold() not in known:
                 log.warning(
                     "midimap.toml maps bank %d program %d to unknown preset %r; ignored",
-                    bank, program, name,
+                    bank,
+                    program,
+                    name,
                 )
                 continue
             entries[(bank, program)] = MidiEntry(bank, program, name, "midimap.toml")
