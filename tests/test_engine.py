@@ -358,3 +358,14 @@ def test_bad_buffer_size_and_transform():
 def test_parameter_error_is_a_value_error():
     assert issubclass(ParameterError, ValueError)
     assert isinstance(IdentityTransform(), object)
+
+
+def test_constructor_and_setter_check_the_transform_alike():
+    class WrongBins(IdentityTransform):
+        model_bins = 513
+
+    for bad in (object(), WrongBins()):
+        with pytest.raises(ParameterError, match="transform="):
+            StyleTransfer(bad)  # type: ignore[arg-type]
+        with pytest.raises(ParameterError, match="transform="):
+            StyleTransfer.identity().transform = bad  # type: ignore[assignment]

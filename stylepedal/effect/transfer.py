@@ -141,13 +141,9 @@ class StyleTransfer:
         gate_db: float = GATE_DEFAULT_DB,
         name: str = "identity",
     ) -> None:
-        self._transform: FrameTransform = (
-            transform if transform is not None else (IdentityTransform())
+        self._transform = self._check_transform(
+            transform if transform is not None else IdentityTransform()
         )
-        if getattr(self._transform, "model_bins", MODEL_BINS) != MODEL_BINS:
-            raise ParameterError(
-                f"transform.model_bins={self._transform.model_bins} must be {MODEL_BINS}"
-            )
         self.name = name
         self._mix = check_range(mix, "mix", 0.0, 1.0)
         self._gain_db = check_range(output_gain_db, "output_gain_db", -60.0, 24.0)
@@ -177,6 +173,20 @@ class StyleTransfer:
         return effect
 
     # ---------------------------------------------------------------- parameters
+    @staticmethod
+    def _check_transform(value: Any) -> FrameTransform:
+        """The one check of what may sit in the slot (constructor and setter alike)."""
+        if (
+            getattr(value, "model_bins", None) != MODEL_BINS
+            or not callable(value)
+            or not callable(getattr(value, "new_state", None))
+        ):
+            raise ParameterError(
+                f"transform={value!r} must be a FrameTransform taking {MODEL_BINS}-bin frames"
+                " (model_bins, new_state(channels), __call__(frames, state))"
+            )
+        return value  # type: ignore[no-any-return]
+
     @staticmethod
     def _check_bool(value: Any, name: str) -> bool:
         if not isinstance(value, (bool, np.bool_)):
@@ -254,9 +264,7 @@ class StyleTransfer:
 
     @transform.setter
     def transform(self, value: FrameTransform) -> None:
-        if getattr(value, "model_bins", None) != MODEL_BINS:
-            raise ParameterError(f"transform must take {MODEL_BINS}-bin frames, got {value!r}")
-        self._transform = value
+        self._transform = self._check_transform(value)
         if self._state is not None:
             self._state.transform_state = value.new_state(self._state.channels)
 
