@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+from typing import Any
 
 from .._atomic import atomic_write_bytes, atomic_write_text, fsync_dir
 
@@ -22,6 +23,7 @@ __all__ = [
     "atomic_write_text",
     "fsync_dir",
     "sha256_bytes",
+    "parse_toml",
     "sha256_file",
     "tomllib",
 ]
@@ -39,3 +41,13 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def parse_toml(text: str, source: str) -> dict[str, Any]:
+    """Parse TOML text; a syntax error is a PresetError naming ``source``."""
+    from ..errors import PresetError
+
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PresetError(f"{source} is not valid TOML: {exc}") from exc

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ParameterError, PresetError
-from ._io import atomic_write_text, tomllib
+from ._io import atomic_write_text, parse_toml
 
 __all__ = [
     "FORMAT_VERSION",
@@ -386,10 +386,7 @@ class Preset:
     @classmethod
     def from_toml(cls, text: str, *, source: str = "preset") -> Preset:
         """Parse and validate preset TOML text; errors name ``source``, the field and the value."""
-        try:
-            doc = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise PresetError(f"{source} is not valid TOML: {exc}") from exc
+        doc = parse_toml(text, source)
         try:
             return cls.from_dict(doc)
         except (PresetError, ParameterError) as exc:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ParameterError, PresetError
-from ._io import atomic_write_text, tomllib
+from ._io import atomic_write_text, parse_toml
 from .format import BANK_RANGE, PROGRAM_RANGE, Preset, check_name
 
 __all__ = [
@@ -125,10 +125,7 @@ class MidiMapFile:
     @classmethod
     def from_toml(cls, text: str, *, source: str = "midimap.toml") -> MidiMapFile:
         """Parse and validate; errors are PresetError naming ``source`` and the field."""
-        try:
-            doc = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise PresetError(f"{source} is not valid TOML: {exc}") from exc
+        doc = parse_toml(text, source)
         try:
             return cls._from_doc(doc)
         except ParameterError as exc:
