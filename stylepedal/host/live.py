@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from .._memory import keep_freed_memory
 from ..errors import DeviceError, ParameterError, StylepedalError
 
 __all__ = [
@@ -406,6 +407,8 @@ def run_live(
     # thousands) and can run inside the callback: freeze what exists now so it is never walked.
     gc.collect()
     gc.freeze()
+    # Freed block buffers stay in the process, so the callback never waits on a page fault.
+    keep_freed_memory()
     try:
         if midi_port:
             port = open_input(midi_port, control.handle, backend=midi_backend,

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from .._atomic import atomic_output
+from .._memory import keep_freed_memory
 from ..audio_io import FORMATS, open_audio
 from ..errors import AudioFileError, ParameterError
 
@@ -237,6 +238,7 @@ def render_file(
     if out_path.exists() and in_path.exists() and out_path.resolve() == in_path.resolve():
         raise AudioFileError(f"output {str(out_path)!r} is the input file: choose another name")
 
+    keep_freed_memory()  # per-block buffers reused, not re-faulted (see stylepedal._memory)
     started = time.perf_counter()
     with open_audio(in_path, name="input") as reader:
         sample_rate = int(round(reader.samplerate))
