@@ -269,6 +269,53 @@ def test_low_latency_mode_latency_and_identity(rng):
     np.testing.assert_allclose(fx(x, 48000)[255:], x[:-255], atol=IDENTITY_ATOL)
 
 
+class RecordingTransform:
+    """Keeps every frame it is called with; adds 0.25 in the log domain."""
+
+    model_bins = MODEL_BINS
+
+    def __init__(self) -> None:
+        self.seen: list[np.ndarray] = []
+
+    def new_state(self, channels: int) -> None:
+        return None
+
+    def __call__(self, frames: np.ndarray, state: None) -> np.ndarray:
+        self.seen.append(frames.copy())
+        return (frames + 0.25).astype(np.float32)
+
+
+@pytest.mark.parametrize("mode", ["default", "low"])
+def test_model_runs_at_its_own_frame_rate_in_both_latency_modes(mode, rng):
+    x = rng.uniform(-0.5, 0.5, 48000 // 4).astype(np.float32)
+    tf = RecordingTransform()
+    StyleTransfer(tf, latency_mode=mode)(x, 48000, buffer_size=100)
+    seen = np.concatenate(tf.seen, axis=1)[0]
+    expected = analyze(x, 48000, latency_mode=mode)
+    assert len(expected) == len(x) // 256  # one model frame per 5.333 ms in both modes
+    assert seen.shape == expected.shape
+    np.testing.assert_allclose(seen, expected, atol=1e-4, rtol=1e-5)
+
+
+def test_low_mode_frames_between_model_frames_follow_the_model(rng):
+    # A constant log-domain change is the same on every frame, so the frames the model skips in
+    # "low" mode are changed like the ones it sees: the wet path is 0.25 up on every frame.
+    x = rng.uniform(-0.5, 0.5, 48000 // 2).astype(np.float32)
+    fx = StyleTransfer(RecordingTransform(), latency_mode="low")
+    y = fx(x, 48000)
+    spec_in = np.abs(stft(x, StftConfig.for_rate(48000, "low")))[8:, 5:MODEL_BINS]
+    spec_out = np.abs(stft(y[255:], StftConfig.for_rate(48000, "low")))[8:-4, 5:MODEL_BINS]
+    # compare loud bins only: log1p(s*|Y|) - log1p(s*|X|) ~ 0.25 there on odd and even frames
+    cfg = StftConfig.for_rate(48000, "low")
+    scale = 1024.0 / cfg.window_sum
+    d = np.log1p(spec_out * scale) - np.log1p(spec_in[: len(spec_out)] * scale)
+    loud = spec_in[: len(spec_out)] * scale > 3
+    for parity in (0, 1):
+        sel = d[parity::2][loud[parity::2]]
+        assert sel.size > 1000
+        assert abs(np.median(sel) - 0.25) < 0.05, (parity, np.median(sel))
+
+
 def test_offline_stft_matches_stream_framing(rng):
     sr = 44100
     cfg = StftConfig.for_rate(sr)
@@ -276,7 +323,7 @@ def test_offline_stft_matches_stream_framing(rng):
     spec = stft(x, cfg)
     assert spec.shape == (10000 // cfg.hop_length, cfg.n_bins)
     # frame k ends at sample (k+1)*hop: a frame's content equals a direct DFT of that slice
-    k = 60
+    k = 30
     end = (k + 1) * cfg.hop_length
     direct = np.fft.rfft(x[end - cfg.n_fft : end] * cfg.analysis_window)
     np.testing.assert_allclose(spec[k], direct, atol=1e-9)

@@ -62,7 +62,7 @@ def test_network_is_causal(rng):
 def test_receptive_field_is_as_reported(rng):
     net = _trained_like()
     rf = net.receptive_field
-    assert rf == 1 + 2 * (1 + 2 + 4 + 8 + 16)
+    assert rf == 1 + 2 * (1 + 2 + 4 + 8)
     x = _frames(rng, 1, rf + 10)
     x2 = x.copy()
     x2[:, 5] += 1.0

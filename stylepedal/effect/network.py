@@ -5,7 +5,7 @@
 
 * an input projection ``1030 -> C`` (a learned spectral summary, C ~ 96-128),
 * a stack of residual causal dilated 1-D convolutions over time (kernel 3, dilations
-  1, 2, 4, 8, 16: a receptive field of 63 frames = 168 ms at the 2.667 ms hop), leaky ReLU,
+  1, 2, 4, 8: a receptive field of 31 frames = 165 ms at the 5.333 ms model hop), leaky ReLU,
 * an output projection ``C -> 1030`` giving a *delta* added to the input log-magnitude (a gain in
   dB per bin and frame), then a ReLU so the result is a valid log1p-magnitude.
 
@@ -78,7 +78,7 @@ class StyleNet(torch.nn.Module):
         n_bins: int = _MODEL_BINS,
         channels: int = 128,
         kernel_size: int = 3,
-        dilations: tuple[int, ...] = (1, 2, 4, 8, 16),
+        dilations: tuple[int, ...] = (1, 2, 4, 8),
         leak: float = 0.1,
         gate: bool = False,
     ) -> None:

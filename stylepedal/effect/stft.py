@@ -4,7 +4,8 @@ Why this design
 ---------------
 *One model for every sample rate.* The bin spacing is fixed at ``GRID_HZ = 300/28 = 10.714 Hz``
 (``n_fft = sample_rate * 28 / 300``: 4116 at 44.1 kHz, 4480 at 48 kHz, 2058 at 22.05 kHz) and
-the hop at ~2.667 ms (128 samples at 48 kHz). The model sees only the 1030 bins from 0 to
+the model's frame rate at one frame per ~5.333 ms (256 samples at 48 kHz). The model sees only
+the 1030 bins from 0 to
 11025 Hz (the band of the seeds' 22.05 kHz spectrograms) as ``log1p(1024 |X| / sum(w))`` frames,
 which for a Hann-2048 window is exactly the seeds' ``log1p(|STFT|)``. The rate must be a multiple
 of 75 Hz (so ``n_fft`` is an integer) and at least 22050 Hz (so the model band exists).
@@ -14,14 +15,21 @@ of 75 Hz (so ``n_fft`` is an integer) and at least 22050 Hz (so the model band e
 analysis window is asymmetric: a long sqrt-Hann rise and a short sqrt-Hann fall of ``M`` samples,
 and the synthesis window is non-zero only on the last ``2M`` samples, with
 ``analysis * synthesis = Hann(2M)``, which overlap-adds to a constant at the hop. Only the last
-``2M`` samples of each frame reach the output, so the delay is ``2M - 1`` samples:
+``2M`` samples of each frame reach the output, so the delay is ``2M - 1`` samples. The hop is
+``M`` (Hann(2M) overlap-adds to a constant at 50 % overlap):
 
-============== =========== ===================== ===================
-latency_mode   2M (hops)   latency at 48 kHz     latency at 44.1 kHz
-============== =========== ===================== ===================
-``"default"``  4 hops      511 samples, 10.6 ms  471 samples, 10.7 ms
-``"low"``      2 hops      255 samples, 5.3 ms   235 samples, 5.3 ms
-============== =========== ===================== ===================
+============== ========== ============= ===================== ===================
+latency_mode   hop (48k)  model stride  latency at 48 kHz     latency at 44.1 kHz
+============== ========== ============= ===================== ===================
+``"default"``  256        1             511 samples, 10.6 ms  471 samples, 10.7 ms
+``"low"``      128        2             255 samples, 5.3 ms   235 samples, 5.3 ms
+============== ========== ============= ===================== ===================
+
+*Cost.* The hop is as long as the latency allows: every frame costs two 4480-point FFTs and
+one network step whatever the hop, so the 5.333 ms hop costs half of what a 2.667 ms hop did
+(live and offline). In ``"low"`` mode the STFT runs at half that hop but the model keeps its
+frame rate: it sees every second frame (``model_stride = 2``), and the frame in between gets the
+per-bin gain of the model frame before it.
 
 Framing convention: frame ``k`` (0-based) covers input samples ``[(k+1)*hop - n_fft,
 (k+1)*hop)``, zeros before the start. The reconstruction of frame ``k``'s oldest hop is complete
@@ -45,6 +53,7 @@ __all__ = [
     "MODEL_BINS",
     "MODEL_TOP_HZ",
     "HOP_SECONDS",
+    "MODEL_HOP_SECONDS",
     "FEATURE_SCALE",
     "LATENCY_MODES",
     "StftConfig",
@@ -60,10 +69,13 @@ __all__ = [
 GRID_HZ = 300.0 / 28.0
 MODEL_BINS = 1030
 MODEL_TOP_HZ = (MODEL_BINS - 1) * GRID_HZ  # 11025 Hz
-HOP_SECONDS = 128.0 / 48000.0
+# The model's frame period (256 samples at 48 kHz). Models are trained at this frame rate.
+MODEL_HOP_SECONDS = 256.0 / 48000.0
+HOP_SECONDS = MODEL_HOP_SECONDS  # the default mode's STFT hop
 FEATURE_SCALE = 1024.0
 LATENCY_MODES = ("default", "low")
-_SYNTH_HOPS = {"default": 4, "low": 2}
+_MODEL_STRIDE = {"default": 1, "low": 2}  # STFT hops per model frame
+_SYNTH_HOPS = 2  # synthesis window 2M = two hops
 MIN_SAMPLE_RATE = 22050
 MAX_SAMPLE_RATE = 384000
 
@@ -80,6 +92,7 @@ class StftConfig:
     n_fft: int
     hop_length: int
     synth_length: int
+    model_stride: int  # STFT frames per model frame: 1, or 2 in "low" mode
     analysis_window: np.ndarray = field(repr=False)
     synthesis_window: np.ndarray = field(repr=False)  # the last `synth_length` samples only
     window_sum: float = field(repr=False)
@@ -122,8 +135,11 @@ class StftConfig:
         Examples
         --------
         >>> cfg = StftConfig.for_rate(48000)
-        >>> cfg.n_fft, cfg.hop_length, cfg.latency_samples
-        (4480, 128, 511)
+        >>> cfg.n_fft, cfg.hop_length, cfg.latency_samples, cfg.model_stride
+        (4480, 256, 511, 1)
+        >>> low = StftConfig.for_rate(48000, "low")
+        >>> low.hop_length, low.latency_samples, low.model_stride
+        (128, 255, 2)
         """
         sample_rate = check_sample_rate(sample_rate)
         latency_mode = check_choice(latency_mode, "latency_mode", LATENCY_MODES)
@@ -144,8 +160,10 @@ def _check_rate(sample_rate: int) -> None:
 def _config(sample_rate: int, latency_mode: str) -> StftConfig:
     _check_rate(sample_rate)
     n_fft = sample_rate * 28 // 300
-    hop = int(round(sample_rate * HOP_SECONDS))
-    synth = _SYNTH_HOPS[latency_mode] * hop
+    stride = _MODEL_STRIDE[latency_mode]
+    model_hop = 2 * int(round(sample_rate * MODEL_HOP_SECONDS / 2))  # even: "low" halves it
+    hop = model_hop // stride
+    synth = _SYNTH_HOPS * hop
     half = synth // 2
     rise = n_fft - half  # samples of the slow rise, up to the window's peak
     n = np.arange(n_fft, dtype=np.float64)
@@ -165,6 +183,7 @@ def _config(sample_rate: int, latency_mode: str) -> StftConfig:
         n_fft=n_fft,
         hop_length=hop,
         synth_length=synth,
+        model_stride=stride,
         analysis_window=analysis,
         synthesis_window=synthesis,
         window_sum=float(analysis.sum()),
@@ -318,7 +337,7 @@ def from_logmag(logmag: np.ndarray, config: StftConfig) -> np.ndarray:
 
 
 def analyze(audio: np.ndarray, sample_rate: int, *, latency_mode: str = "default") -> np.ndarray:
-    """Log-magnitude model frames of a mono signal, exactly as the streaming engine sees them.
+    """Log-magnitude model frames of a mono signal, exactly as the engine's model sees them.
 
     Parameters
     ----------
@@ -332,16 +351,20 @@ def analyze(audio: np.ndarray, sample_rate: int, *, latency_mode: str = "default
     Returns
     -------
     np.ndarray
-        float32 ``(frames, 1030)`` with ``frames = len(audio) // hop_length``.
+        float32 ``(frames, 1030)``, one frame per model hop (5.333 ms):
+        ``frames = len(audio) // (hop_length * model_stride)``.
 
     Examples
     --------
     >>> x = np.zeros(22050, dtype=np.float32)
     >>> analyze(x, 22050).shape
-    (373, 1030)
+    (186, 1030)
     """
     audio = np.asarray(audio)
     if audio.ndim != 1:
         raise ParameterError(f"audio.ndim={audio.ndim} must be 1 (a mono signal) for analyze()")
     config = StftConfig.for_rate(sample_rate, latency_mode)
-    return to_logmag(np.abs(stft(audio.astype(np.float32, copy=False), config)), config)
+    spec = stft(audio.astype(np.float32, copy=False), config)
+    if config.model_stride > 1:  # the frames the model sees in "low" mode
+        spec = spec[config.model_stride - 1 :: config.model_stride]
+    return to_logmag(np.abs(spec), config)

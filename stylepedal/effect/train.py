@@ -5,9 +5,10 @@ learns, once per style, a mapping that lowers the same objective on *any* guitar
 
 ``loss = style_loss(G(F(y_sub)), G_style) + alpha * content_loss(F(y_sub), F(x_sub))``
 
-where ``x`` are content log-magnitude frames (the engine's 2.667 ms hop), ``y = net(x)``, and
-``_sub`` keeps every ``feature_stride``-th frame (8 -> 21.3 ms, close to the seeds' 23.2 ms hop,
-so the width-11 Gram kernel sees the seeds' ~250 ms of context, and the loss is 8x cheaper).
+where ``x`` are content log-magnitude frames (the model's 5.333 ms frame period),
+``y = net(x)``, and ``_sub`` keeps every ``feature_stride``-th frame (4 -> 21.3 ms, close to the
+seeds' 23.2 ms hop, so the width-11 Gram kernel sees the seeds' ~250 ms of context, and the loss
+is 4x cheaper).
 
 Content is the procedural guitar corpus (:mod:`stylepedal.effect.corpus`) plus optional user
 clips, analysed once at 22050 Hz (the model band is the whole band there). Style Grams are
@@ -35,6 +36,7 @@ import numpy as np
 
 from .._validate import check_sample_rate
 from ..errors import CacheError, ParameterError
+from .stft import MODEL_HOP_SECONDS
 
 if TYPE_CHECKING:  # torch is imported lazily so `stylepedal --help` stays fast
     import torch
@@ -99,7 +101,7 @@ class TrainConfig:
         content weight that brings it down to the optimiser's content change depends on the
         style (measured: organ ~5e-2, flute ~2e-1).
     feature_stride : int
-        Gram loss on every ``feature_stride``-th output frame (8: 21.3 ms).
+        Gram loss on every ``feature_stride``-th output frame (4: 21.3 ms).
     content_reference_frames : int
         Loss frames the content term is scaled to (the seeds' ~430 frames of a 10 s clip).
     steps, batch_size, segment_loss_frames, learning_rate : int, int, int, float
@@ -122,7 +124,7 @@ class TrainConfig:
     features: FeatureConfig = field(default_factory=lambda: _feature_config(n_filters=512))
     alpha: float = 1e-2
     style_reduction: float = 0.85
-    feature_stride: int = 8
+    feature_stride: int = 4
     content_reference_frames: int = 430
     steps: int = 300
     batch_size: int = 4
@@ -135,7 +137,7 @@ class TrainConfig:
     heldout_clips: int = 4
     channels: int = 96
     kernel_size: int = 3
-    dilations: tuple[int, ...] = (1, 2, 4, 8, 16)
+    dilations: tuple[int, ...] = (1, 2, 4, 8)
     gate: bool = False
     seed: int = 0
 
@@ -306,7 +308,7 @@ def style_grams(
         n_sub = frames.shape[0] // feature_stride
         if n_sub < kernel:
             seconds = len(audio) / TRAIN_SAMPLE_RATE
-            need = kernel * feature_stride * 2.6667e-3
+            need = kernel * feature_stride * MODEL_HOP_SECONDS
             raise ParameterError(
                 f"styles[{i}] is too short ({seconds:.3f} s): allowed is at least "
                 f"{need:.2f} s (features.kernel_size={kernel} frames at feature_stride="

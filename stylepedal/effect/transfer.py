@@ -1,6 +1,6 @@
 """The ``StyleTransfer`` effect: the streaming engine with a style model in its transform slot.
 
-Signal path per channel, per hop (2.667 ms)::
+Signal path per channel, per hop (5.333 ms; 2.667 ms in ``latency_mode="low"``)::
 
     input -> asymmetric analysis window -> rFFT -> |X| -> log1p model frame (1030 bins)
           -> transform (style network) -> linear magnitude -> silence gate
@@ -97,6 +97,10 @@ class EngineState:
     transform_state: Any
     pghi: PghiState | None  # created on first use: phase_mode="input" never pays for it
     ramps: dict[str, _Ramp] = field(default_factory=dict)
+    # model_stride > 1 ("low" mode): frames since the last model frame, and that frame's
+    # log-domain change (model output - input), applied to the frames in between
+    frame_phase: int = 0
+    last_delta: np.ndarray | None = None
 
 
 class StyleTransfer:
@@ -314,6 +318,11 @@ class StyleTransfer:
             transform_state=self._transform.new_state(channels),
             pghi=None,
             ramps=ramps,
+            last_delta=(
+                np.zeros((channels, MODEL_BINS), dtype=np.float32)
+                if config.model_stride > 1
+                else None
+            ),
         )
 
     def process(
@@ -383,8 +392,11 @@ class StyleTransfer:
                 out_spec = spec
             elif self._phase_mode == "input":
                 mag = np.abs(spec)
-                wet_mag = self._wet_magnitude(mag, st)
-                out_spec = spec * (wet_mag / np.maximum(mag, np.float32(1e-30)))
+                wet = self._wet_magnitude(mag, st)
+                np.maximum(mag, np.float32(1e-30), out=mag)
+                wet /= mag  # the per-bin gain, applied to the input's complex bins in place
+                spec *= wet
+                out_spec = spec
             else:
                 mag = np.abs(spec)
                 wet_mag = self._wet_magnitude(mag, st)
@@ -410,29 +422,69 @@ class StyleTransfer:
         return self._mix_out(wet, dry, st)
 
     def _wet_magnitude(self, mag: np.ndarray, st: EngineState) -> np.ndarray:
+        """The wet magnitude of every bin of ``mag`` (a new array; ``mag`` is not changed)."""
         cfg = st.config
         model_in = mag[..., :MODEL_BINS]
         feats = _to_logmag(model_in, cfg)
-        out = np.asarray(self._transform(feats, st.transform_state))
-        if out.shape != feats.shape:
-            raise ParameterError(f"transform returned shape {out.shape}, expected {feats.shape}")
-        new = from_logmag(out, cfg)
+        if cfg.model_stride == 1:
+            out = self._run_transform(feats, st)
+        else:
+            out = self._strided_transform(feats, st)
+        wet = np.empty_like(mag)
+        model_out = wet[..., :MODEL_BINS]
+        model_out[...] = from_logmag(out, cfg)
         # Gate: where the input is more than GATE_RANGE_DB below gate_db the wet magnitude is the
         # input's own, so a model that would invent sound from nothing stays silent.
         level = model_in.max(axis=-1, keepdims=True) * np.float32(2.0 / cfg.window_sum)
         level_db = np.float32(20.0) * np.log10(np.maximum(level, np.float32(1e-30)))
         floor_db = self._gate_db - GATE_RANGE_DB
         gate = np.minimum(np.maximum((level_db - floor_db) / GATE_RANGE_DB, 0.0), 1.0)
-        gate = gate.astype(np.float32, copy=False)
-        model_out = model_in + gate * (new - model_in)
+        if gate.min() < 1.0:  # some frame is (partly) gated: blend it towards the input
+            gate = gate.astype(np.float32, copy=False)
+            model_out -= model_in
+            model_out *= gate
+            model_out += model_in
         if mag.shape[-1] == MODEL_BINS:
-            return model_out
+            return wet
         top = slice(MODEL_BINS - _TOP_BAND, MODEL_BINS)
         ratio = (model_out[..., top].sum(axis=-1, keepdims=True) + np.float32(1e-20)) / (
             model_in[..., top].sum(axis=-1, keepdims=True) + np.float32(1e-20)
         )
-        high = mag[..., MODEL_BINS:] * np.minimum(ratio, 16.0)
-        return np.concatenate((model_out, high), axis=-1)
+        np.multiply(mag[..., MODEL_BINS:], np.minimum(ratio, 16.0), out=wet[..., MODEL_BINS:])
+        return wet
+
+    def _run_transform(self, feats: np.ndarray, st: EngineState) -> np.ndarray:
+        out = np.asarray(self._transform(feats, st.transform_state))
+        if out.shape != feats.shape:
+            raise ParameterError(f"transform returned shape {out.shape}, expected {feats.shape}")
+        return out
+
+    def _strided_transform(self, feats: np.ndarray, st: EngineState) -> np.ndarray:
+        """The model at its own frame rate on an STFT that hops ``model_stride`` times as often.
+
+        Frame ``g`` of the stream (0-based) is a model frame when ``(g + 1) % stride == 0``, so
+        model frames end on the same samples as in ``"default"`` mode. Every other frame gets
+        the log-domain change the model made to the latest model frame before it.
+        """
+        stride = st.config.model_stride
+        n = feats.shape[1]
+        first = (stride - 1 - st.frame_phase) % stride
+        idx = np.arange(first, n, stride)
+        st.frame_phase = (st.frame_phase + n) % stride
+        assert st.last_delta is not None
+        deltas = np.empty((feats.shape[0], idx.size + 1, feats.shape[2]), dtype=np.float32)
+        deltas[:, 0] = st.last_delta
+        y = None
+        if idx.size:
+            x = np.ascontiguousarray(feats[:, idx])
+            y = self._run_transform(x, st)
+            np.subtract(y, x, out=deltas[:, 1:])
+        src = np.searchsorted(idx, np.arange(n), side="right")
+        out = feats + deltas[:, src]
+        if y is not None:
+            out[:, idx] = y
+        st.last_delta = deltas[:, -1].copy()
+        return out
 
     def _mix_out(self, wet: np.ndarray, dry: np.ndarray, st: EngineState) -> np.ndarray:
         n = wet.shape[1]
