@@ -12,7 +12,8 @@ the effect's share of one core (sum of callback times / wall time) and the proce
 
 Offline: a generated 4-minute stereo 48 kHz track rendered through the same chain with
 :func:`stylepedal.host.render.render_file` in a child process: x real time, and peak RSS
-(``resource.getrusage``) of that process before and after the render.
+(``resource.getrusage``) of that process before and after the render. The child keeps the
+thread settings the benchmark was started with (``stylepedal render`` uses both cores).
 """
 
 from __future__ import annotations
@@ -28,7 +29,11 @@ import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+# The live run pins the math libraries to one thread (the audio callback must not wait for a
+# pool); the offline render runs in a child with the user's setting, as `stylepedal render` does.
+_CHILD_ENV = dict(os.environ)
+if "--offline-only" not in sys.argv:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
@@ -176,10 +181,8 @@ def main() -> int:
     ap.add_argument("--stylenet", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.offline_only:
-        # Run in a child process so that its peak RSS is the render's alone.
-        import torch
-
-        torch.set_num_threads(1)
+        # Run in a child process so that its peak RSS is the render's alone. Threads are left
+        # at their defaults, as in `stylepedal render` (the live run pins torch to 1 thread).
         make_effect, _ = pick_effect()
         if args.stylenet:
             make_effect = default_stylenet_effect
@@ -220,7 +223,7 @@ def main() -> int:
     started = time.perf_counter()
     child = subprocess.run(
         [sys.executable, __file__, "--offline-only", "--track-seconds", str(args.track_seconds)],
-        capture_output=True, text=True, check=True,
+        capture_output=True, text=True, check=True, env=_CHILD_ENV,
     )
     report["offline"] = json.loads(child.stdout.strip().splitlines()[-1])
     report["offline"]["peak_rss_mb_process"] = round(
@@ -232,7 +235,7 @@ def main() -> int:
     if args.stylenet_seconds > 0 and "identity" in effect_desc:
         child = subprocess.run(
             [sys.executable, __file__, "--offline-only", "--stylenet", "--track-seconds", "30"],
-            capture_output=True, text=True, check=True,
+            capture_output=True, text=True, check=True, env=_CHILD_ENV,
         )
         report["offline_default_stylenet_30s"] = json.loads(child.stdout.strip().splitlines()[-1])
     print(json.dumps(report))

@@ -1,4 +1,4 @@
-"""stylepedal._memory: freed block buffers are reused instead of being faulted in again."""
+"""stylepedal._memory and stylepedal._threads: how the heavy entry points use the machine."""
 
 from __future__ import annotations
 
@@ -41,3 +41,23 @@ def test_keep_freed_memory_stops_page_faults_on_block_buffers():
     # 200 rounds of 3 x 3.2 MB: glibc maps and trims them every round (~2300 faults a round)
     assert r["before"] > 100_000
     assert r["after"] < r["before"] / 100
+
+
+def test_single_threaded_math_pins_the_pools_and_restores_them():
+    import torch
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from stylepedal._threads import single_threaded_math
+
+    before_torch = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with threadpool_limits(limits=2):  # whatever the environment says: pools of 2
+            assert any(p["num_threads"] == 2 for p in threadpool_info())
+            with single_threaded_math():
+                assert torch.get_num_threads() == 1
+                assert all(p["num_threads"] == 1 for p in threadpool_info())
+            assert torch.get_num_threads() == 2
+            assert any(p["num_threads"] == 2 for p in threadpool_info())
+    finally:
+        torch.set_num_threads(before_torch)

@@ -226,20 +226,30 @@ def frames(buffer: np.ndarray, config: StftConfig, n_frames: int) -> np.ndarray:
     return view * window
 
 
-# Batches of at least this many frames (offline rendering, training data) use every core.
+# Batches of at least this many frames (offline rendering, training data) go to torch's FFT
+# (MKL on x86 CPU wheels): on 32 frames of 4480 points, one thread, 5.7-6.1 us per transform
+# (r2c and c2r) against pocketfft's 8.3-8.6 us. Single frames (the live path) stay on scipy's
+# pocketfft, without torch's per-call overhead. The two agree to ~2e-8. Both run on the calling
+# thread's pools: `stylepedal render`/`live` pin them to one thread (stylepedal._threads).
 _PARALLEL_FRAMES = 32
 
 
 def rfft(frames: np.ndarray) -> np.ndarray:
-    """Real FFT over the last axis (scipy's pocketfft: native float32, threads for batches)."""
-    workers = -1 if frames.shape[-2] >= _PARALLEL_FRAMES else 1
-    return scipy.fft.rfft(frames, axis=-1, workers=workers)
+    """Real FFT over the last axis (complex64 for float32 input)."""
+    if frames.ndim >= 2 and frames.shape[-2] >= _PARALLEL_FRAMES and frames.dtype == np.float32:
+        import torch
+
+        return torch.fft.rfft(torch.from_numpy(np.ascontiguousarray(frames)), dim=-1).numpy()
+    return scipy.fft.rfft(frames, axis=-1, workers=1)
 
 
 def irfft(spec: np.ndarray, n: int) -> np.ndarray:
     """Inverse of :func:`rfft` to ``n`` samples."""
-    workers = -1 if spec.shape[-2] >= _PARALLEL_FRAMES else 1
-    return scipy.fft.irfft(spec, n=n, axis=-1, workers=workers)
+    if spec.ndim >= 2 and spec.shape[-2] >= _PARALLEL_FRAMES and spec.dtype == np.complex64:
+        import torch
+
+        return torch.fft.irfft(torch.from_numpy(np.ascontiguousarray(spec)), n=n, dim=-1).numpy()
+    return scipy.fft.irfft(spec, n=n, axis=-1, workers=1)
 
 
 def stft(audio: np.ndarray, config: StftConfig) -> np.ndarray:

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from .._memory import keep_freed_memory
+from .._threads import single_threaded_math
 from ..errors import DeviceError, ParameterError, StylepedalError
 
 __all__ = [
@@ -409,6 +410,9 @@ def run_live(
     gc.freeze()
     # Freed block buffers stay in the process, so the callback never waits on a page fault.
     keep_freed_memory()
+    # No math-library thread pools spinning next to the real-time callback (stylepedal._threads).
+    math_threads = single_threaded_math()
+    math_threads.__enter__()
     try:
         if midi_port:
             port = open_input(midi_port, control.handle, backend=midi_backend,
@@ -443,6 +447,7 @@ def run_live(
                 pass
             stream_latency = stream.latency
     finally:
+        math_threads.__exit__(None, None, None)
         sys.setswitchinterval(switch_interval)
         gc.unfreeze()
         loader.stop()

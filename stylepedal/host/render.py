@@ -34,6 +34,7 @@ import numpy as np
 
 from .._atomic import atomic_output
 from .._memory import keep_freed_memory
+from .._threads import single_threaded_math
 from ..audio_io import FORMATS, open_audio
 from ..errors import AudioFileError, ParameterError
 
@@ -240,7 +241,8 @@ def render_file(
 
     keep_freed_memory()  # per-block buffers reused, not re-faulted (see stylepedal._memory)
     started = time.perf_counter()
-    with open_audio(in_path, name="input") as reader:
+    # one thread per math library: the pools fight over the cores otherwise (stylepedal._threads)
+    with single_threaded_math(), open_audio(in_path, name="input") as reader:
         sample_rate = int(round(reader.samplerate))
         channels = int(reader.num_channels)
         total = int(reader.frames)  # exact for every format pedalboard reads (mp3 incl. padding)
