@@ -87,14 +87,25 @@ def make_chain(make_effect):
     )
 
 
+def _steal_ms() -> float | None:
+    """CPU time the hypervisor took from this VM so far (all CPUs, /proc/stat), in ms."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()
+        return int(fields[8]) * 1000.0 / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def live(seconds: float, make_effect, empty: bool = False) -> dict:
     from stylepedal.host.chain import Chain
     from stylepedal.host.live import run_live
     from stylepedal.presets.midimap import MidiMap
 
     factory = (lambda name: Chain()) if empty else (lambda name: make_chain(make_effect))
+    steal0 = _steal_ms()
     s = run_live(factory, "bench", sample_rate=RATE, blocksize=BLOCK, seconds=seconds,
                  midimap=MidiMap([]), status_stream=open(os.devnull, "w"))  # noqa: SIM115
+    steal1 = _steal_ms()
     budget = s["budget_ms"]
     return {
         "seconds": s["seconds"],
@@ -109,6 +120,9 @@ def live(seconds: float, make_effect, empty: bool = False) -> dict:
         "effect_core_share": s["callback_load"],
         "process_cpu_share": s["cpu_share"],
         "chain_latency_samples": s["chain_latency_samples"],
+        # time the hypervisor ran something else on our CPUs during the run (10 ms ticks):
+        # non-zero means the VM itself was descheduled, which no callback can make up for
+        "vm_steal_ms": None if steal0 is None or steal1 is None else round(steal1 - steal0, 1),
     }
 
 
