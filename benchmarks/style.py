@@ -14,7 +14,8 @@ and reports ``gap_closed = (L_content - L_net) / (L_content - L_opt)`` with the 
 the network and the optimiser. As a check that the cheaper 512-filter objective is not gamed, the
 style losses are also measured with Ulyanov's 4096 filters. It also reports training time, the
 streaming cost per frame (one channel, one hop per call) and the implied share of one core at
-48 kHz (187.5 model hops/s), and offline network speed.
+48 kHz (187.5 model hops/s), offline network speed, and the whole effect (STFT, network,
+synthesis) rendering 60 s at 48 kHz offline, mono and stereo.
 
 Run: ``OMP_NUM_THREADS=1 python benchmarks/style.py [--quick]``; prints one JSON object.
 """
@@ -175,6 +176,32 @@ def _offline_speed(net, seconds: float = 10.0) -> dict[str, float]:
     }
 
 
+def _effect_offline_speed(net, seconds: float = 60.0) -> dict[str, float]:
+    """The whole effect (STFT, network, synthesis) offline at 48 kHz, as `render` runs it.
+
+    Blocks of 8192 samples (the chain's block), one thread per math library (as in
+    ``stylepedal render``), a generated guitar-like signal; mono and stereo.
+    """
+    from stylepedal._memory import keep_freed_memory
+    from stylepedal._threads import single_threaded_math
+    from stylepedal.effect import StyleTransfer
+
+    keep_freed_memory()
+    rate = 48000
+    mono = make_corpus(1, seconds, rate, seed=HELDOUT_SEED)[0].astype(np.float32)
+    out = {}
+    with single_threaded_math():
+        for name, x in (("mono", mono[np.newaxis]), ("stereo", np.stack([mono, mono[::-1]]))):
+            fx = StyleTransfer(net.as_transform())
+            fx(x[:, :8192], rate)  # first call: windows, plans
+            fx.reset()
+            t = time.perf_counter()
+            for i in range(0, x.shape[1], 8192):
+                fx(x[:, i : i + 8192], rate, reset=False)
+            out[f"{name}_x_realtime"] = round(seconds / (time.perf_counter() - t), 1)
+    return out
+
+
 def run(args: argparse.Namespace) -> dict:
     torch.set_num_threads(1)
     overrides: dict = {"steps": 20, "corpus_clips": 8} if args.quick else {}
@@ -297,6 +324,7 @@ def run(args: argparse.Namespace) -> dict:
         "receptive_field_ms": round(net.receptive_field * 256 / 48, 1),
         "stream_cost_per_frame": stream,
         "offline": _offline_speed(net),
+        "effect_offline_48k": _effect_offline_speed(net),
     }
     result["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
     result["summary"] = {
@@ -308,6 +336,7 @@ def run(args: argparse.Namespace) -> dict:
             "gap_closed_min_ge_0.8": bool(min(s["gap_closed_min"] for s in styles) >= 0.8),
             "train_seconds_le_120": bool(max(s["train_seconds"] for s in styles) <= 120),
             "network_core_percent_48k": stream["core_percent_at_48k_median"],
+            "effect_offline_48k": result["network"]["effect_offline_48k"],
         },
     }
     return result
