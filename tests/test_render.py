@@ -15,6 +15,7 @@ from stylepedal.errors import AudioFileError, ParameterError
 from stylepedal.host.chain import Chain
 from stylepedal.host.cli import main
 from stylepedal.host.render import build_chain, render_file
+from tests.helpers import make_preset
 
 SR = 48000
 # MP3 pads the end of a file up to whole frames (1152 samples) plus the encoder's tail.
@@ -32,25 +33,6 @@ def write(path: Path, audio: np.ndarray, sample_rate: int = SR, **kw) -> Path:
 def read(path: Path) -> tuple[np.ndarray, int]:
     with AudioFile(str(path)) as f:
         return f.read(f.frames), int(f.samplerate)
-
-
-def make_preset(name: str, seed: int, program: int | None = None) -> str:
-    """A real user preset in the test's store: a small StyleNet, nudged off the identity."""
-    import torch
-
-    from stylepedal.effect.network import StyleNet
-    from stylepedal.presets.cache import cache_key
-    from stylepedal.presets.format import Preset
-    from stylepedal.presets.store import Store
-
-    torch.manual_seed(seed)
-    net = StyleNet(channels=8, dilations=(1, 2))
-    with torch.no_grad():
-        net.out.weight.normal_(0.0, 0.01)
-    key = cache_key([(np.full(64, seed, np.float32), 22050)], {"test-preset": name})
-    preset = Preset(name=name, model_key=key, midi_program=program)
-    Store().save(preset, net.to_safetensors(), {"network": net.to_config()})
-    return name
 
 
 @pytest.fixture

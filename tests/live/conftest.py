@@ -12,7 +12,6 @@ import shutil
 import subprocess
 import time
 
-import numpy as np
 import pytest
 
 JACK_RATE = 48000
@@ -72,25 +71,9 @@ def jack_server(tmp_path_factory):
 @pytest.fixture
 def make_preset():
     """Save a real user preset (a small StyleNet, nudged off the identity) in the test store."""
+    from tests.helpers import make_preset
 
-    def make(name: str, seed: int, program: int | None = None) -> str:
-        import torch
-
-        from stylepedal.effect.network import StyleNet
-        from stylepedal.presets.cache import cache_key
-        from stylepedal.presets.format import Preset
-        from stylepedal.presets.store import Store
-
-        torch.manual_seed(seed)
-        net = StyleNet(channels=8, dilations=(1, 2))
-        with torch.no_grad():
-            net.out.weight.normal_(0.0, 0.01)
-        key = cache_key([(np.full(64, seed, np.float32), 22050)], {"live-test-preset": name})
-        preset = Preset(name=name, model_key=key, midi_program=program)
-        Store().save(preset, net.to_safetensors(), {"network": net.to_config()})
-        return name
-
-    return make
+    return make_preset
 
 
 def wait_for(predicate, timeout_s: float = 5.0, step_s: float = 0.01) -> bool:

@@ -1,0 +1,25 @@
+"""Helpers shared by several test modules."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def make_preset(name: str, seed: int, program: int | None = None) -> str:
+    """Save a real user preset in the current store (``STYLEPEDAL_HOME``): a small StyleNet,
+    nudged off the identity so that it audibly changes the sound. Returns ``name``."""
+    import torch
+
+    from stylepedal.effect.network import StyleNet
+    from stylepedal.presets.cache import cache_key
+    from stylepedal.presets.format import Preset
+    from stylepedal.presets.store import Store
+
+    torch.manual_seed(seed)
+    net = StyleNet(channels=8, dilations=(1, 2))
+    with torch.no_grad():
+        net.out.weight.normal_(0.0, 0.01)
+    key = cache_key([(np.full(64, seed, np.float32), 22050)], {"test-preset": name})
+    preset = Preset(name=name, model_key=key, midi_program=program)
+    Store().save(preset, net.to_safetensors(), {"network": net.to_config()})
+    return name
