@@ -61,11 +61,10 @@ def _two_presets(make_preset):
                                                                         program=2), 2)
 
 
-def test_program_change_over_jack_midi_switches_preset(jack_server, make_preset):
-    (first, _), (second, program) = _two_presets(make_preset)
+def _switch_once(first: str, second: str, program: int) -> tuple[dict, dict]:
     backend = mido.Backend(BACKENDS["jack"], load=True)
     controller = backend.open_output("sp-test-controller", virtual=True)
-    seen = {}
+    seen: dict = {}
 
     def play(engine, loader):
         time.sleep(0.3)
@@ -87,16 +86,37 @@ def test_program_change_over_jack_midi_switches_preset(jack_server, make_preset)
                            on_started=play)
     finally:
         controller.close()
-    assert seen["switched"] and seen["preset"] == second, summary
-    assert summary["preset_switches"] == 1 and summary["presets_loaded"] == 1
-    assert summary["midi"]["program_changes"] == 1
-    assert seen["mix"] and summary["midi"]["mix_changes"] == 1
-    assert summary["faults"] == 0 and summary["preset_load_errors"] == 0
-    # The switch itself causes no xrun and no overrun.
+    return summary, seen
+
+
+def _glitches_at_switch(summary: dict, engine) -> dict:
+    """xruns and over-budget callbacks within SWITCH_WINDOW callbacks of the switch."""
     at = summary["switch_at_callback"][0]
-    assert _near(summary["xrun_at_callback"], at, SWITCH_WINDOW) == [], summary
-    times = seen["engine"].timings_ms()[max(0, at - SWITCH_WINDOW) : at + SWITCH_WINDOW]
-    assert times.max() < BUDGET_MS, times.max()
+    times = engine.timings_ms()[max(0, at - SWITCH_WINDOW) : at + SWITCH_WINDOW]
+    return {"xruns": _near(summary["xrun_at_callback"], at, SWITCH_WINDOW),
+            "max_callback_ms": float(times.max())}
+
+
+def test_program_change_over_jack_midi_switches_preset(jack_server, make_preset):
+    (first, _), (second, program) = _two_presets(make_preset)
+    # The switch itself must cause no xrun and no overrun. This dummy JACK server on a shared VM
+    # also glitches with nothing to do (benchmarks/host.py: 0-3 xruns per minute with an empty
+    # chain), about once in 60 runs inside this test's +-0.1 s window. A switch that glitches
+    # by itself does so every time, so a glitch is retried once and must not come back.
+    attempts = []
+    for _ in range(2):
+        summary, seen = _switch_once(first, second, program)
+        assert seen["switched"] and seen["preset"] == second, summary
+        assert summary["preset_switches"] == 1 and summary["presets_loaded"] == 1
+        assert summary["midi"]["program_changes"] == 1
+        assert seen["mix"] and summary["midi"]["mix_changes"] == 1
+        assert summary["faults"] == 0 and summary["preset_load_errors"] == 0
+        glitches = _glitches_at_switch(summary, seen["engine"])
+        attempts.append(glitches)
+        if not glitches["xruns"] and glitches["max_callback_ms"] < BUDGET_MS:
+            break
+    last = attempts[-1]
+    assert last["xruns"] == [] and last["max_callback_ms"] < BUDGET_MS, attempts
 
 
 def test_garbage_midi_is_ignored_and_counted(jack_server, make_preset):
