@@ -350,3 +350,20 @@ def test_texture_synthesis_from_noise(clips, name):
     assert result.losses[-1] < 0.5 * result.initial_loss
     y = rep.synthesize(result.logmag, SR, n_iter=2, reference=silence)
     assert y.shape == silence.shape and np.isfinite(y).all() and np.abs(y).max() > 1e-4
+
+
+@pytest.mark.parametrize("mode", ["default", "low"])
+def test_engine_representation_round_trip_keeps_length_and_spectrum(mode):
+    # "low" mode analyses at the model's frame rate (every second STFT hop): its resynthesis
+    # must run at that rate too, or the output would be half as long
+    from stylepedal.effect.represent import EngineRepresentation
+
+    y = pluck(SR, seconds=1.0)
+    rep = EngineRepresentation(latency_mode=mode)
+    frames = rep.analyze(y, SR)
+    assert frames.shape == (1030, len(y) // 118)
+    out = rep.synthesize(frames, SR, n_iter=16, reference=y)
+    assert out.shape == y.shape
+    again = rep.analyze(out, SR)
+    err = np.linalg.norm(again - frames) / np.linalg.norm(frames)
+    assert err < 0.3, err

@@ -13,7 +13,7 @@ Registered names:
     1025 bins. Synthesis: ``librosa.griffinlim`` on ``expm1(rep)``.
 ``"engine"``
     The streaming engine's analysis grid (``stylepedal.effect.stft.analyze``, 1030 model bins,
-    hop ~2.67 ms); synthesis by ``stylepedal.effect.phase.griffin_lim`` over the engine's STFT.
+    hop ~5.33 ms); synthesis by ``stylepedal.effect.phase.griffin_lim`` over the engine's STFT.
 ``"cqt"``, ``"mel"``, ``"sms"``
     Provided by their own modules and imported only when asked for.
 """
@@ -248,6 +248,10 @@ class EngineRepresentation:
 
         n_iter = _check_n_iter(n_iter)
         config = StftConfig.for_rate(check_sample_rate(sample_rate), self.latency_mode)
+        if config.model_stride > 1:
+            # "low" mode's frames are the model's (every second STFT hop): resynthesise them at
+            # the model hop, which the default mode's STFT has.
+            config = StftConfig.for_rate(config.sample_rate, "default")
         rep = _check_rep(rep, config.model_bins)
         mag = np.zeros((rep.shape[1], config.n_bins))
         # Bins above the model band (> 11025 Hz at high rates) stay silent: the optimiser only
