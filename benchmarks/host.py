@@ -13,7 +13,8 @@ the effect's share of one core (sum of callback times / wall time) and the proce
 Offline: a generated 4-minute stereo 48 kHz track rendered through the same chain with
 :func:`stylepedal.host.render.render_file` in a child process: x real time, and peak RSS
 (``resource.getrusage``) of that process before and after the render. The child keeps the
-thread settings the benchmark was started with (``stylepedal render`` uses both cores).
+thread settings the benchmark was started with. Then two such tracks at once with
+``stylepedal render --jobs 2`` (one process per file, both cores): the aggregate rate.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from pathlib import Path
 # The live run pins the math libraries to one thread (the audio callback must not wait for a
 # pool); the offline render runs in a child with the user's setting, as `stylepedal render` does.
 _CHILD_ENV = dict(os.environ)
-if "--offline-only" not in sys.argv:
+if "--offline-only" not in sys.argv and "--offline-jobs" not in sys.argv:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
@@ -182,6 +183,38 @@ def offline(track_seconds: int, make_effect) -> dict:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def offline_jobs(track_seconds: int, preset: str, files: int = 2) -> dict:
+    """``stylepedal render`` of ``files`` tracks with ``--jobs files``: the aggregate rate,
+    wall time from the command's start (worker start-up and model loading included)."""
+    from stylepedal.host.cli import main as cli_main
+
+    folder = Path(tempfile.mkdtemp(prefix="stylepedal-bench-"))
+    try:
+        src = folder / "track0.wav"
+        write_track(src, track_seconds)
+        paths = [src]
+        for i in range(1, files):
+            paths.append(folder / f"track{i}.wav")
+            shutil.copyfile(src, paths[-1])
+        out = folder / "out"
+        out.mkdir()
+        t = time.perf_counter()
+        code = cli_main(["render", *map(str, paths), "--out-dir", str(out), "--preset", preset,
+                         "--pre", "Compressor(threshold_db=-20, ratio=3)",
+                         "--post", "Reverb(room_size=0.3)", "--jobs", str(files),
+                         "--no-progress"])
+        wall = time.perf_counter() - t
+        assert code == 0
+        return {
+            "files": files,
+            "track_seconds": track_seconds,
+            "wall_seconds": round(wall, 3),
+            "aggregate_x_realtime": round(files * track_seconds / wall, 2),
+        }
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=60.0, help="live run with the chain")
@@ -193,7 +226,11 @@ def main() -> int:
                          "the default size (its compute equals a trained one's); 0 to skip")
     ap.add_argument("--offline-only", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--stylenet", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--offline-jobs", metavar="PRESET", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.offline_jobs:
+        print(json.dumps(offline_jobs(args.track_seconds, args.offline_jobs)))
+        return 0
     if args.offline_only:
         # Run in a child process so that its peak RSS is the render's alone. Threads are left
         # at their defaults, as in `stylepedal render` (the live run pins torch to 1 thread).
@@ -246,6 +283,14 @@ def main() -> int:
     report["offline"]["wall_seconds_incl_track_generation"] = round(
         time.perf_counter() - started, 2
     )
+    if "factory preset" in effect_desc:
+        # two tracks at once, one process each (`render --jobs 2`): what both cores give
+        child = subprocess.run(
+            [sys.executable, __file__, "--offline-jobs", effect_desc.split("'")[1],
+             "--track-seconds", str(args.track_seconds)],
+            capture_output=True, text=True, check=True, env=_CHILD_ENV,
+        )
+        report["offline_two_tracks_jobs_2"] = json.loads(child.stdout.strip().splitlines()[-1])
     if args.stylenet_seconds > 0 and "identity" in effect_desc:
         child = subprocess.run(
             [sys.executable, __file__, "--offline-only", "--stylenet", "--track-seconds", "30"],

@@ -238,6 +238,34 @@ def test_cli_several_inputs_to_a_folder(tmp_path, stereo):
     assert read(out / "b.aiff")[0].shape == (1, stereo.shape[1])
 
 
+def test_cli_jobs_render_in_parallel_processes_with_the_same_output(tmp_path, stereo, capsys):
+    make_preset("Test Tone", seed=1)
+    a = write(tmp_path / "a.wav", stereo)
+    b = write(tmp_path / "b.flac", stereo[::-1].copy())
+    serial, parallel = tmp_path / "serial", tmp_path / "parallel"
+    serial.mkdir()
+    parallel.mkdir()
+    common = ["--preset", "Test Tone", "--post", "Reverb(room_size=0.3)", "--no-progress"]
+    assert main(["render", str(a), str(b), "--out-dir", str(serial), *common]) == 0
+    assert main(["render", str(a), str(b), "--out-dir", str(parallel), "--jobs", "2",
+                 *common]) == 0
+    for name in ("a.wav", "b.flac"):
+        np.testing.assert_array_equal(read(parallel / name)[0], read(serial / name)[0])
+    # a bad file among them: the good one is rendered, the bad one leaves nothing, exit 2
+    bad = tmp_path / "c.mp3"
+    bad.write_bytes(b"\xff\xfb" + b"\x00" * 100)
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    capsys.readouterr()
+    assert main(["render", str(bad), str(a), "--out-dir", str(mixed), "--jobs", "2",
+                 *common]) == 2
+    assert "c.mp3" in capsys.readouterr().err
+    assert sorted(p.name for p in mixed.iterdir()) == ["a.wav"]
+    assert main(["render", str(a), str(b), "--out-dir", str(mixed), "--jobs", "0",
+                 *common]) == 2
+    assert "--jobs=0 is out of range" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     "argv_tail, message",
     [

@@ -359,6 +359,9 @@ def add_cli(subparsers: Any) -> None:
     p.add_argument("--post", default="", metavar="SPEC",
                    help="pedalboard effects after, e.g. 'Reverb(room_size=0.3)'")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="with several inputs: render N files at once, one process each "
+                   "(default 1; one render uses one core)")
     p.add_argument("--chunk-frames", type=int, default=DEFAULT_CHUNK_FRAMES,
                    help=argparse.SUPPRESS)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -384,36 +387,99 @@ def _pairs(paths: Sequence[str], out_dir: str | None) -> list[tuple[Path, Path]]
     return [(Path(paths[0]), Path(paths[1]))]
 
 
+def _render_job(
+    chain_args: dict[str, Any], src: Path, dst: Path, options: dict[str, Any]
+) -> RenderResult:
+    """One file in a worker process of ``render --jobs``: its own chain, same settings."""
+    return render_file(src, dst, build_chain(**chain_args), **options)
+
+
+def _log_result(src: Path, dst: Path, result: RenderResult) -> None:
+    log.info(
+        "%s -> %s: %d frames, %d Hz, %d ch, latency %d samples trimmed, %.1fx real time",
+        src, dst, result.frames, result.sample_rate, result.channels,
+        result.latency_samples, result.realtime_factor,
+    )
+
+
 def _run_cli(args: argparse.Namespace) -> int:
     if args.mix is not None and not 0.0 <= args.mix <= 1.0:
         raise ParameterError(f"--mix={args.mix} is out of range: allowed is [0.0, 1.0]")
+    if isinstance(args.jobs, bool) or not isinstance(args.jobs, int) or not 1 <= args.jobs <= 64:
+        raise ParameterError(f"--jobs={args.jobs!r} is out of range: allowed is 1 to 64")
     pairs = _pairs(args.paths, args.out_dir)
     for _src, dst in pairs:  # fail before any work rather than after the first file
         if dst.exists() and not args.overwrite:
             raise AudioFileError(f"output {str(dst)!r} exists already: pass --overwrite")
-    chain = build_chain(args.preset, mix=args.mix, pre=args.pre, post=args.post,
-                        gate_db=args.gate_db)
-    for i, (src, dst) in enumerate(pairs):
-        result = render_file(
-            src, dst, chain,
-            chunk_frames=args.chunk_frames,
-            overwrite=args.overwrite,
-            progress=not args.no_progress,
-            keep_seconds=_PLOT_SECONDS if (args.plot and i == 0) else 0.0,
-        )
-        log.info(
-            "%s -> %s: %d frames, %d Hz, %d ch, latency %d samples trimmed, %.1fx real time",
-            src, dst, result.frames, result.sample_rate, result.channels,
-            result.latency_samples, result.realtime_factor,
-        )
-        if args.plot and i == 0:
-            from .plot import save_figure
-
-            assert result.excerpt is not None  # kept for the first file
-            x, y = result.excerpt
-            save_figure(
-                args.plot,
-                [(f"input: {src.name}", x.mean(axis=0), result.sample_rate),
-                 (f"output: {args.preset}", y.mean(axis=0), result.sample_rate)],
+    chain_args = {"preset": args.preset, "mix": args.mix, "pre": args.pre, "post": args.post,
+                  "gate_db": args.gate_db}
+    chain = build_chain(**chain_args)  # checks the preset and the specs before any work
+    jobs = min(args.jobs, len(pairs))
+    results: list[RenderResult] = []
+    if jobs == 1:
+        for i, (src, dst) in enumerate(pairs):
+            result = render_file(
+                src, dst, chain,
+                chunk_frames=args.chunk_frames,
+                overwrite=args.overwrite,
+                progress=not args.no_progress,
+                keep_seconds=_PLOT_SECONDS if (args.plot and i == 0) else 0.0,
             )
+            _log_result(src, dst, result)
+            results.append(result)
+    else:
+        results = _run_jobs(args, pairs, chain_args, jobs)
+    if args.plot:
+        from .plot import save_figure
+
+        first = results[0]
+        assert first.excerpt is not None  # kept for the first file
+        x, y = first.excerpt
+        save_figure(
+            args.plot,
+            [(f"input: {first.in_path.name}", x.mean(axis=0), first.sample_rate),
+             (f"output: {args.preset}", y.mean(axis=0), first.sample_rate)],
+        )
     return 0
+
+
+def _run_jobs(
+    args: argparse.Namespace,
+    pairs: list[tuple[Path, Path]],
+    chain_args: dict[str, Any],
+    jobs: int,
+) -> list[RenderResult]:
+    """Render ``pairs`` in ``jobs`` worker processes; every file is tried, the first error is
+    raised after all have finished (outputs are atomic: a failed file leaves nothing)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # spawn, not fork: the parent has torch's and OpenBLAS's threads, which fork does not copy
+    context = multiprocessing.get_context("spawn")
+    results: list[RenderResult | None] = [None] * len(pairs)
+    errors: list[BaseException] = []
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        futures = {
+            pool.submit(
+                _render_job, chain_args, src, dst,
+                {"chunk_frames": args.chunk_frames, "overwrite": args.overwrite,
+                 "progress": False,
+                 "keep_seconds": _PLOT_SECONDS if (args.plot and i == 0) else 0.0},
+            ): i
+            for i, (src, dst) in enumerate(pairs)
+        }
+        for future, i in futures.items():
+            src, dst = pairs[i]
+            try:
+                result = future.result()
+            except Exception as exc:  # report every file, then raise the first error
+                log.error("%s: %s", src, exc)
+                errors.append(exc)
+                continue
+            results[i] = result
+            _log_result(src, dst, result)
+            if not args.no_progress:
+                print(f"{src} -> {dst}", flush=True)
+    if errors:
+        raise errors[0]
+    return [r for r in results if r is not None]
