@@ -3,10 +3,10 @@
 numpy's OpenBLAS, torch's OpenMP pool and MKL each start one thread per core and keep them
 spinning after every call. On the engine's block-sized work (a few frames of 4480 points, a
 96-channel network) the pools fight each other for the cores instead of helping: a 4-minute
-stereo render measured 13.7x real time with the libraries' default threads and 56x with one
+stereo render measured 13.7x real time with the libraries' default threads and 52-58x with one
 thread each (2-core machine). ``stylepedal render`` and ``stylepedal live`` therefore run inside
-:func:`single_threaded_math`; set ``OMP_NUM_THREADS`` etc. yourself to run several renders side by
-side.
+:func:`single_threaded_math`; ``stylepedal render --jobs N`` uses several cores for several
+files, one process each.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ latency_mode   hop (48k)  model stride  latency at 48 kHz     latency at 44.1 kH
 one network step whatever the hop, so the 5.333 ms hop costs half of what a 2.667 ms hop did
 (live and offline). In ``"low"`` mode the STFT runs at half that hop but the model keeps its
 frame rate: it sees every second frame (``model_stride = 2``), and the frame in between gets the
-per-bin gain of the model frame before it.
+log-domain change (per bin) that the model made to the model frame before it.
 
 Framing convention: frame ``k`` (0-based) covers input samples ``[(k+1)*hop - n_fft,
 (k+1)*hop)``, zeros before the start. The reconstruction of frame ``k``'s oldest hop is complete
