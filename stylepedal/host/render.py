@@ -360,8 +360,8 @@ def add_cli(subparsers: Any) -> None:
                    help="pedalboard effects after, e.g. 'Reverb(room_size=0.3)'")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--jobs", type=int, default=1, metavar="N",
-                   help="with several inputs: render N files at once, one process each "
-                   "(default 1; one render uses one core)")
+                   help="with several inputs: render N files at once on N cores (this process "
+                   "and N-1 workers; default 1: one render uses one core)")
     p.add_argument("--chunk-frames", type=int, default=DEFAULT_CHUNK_FRAMES,
                    help=argparse.SUPPRESS)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -387,11 +387,28 @@ def _pairs(paths: Sequence[str], out_dir: str | None) -> list[tuple[Path, Path]]
     return [(Path(paths[0]), Path(paths[1]))]
 
 
+# A worker process of `render --jobs` builds its chain once and reuses it for every file
+# (render_file starts and resets it): (settings, chain).
+_worker_chain: tuple[dict[str, Any], Any] | None = None
+
+
+def _chain_in_worker(chain_args: dict[str, Any]) -> Any:
+    global _worker_chain
+    if _worker_chain is None or _worker_chain[0] != chain_args:
+        _worker_chain = (dict(chain_args), build_chain(**chain_args))
+    return _worker_chain[1]
+
+
+def _warm_worker(chain_args: dict[str, Any]) -> None:
+    """Submitted first: the worker imports and loads the model while the parent starts too."""
+    _chain_in_worker(chain_args)
+
+
 def _render_job(
     chain_args: dict[str, Any], src: Path, dst: Path, options: dict[str, Any]
 ) -> RenderResult:
-    """One file in a worker process of ``render --jobs``: its own chain, same settings."""
-    return render_file(src, dst, build_chain(**chain_args), **options)
+    """One file in a worker process of ``render --jobs``: the worker's chain, same settings."""
+    return render_file(src, dst, _chain_in_worker(chain_args), **options)
 
 
 def _log_result(src: Path, dst: Path, result: RenderResult) -> None:
@@ -413,10 +430,30 @@ def _run_cli(args: argparse.Namespace) -> int:
             raise AudioFileError(f"output {str(dst)!r} exists already: pass --overwrite")
     chain_args = {"preset": args.preset, "mix": args.mix, "pre": args.pre, "post": args.post,
                   "gate_db": args.gate_db}
-    chain = build_chain(**chain_args)  # checks the preset and the specs before any work
     jobs = min(args.jobs, len(pairs))
+    pool = None
+    if jobs > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # Workers start now (~2.5 s: torch import, model load), while this process does the same.
+        # spawn, not fork: this process has torch's and OpenBLAS's threads, which fork does not
+        # copy.
+        pool = ProcessPoolExecutor(max_workers=jobs - 1,
+                                   mp_context=multiprocessing.get_context("spawn"))
+        for _ in range(jobs - 1):
+            pool.submit(_warm_worker, chain_args)
+    try:
+        chain = build_chain(**chain_args)  # checks the preset and the specs before any work
+    except BaseException:
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+        raise
     results: list[RenderResult] = []
-    if jobs == 1:
+    if pool is not None:
+        with pool:
+            results = _run_jobs(args, pairs, chain_args, pool, jobs - 1, chain)
+    else:
         for i, (src, dst) in enumerate(pairs):
             result = render_file(
                 src, dst, chain,
@@ -427,8 +464,6 @@ def _run_cli(args: argparse.Namespace) -> int:
             )
             _log_result(src, dst, result)
             results.append(result)
-    else:
-        results = _run_jobs(args, pairs, chain_args, jobs)
     if args.plot:
         from .plot import save_figure
 
@@ -447,39 +482,63 @@ def _run_jobs(
     args: argparse.Namespace,
     pairs: list[tuple[Path, Path]],
     chain_args: dict[str, Any],
-    jobs: int,
+    pool: Any,
+    workers: int,
+    chain: Any,
 ) -> list[RenderResult]:
-    """Render ``pairs`` in ``jobs`` worker processes; every file is tried, the first error is
-    raised after all have finished (outputs are atomic: a failed file leaves nothing)."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    """Render ``pairs`` here and in ``pool``'s ``workers`` processes: this process takes files
+    from the end of the list with ``chain``, the workers from the front (one feeder thread
+    each). Every file is tried; the first error is raised after all have finished (outputs
+    are atomic: a failed file leaves nothing)."""
+    import threading
+    from collections import deque
 
-    # spawn, not fork: the parent has torch's and OpenBLAS's threads, which fork does not copy
-    context = multiprocessing.get_context("spawn")
+    todo = deque(range(len(pairs)))
+    lock = threading.Lock()
     results: list[RenderResult | None] = [None] * len(pairs)
-    errors: list[BaseException] = []
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        futures = {
-            pool.submit(
-                _render_job, chain_args, src, dst,
-                {"chunk_frames": args.chunk_frames, "overwrite": args.overwrite,
-                 "progress": False,
-                 "keep_seconds": _PLOT_SECONDS if (args.plot and i == 0) else 0.0},
-            ): i
-            for i, (src, dst) in enumerate(pairs)
-        }
-        for future, i in futures.items():
-            src, dst = pairs[i]
+    errors: dict[int, BaseException] = {}
+
+    def take(front: bool) -> int | None:
+        with lock:
+            if not todo:
+                return None
+            return todo.popleft() if front else todo.pop()
+
+    def options(i: int) -> dict[str, Any]:
+        return {"chunk_frames": args.chunk_frames, "overwrite": args.overwrite,
+                "progress": False,
+                "keep_seconds": _PLOT_SECONDS if (args.plot and i == 0) else 0.0}
+
+    def done(i: int, result: RenderResult | None, exc: BaseException | None) -> None:
+        src, dst = pairs[i]
+        if exc is not None:
+            log.error("%s: %s", src, exc)
+            errors[i] = exc
+            return
+        assert result is not None
+        results[i] = result
+        _log_result(src, dst, result)
+        if not args.no_progress:
+            print(f"{src} -> {dst}", flush=True)
+
+    def feed() -> None:  # one thread per worker: hands it the next file from the front
+        while (i := take(front=True)) is not None:
+            future = pool.submit(_render_job, chain_args, *pairs[i], options(i))
             try:
-                result = future.result()
+                done(i, future.result(), None)
             except Exception as exc:  # report every file, then raise the first error
-                log.error("%s: %s", src, exc)
-                errors.append(exc)
-                continue
-            results[i] = result
-            _log_result(src, dst, result)
-            if not args.no_progress:
-                print(f"{src} -> {dst}", flush=True)
+                done(i, None, exc)
+
+    feeders = [threading.Thread(target=feed, daemon=True) for _ in range(workers)]
+    for t in feeders:
+        t.start()
+    while (i := take(front=False)) is not None:
+        try:
+            done(i, render_file(*pairs[i], chain, **options(i)), None)
+        except Exception as exc:
+            done(i, None, exc)
+    for t in feeders:
+        t.join()
     if errors:
-        raise errors[0]
+        raise errors[min(errors)]
     return [r for r in results if r is not None]
