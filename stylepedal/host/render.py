@@ -411,6 +411,12 @@ def _render_job(
     return render_file(src, dst, _chain_in_worker(chain_args), **options)
 
 
+def _file_options(args: argparse.Namespace, i: int, *, progress: bool) -> dict[str, Any]:
+    """render_file's keywords for the ``i``-th input of the command line."""
+    return {"chunk_frames": args.chunk_frames, "overwrite": args.overwrite, "progress": progress,
+            "keep_seconds": _PLOT_SECONDS if (args.plot and i == 0) else 0.0}
+
+
 def _log_result(src: Path, dst: Path, result: RenderResult) -> None:
     log.info(
         "%s -> %s: %d frames, %d Hz, %d ch, latency %d samples trimmed, %.1fx real time",
@@ -455,13 +461,8 @@ def _run_cli(args: argparse.Namespace) -> int:
             results = _run_jobs(args, pairs, chain_args, pool, jobs - 1, chain)
     else:
         for i, (src, dst) in enumerate(pairs):
-            result = render_file(
-                src, dst, chain,
-                chunk_frames=args.chunk_frames,
-                overwrite=args.overwrite,
-                progress=not args.no_progress,
-                keep_seconds=_PLOT_SECONDS if (args.plot and i == 0) else 0.0,
-            )
+            result = render_file(src, dst, chain,
+                                 **_file_options(args, i, progress=not args.no_progress))
             _log_result(src, dst, result)
             results.append(result)
     if args.plot:
@@ -504,11 +505,6 @@ def _run_jobs(
                 return None
             return todo.popleft() if front else todo.pop()
 
-    def options(i: int) -> dict[str, Any]:
-        return {"chunk_frames": args.chunk_frames, "overwrite": args.overwrite,
-                "progress": False,
-                "keep_seconds": _PLOT_SECONDS if (args.plot and i == 0) else 0.0}
-
     def done(i: int, result: RenderResult | None, exc: BaseException | None) -> None:
         src, dst = pairs[i]
         if exc is not None:
@@ -523,7 +519,8 @@ def _run_jobs(
 
     def feed() -> None:  # one thread per worker: hands it the next file from the front
         while (i := take(front=True)) is not None:
-            future = pool.submit(_render_job, chain_args, *pairs[i], options(i))
+            future = pool.submit(_render_job, chain_args, *pairs[i],
+                                 _file_options(args, i, progress=False))
             try:
                 done(i, future.result(), None)
             except Exception as exc:  # report every file, then raise the first error
@@ -534,7 +531,8 @@ def _run_jobs(
         t.start()
     while (i := take(front=False)) is not None:
         try:
-            done(i, render_file(*pairs[i], chain, **options(i)), None)
+            done(i, render_file(*pairs[i], chain, **_file_options(args, i, progress=False)),
+                 None)
         except Exception as exc:
             done(i, None, exc)
     for t in feeders:
