@@ -12,7 +12,6 @@ files, one process each.
 from __future__ import annotations
 
 import contextlib
-import sys
 from collections.abc import Iterator
 
 __all__ = ["single_threaded_math"]
@@ -21,15 +20,16 @@ __all__ = ["single_threaded_math"]
 @contextlib.contextmanager
 def single_threaded_math() -> Iterator[None]:
     """Limit BLAS, OpenMP and torch's intra-op pool to one thread; restore them on exit."""
+    # torch first: threadpoolctl limits only the libraries loaded when it is entered, and the
+    # engine imports torch lazily (its FFT on offline batches), which would otherwise bring an
+    # unpinned OpenMP pool into the render. torch is a dependency of the package anyway.
+    import torch
     from threadpoolctl import threadpool_limits
 
-    torch = sys.modules.get("torch")  # only if something imported it already
-    before = torch.get_num_threads() if torch is not None else None
+    before = torch.get_num_threads()
     with threadpool_limits(limits=1):
-        if torch is not None:
-            torch.set_num_threads(1)
+        torch.set_num_threads(1)
         try:
             yield
         finally:
-            if torch is not None and before is not None:
-                torch.set_num_threads(before)
+            torch.set_num_threads(before)

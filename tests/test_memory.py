@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -61,3 +62,28 @@ def test_single_threaded_math_pins_the_pools_and_restores_them():
             assert any(p["num_threads"] == 2 for p in threadpool_info())
     finally:
         torch.set_num_threads(before_torch)
+
+
+_THREADS_PROBE = """
+import json
+import os
+from threadpoolctl import threadpool_info
+from stylepedal._threads import single_threaded_math
+
+with single_threaded_math():
+    import torch  # as the engine does: lazily, on the first offline batch
+    inside = torch.get_num_threads()
+    pools = [p["num_threads"] for p in threadpool_info()]
+print(json.dumps({"inside": inside, "pools": pools, "after": torch.get_num_threads()}))
+"""
+
+
+def test_single_threaded_math_pins_torch_imported_inside_it():
+    # a fresh process where nothing has imported torch before the context is entered
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    out = subprocess.run([sys.executable, "-c", _THREADS_PROBE], capture_output=True,
+                         text=True, check=True, timeout=120, env=env)
+    r = json.loads(out.stdout)
+    assert r["inside"] == 1
+    assert r["pools"] and all(n == 1 for n in r["pools"])
+    assert r["after"] >= 1
