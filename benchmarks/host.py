@@ -118,7 +118,10 @@ def live(seconds: float, make_effect, empty: bool = False) -> dict:
         "budget_ms": budget,
         "callback_ms": s["callback_ms"],
         "p99_over_budget": round(s["callback_ms"]["p99"] / budget, 4),
+        # the callback's wall time per unit of real time, and its CPU time (the thread's own
+        # clock: without the time the thread was descheduled while in the callback)
         "effect_core_share": s["callback_load"],
+        "effect_core_share_cpu": s["callback_cpu_load"],
         "process_cpu_share": s["cpu_share"],
         "chain_latency_samples": s["chain_latency_samples"],
         # time the hypervisor ran something else on our CPUs during the run (10 ms ticks):

@@ -108,6 +108,9 @@ class LiveEngine:
         self._fade_pos = fade
         self._applied_mix: float | None = None
         self._times = np.zeros(TIMING_RING, dtype=np.float64)
+        # CPU time the audio thread spent in callbacks: wall time minus the time the thread was
+        # descheduled (by the server's other threads, other processes or the hypervisor)
+        self._cpu_seconds = 0.0
         self._budget_s = self.blocksize / self.sample_rate
         self.overruns = 0  # callbacks that took longer than the block budget (ours to fix)
         self.callbacks = 0
@@ -123,6 +126,7 @@ class LiveEngine:
     def callback(self, indata: Any, outdata: Any, frames: int, time_info: Any, status: Any) -> None:
         """sounddevice callback: process ``indata`` into ``outdata``. Never raises."""
         t0 = time.perf_counter()
+        c0 = time.thread_time()
         try:
             if status:
                 for flag in _XRUN_FLAGS:
@@ -140,6 +144,7 @@ class LiveEngine:
             except Exception:  # pragma: no cover - outdata itself is broken
                 pass
         dt = time.perf_counter() - t0
+        self._cpu_seconds += time.thread_time() - c0
         self._times[self.callbacks % TIMING_RING] = dt
         if dt > self._budget_s:
             self.overruns += 1
@@ -230,6 +235,10 @@ class LiveEngine:
                 "mean": round(float(t.mean()), 4) if t.size else None,
             },
             "callback_load": round(float(t.mean()) / budget, 4) if t.size else None,
+            "callback_cpu_load": (
+                round(self._cpu_seconds / (self.callbacks * self._budget_s), 4)
+                if self.callbacks else None
+            ),
         }
         if extra:
             out.update(extra)

@@ -259,6 +259,45 @@ def test_engine_counts_xrun_flags():
     assert eng.xruns == 1 and eng.summary()["xrun_at_callback"] == [0]
 
 
+class _Stall:
+    """A pass-through effect that stalls each block by busy work or by sleeping."""
+
+    def __init__(self, seconds, busy):
+        self.seconds, self.busy = seconds, busy
+
+    def latency_samples(self, sample_rate):
+        return 0
+
+    def reset(self):
+        pass
+
+    def process(self, audio, sample_rate, *, reset=True):
+        if self.busy:
+            end = time.thread_time() + self.seconds
+            while time.thread_time() < end:
+                pass
+        else:
+            time.sleep(self.seconds)
+        return audio
+
+
+@pytest.mark.parametrize("busy", [True, False])
+def test_engine_reports_callback_cpu_time_apart_from_wall_time(busy):
+    # The callback's wall time counts time the thread is off the CPU; its CPU load does not.
+    block = 32
+    budget = block / JACK_RATE
+    eng = LiveEngine(Chain([_Stall(budget / 2, busy)]), sample_rate=JACK_RATE, blocksize=block)
+    x, out = np.zeros((block, 1), np.float32), np.zeros((block, 1), np.float32)
+    for _ in range(40):
+        eng.callback(x, out, block, None, None)
+    s = eng.summary()
+    assert s["callback_load"] >= 0.5
+    if busy:
+        assert 0.5 <= s["callback_cpu_load"] <= s["callback_load"] * 1.01
+    else:
+        assert s["callback_cpu_load"] < 0.2
+
+
 def test_status_thread_reads_counts_without_locks():
     eng = LiveEngine(Chain(), sample_rate=JACK_RATE, blocksize=32)
     stop = threading.Event()
