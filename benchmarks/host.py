@@ -170,6 +170,8 @@ def offline(track_seconds: int, make_effect) -> dict:
         rss_now = _current_rss_mb()
         result = render_file(src, folder / "out.wav", make_chain(make_effect), progress=False)
         rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        # the channel workers (forked, so most of their pages are shared with this process)
+        rss_workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         return {
             "track_seconds": track_seconds,
             "channels": result.channels,
@@ -180,6 +182,7 @@ def offline(track_seconds: int, make_effect) -> dict:
             "rss_mb_at_render_start": round(rss_now, 1),
             "peak_rss_mb_before_render": round(rss_before, 1),
             "peak_rss_mb_after_render": round(rss_after, 1),
+            "peak_rss_mb_channel_worker": round(rss_workers, 1),
             "decoded_track_mb_float32": round(result.frames * 2 * 4 / 2**20, 1),
         }
     finally:

@@ -142,6 +142,62 @@ def test_keyboard_interrupt_leaves_nothing_behind(tmp_path, stereo):
     assert list(out_dir.iterdir()) == []
 
 
+def _preset_chain():
+    return build_chain("Test Tone", pre="Compressor(threshold_db=-20)", post="Reverb()")
+
+
+@pytest.mark.parametrize("channels", [2, 3])
+def test_channel_workers_render_the_same_bytes(tmp_path, stereo, channels):
+    import multiprocessing
+
+    make_preset("Test Tone", seed=1)
+    audio = np.concatenate([stereo, stereo[::-1] * 0.5])[:channels]
+    src = write(tmp_path / "in.wav", np.tile(audio, 3), bit_depth=32)
+    one = render_file(src, tmp_path / "one.wav", _preset_chain(), chunk_frames=5000,
+                      progress=False, channel_workers=False)
+    many = render_file(src, tmp_path / "many.wav", _preset_chain(), chunk_frames=5000,
+                       progress=False, channel_workers=True)
+    assert (tmp_path / "one.wav").read_bytes() == (tmp_path / "many.wav").read_bytes()
+    assert one.latency_samples == many.latency_samples
+    out, _ = read(tmp_path / "many.wav")
+    assert np.abs(out - np.tile(audio, 3)).max() > 1e-3  # the chain changes the sound
+    assert multiprocessing.active_children() == []  # the workers are stopped
+
+
+class _Fragile(StyleTransfer):
+    """The identity effect, which fails on a block with a large sample (in a worker too)."""
+
+    def process(self, audio, sample_rate, **kw):
+        if np.abs(audio).max() > 10.0:
+            raise RuntimeError("model blew up")
+        return super().process(audio, sample_rate, **kw)
+
+
+def test_channel_worker_failure_and_interrupt_leave_nothing_behind(tmp_path, stereo):
+    import multiprocessing
+
+    loud = np.tile(stereo, 4)
+    loud[1, 20000] = 100.0  # only the second channel, which a worker computes
+    src = write(tmp_path / "in.wav", loud, bit_depth=32)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    with pytest.raises(RuntimeError, match="channel worker 1.*model blew up"):
+        render_file(src, out_dir / "o.wav", Chain([_Fragile()]), chunk_frames=4096,
+                    progress=False, channel_workers=True)
+    assert list(out_dir.iterdir()) == [] and multiprocessing.active_children() == []
+
+    def interrupt(done, total):
+        if done > 10000:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        render_file(src, out_dir / "o.wav", _chain(), chunk_frames=4096, progress=False,
+                    progress_callback=interrupt, channel_workers=True)
+    assert list(out_dir.iterdir()) == [] and multiprocessing.active_children() == []
+    with pytest.raises(ParameterError, match="channel_workers='yes'"):
+        render_file(src, out_dir / "o.wav", _chain(), channel_workers="yes")
+
+
 def test_failure_keeps_an_existing_output_untouched(tmp_path, stereo):
     src = write(tmp_path / "in.wav", stereo)
     dst = tmp_path / "o.wav"

@@ -20,6 +20,10 @@ How pedalboard plugins are made partition-invariant (each fact measured with ped
   full fixed block. (GSMFullRateCompressor gets 4096-sample blocks: with short ones pedalboard's
   codec returns near-silence.) A plugin that returns only zeros when streamed (pedalboard
   0.9's PitchShift does) is refused with :class:`~stylepedal.errors.ParameterError`.
+* A multi-channel stream can run each channel of a stylepedal effect but the first in a forked
+  worker process (``start(..., channel_workers=True)``, which ``render`` uses on a machine with
+  more than one core): the effect treats channels independently and every process gets the same
+  blocks, so the output is the same, bit for bit, at the same latency.
 * pedalboard reads a ``(2, 1)`` stereo block as two mono frames and refuses ``(2, 2)``, so a
   multi-channel chain collects at least ``channels + 1`` frames before it processes anything:
   ``channels`` samples more latency (none for mono).
@@ -28,6 +32,8 @@ How pedalboard plugins are made partition-invariant (each fact measured with ped
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import signal
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -129,6 +135,97 @@ class _EffectStage:
                 "Chain must return as many samples as it gets"
             )
         return y
+
+
+def _channel_worker(effect: Any, sample_rate: int, conn: Any) -> None:
+    """A forked process running ``effect`` on one channel: blocks in, blocks out, until an
+    empty message (or the parent's end of the pipe closes)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops us
+    effect.reset()
+    try:
+        while True:
+            msg = conn.recv_bytes()
+            if not msg:
+                break
+            try:
+                x = np.frombuffer(msg, dtype=np.float32)
+                y = np.ascontiguousarray(effect.process(x, sample_rate, reset=False), np.float32)
+                if y.shape != x.shape:
+                    raise RuntimeError(f"returned shape {y.shape} for input {x.shape}")
+                conn.send_bytes(y)
+            except Exception as exc:  # reported to the parent, which raises it
+                conn.send_bytes(f"{type(exc).__name__}: {exc}"[:1000].encode())
+    except (EOFError, OSError):
+        pass
+    finally:
+        conn.close()
+
+
+class _ChannelWorkerStage:
+    """A channel-independent stylepedal effect, each channel but the first in a forked worker.
+
+    Every block's other channels go to the workers, this process computes the first channel
+    meanwhile, then collects theirs: the same blocks as in one process, so the same output, bit
+    for bit, at the same latency.
+    """
+
+    def __init__(self, effect: Any) -> None:
+        self.item = effect
+        self._procs: list[Any] = []
+        self._conns: list[Any] = []
+
+    def latency(self, sample_rate: int, channels: int) -> int:
+        return int(self.item.latency_samples(sample_rate))
+
+    def start(self, sample_rate: int, channels: int) -> None:
+        self.close()
+        self.item.reset()
+        self.sample_rate = sample_rate
+        # fork: the workers start at once with this process's effect (model loaded, libraries
+        # imported and pinned); nothing is pickled
+        ctx = multiprocessing.get_context("fork")
+        for _ in range(1, channels):
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(
+                target=_channel_worker, args=(self.item, sample_rate, child), daemon=True
+            )
+            proc.start()
+            child.close()
+            self._procs.append(proc)
+            self._conns.append(parent)
+
+    def process(self, x: np.ndarray) -> np.ndarray:
+        for c, conn in enumerate(self._conns, start=1):
+            conn.send_bytes(x[c])
+        y = np.empty_like(x)
+        y[0] = self.item.process(x[0], self.sample_rate, reset=False)
+        for c, conn in enumerate(self._conns, start=1):
+            try:
+                msg = conn.recv_bytes()
+            except (EOFError, OSError) as exc:
+                raise RuntimeError(f"{self.item!r}: channel worker {c} died") from exc
+            if len(msg) != 4 * x.shape[1]:
+                raise RuntimeError(
+                    f"{self.item!r} failed in channel worker {c}: {msg.decode(errors='replace')}"
+                )
+            y[c] = np.frombuffer(msg, dtype=np.float32)
+        return y
+
+    def close(self) -> None:
+        """Stop the workers (each finishes its block first); idempotent."""
+        for conn in self._conns:
+            try:
+                conn.send_bytes(b"")
+            except (OSError, ValueError):
+                pass
+        for proc in self._procs:
+            proc.join(timeout=10)
+            if proc.is_alive():  # pragma: no cover - a worker stuck in a block
+                proc.kill()
+                proc.join()
+        for conn in self._conns:
+            conn.close()
+        self._procs, self._conns = [], []
 
 
 class _PluginStage:
@@ -292,6 +389,7 @@ class Chain:
         self._stream: tuple[int, int] | None = None  # (sample_rate, channels) when running
         self._inq: _Fifo | None = None
         self._outq: _Fifo | None = None
+        self._active: list[Any] = list(self._stages)  # the running stream's stages
 
     # ------------------------------------------------------------------ container protocol
     @property
@@ -350,24 +448,55 @@ class Chain:
                 self._stream = None  # measuring disturbs the plugin: restart on next block
         return self._layout_slack(channels) + sum(s.latency(sr, channels) for s in self._stages)
 
+    def _stages_for(self, channels: int, channel_workers: bool) -> list[Any]:
+        """The stages of a stream: with channel workers (more than one channel) each stylepedal
+        effect runs its channels but the first in worker processes."""
+        if not channel_workers or channels < 2:
+            return list(self._stages)
+        from ..effect.transfer import StyleTransfer
+
+        return [
+            _ChannelWorkerStage(s.item)
+            if isinstance(s, _EffectStage) and isinstance(s.item, StyleTransfer)
+            else s
+            for s in self._stages
+        ]
+
     # ------------------------------------------------------------------ streaming
     def reset(self) -> None:
         """End the current stream; the next :meth:`process` starts a new one."""
         self._stream = None
+        self._close_workers()
 
-    def start(self, sample_rate: int, channels: int) -> None:
+    def _close_workers(self) -> None:
+        for stage in self._active:
+            if isinstance(stage, _ChannelWorkerStage):
+                stage.close()
+        self._active = list(self._stages)
+
+    def start(self, sample_rate: int, channels: int, *, channel_workers: bool = False) -> None:
         """Start a new stream now (measure, pre-roll): do this off the audio thread.
 
         :meth:`process` starts a stream by itself when needed; a live host calls this first so
         that the audio callback only ever continues a prepared stream.
+
+        ``channel_workers=True`` (for offline rendering: each block waits for the workers) runs
+        the channels but the first of each stylepedal effect of a multi-channel stream in
+        forked worker processes, one per channel, which :meth:`reset` stops. The output and the
+        latency are the same, bit for bit.
         """
         sr = check_sample_rate(sample_rate)
         if not isinstance(channels, int) or isinstance(channels, bool) or channels < 1:
             raise ParameterError(f"channels={channels!r} must be a positive integer")
-        for stage in self._stages:
+        if not isinstance(channel_workers, bool):
+            raise ParameterError(f"channel_workers={channel_workers!r} must be True or False")
+        self._close_workers()
+        stages = self._stages_for(channels, channel_workers)
+        for stage in stages:
             stage.latency(sr, channels)  # measure before any pre-roll
-        for stage in self._stages:
+        for stage in stages:
             stage.start(sr, channels)
+        self._active = stages
         slack = self._layout_slack(channels) if self._stages else 0
         self._inq = _Fifo(channels, 4 * (channels + 1))
         self._outq = _Fifo(channels, 4 * (slack + 1))
@@ -437,7 +566,7 @@ class Chain:
             return np.concatenate(
                 [self._run(x[:, i : i + MAX_BLOCK]) for i in range(0, n, MAX_BLOCK)], axis=1
             )
-        for stage in self._stages:
+        for stage in self._active:
             x = stage.process(x)
         return x
 

@@ -153,6 +153,14 @@ def mp3_codec_delay(sample_rate: int, channels: int) -> int:
     return int(np.argmax(corr))
 
 
+def _cores() -> int:
+    """CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
 def _bit_depth(file_dtype: str, suffix: str) -> int:
     """Keep the input's resolution where the output format can hold it."""
     if file_dtype in ("int8", "uint8", "int16"):
@@ -172,6 +180,7 @@ def render_file(
     progress: bool = True,
     progress_callback: Callable[[int, int], None] | None = None,
     keep_seconds: float = 0.0,
+    channel_workers: bool | None = None,
 ) -> RenderResult:
     """Stream ``in_path`` through ``chain`` into ``out_path`` (atomically).
 
@@ -193,6 +202,11 @@ def render_file(
     keep_seconds : float
         Also keep this many seconds of the input and output start in memory (for a figure),
         returned as ``result.excerpt`` = ``(input, output)``.
+    channel_workers : bool, optional
+        Run each channel of the chain's stylepedal effects in its own worker process (see
+        :meth:`Chain.start`): the same output, bit for bit, faster on a multi-core machine.
+        Default (None): on when the file has more than one channel and lasts at least 5 s, and
+        this process may use more than one core.
 
     Returns
     -------
@@ -222,6 +236,8 @@ def render_file(
     in_path, out_path = Path(in_path), Path(out_path)
     if isinstance(chunk_frames, bool) or not isinstance(chunk_frames, int) or chunk_frames < 1:
         raise ParameterError(f"chunk_frames={chunk_frames!r} must be a positive integer")
+    if channel_workers is not None and not isinstance(channel_workers, bool):
+        raise ParameterError(f"channel_workers={channel_workers!r} must be True, False or None")
     suffix = out_path.suffix.lower()
     if suffix not in FORMATS:
         raise AudioFileError(
@@ -246,10 +262,12 @@ def render_file(
         sample_rate = int(round(reader.samplerate))
         channels = int(reader.num_channels)
         total = int(reader.frames)  # exact for every format pedalboard reads (mp3 incl. padding)
+        if channel_workers is None:
+            channel_workers = channels > 1 and total >= 5 * sample_rate and _cores() > 1
         latency = chain.latency_samples(sample_rate, channels=channels)
         # An MP3 output is written ahead by the codec's delay so that it decodes aligned.
         advance = mp3_codec_delay(sample_rate, channels) if suffix == ".mp3" else 0
-        chain.start(sample_rate, channels)
+        chain.start(sample_rate, channels, channel_workers=channel_workers)
         bar = None
         try:
             if progress:
@@ -361,7 +379,8 @@ def add_cli(subparsers: Any) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--jobs", type=int, default=1, metavar="N",
                    help="with several inputs: render N files at once on N cores (this process "
-                   "and N-1 workers; default 1: one render uses one core)")
+                   "and N-1 workers). Default 1: one file at a time, a stereo file's second "
+                   "channel computed by a worker process on a multi-core machine")
     p.add_argument("--chunk-frames", type=int, default=DEFAULT_CHUNK_FRAMES,
                    help=argparse.SUPPRESS)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -411,10 +430,14 @@ def _render_job(
     return render_file(src, dst, _chain_in_worker(chain_args), **options)
 
 
-def _file_options(args: argparse.Namespace, i: int, *, progress: bool) -> dict[str, Any]:
+def _file_options(
+    args: argparse.Namespace, i: int, *, progress: bool, parallel_files: bool = False
+) -> dict[str, Any]:
     """render_file's keywords for the ``i``-th input of the command line."""
     return {"chunk_frames": args.chunk_frames, "overwrite": args.overwrite, "progress": progress,
-            "keep_seconds": _PLOT_SECONDS if (args.plot and i == 0) else 0.0}
+            "keep_seconds": _PLOT_SECONDS if (args.plot and i == 0) else 0.0,
+            # files rendered in parallel (--jobs) already give every core a file of its own
+            "channel_workers": False if parallel_files else None}
 
 
 def _log_result(src: Path, dst: Path, result: RenderResult) -> None:
@@ -520,7 +543,7 @@ def _run_jobs(
     def feed() -> None:  # one thread per worker: hands it the next file from the front
         while (i := take(front=True)) is not None:
             future = pool.submit(_render_job, chain_args, *pairs[i],
-                                 _file_options(args, i, progress=False))
+                                 _file_options(args, i, progress=False, parallel_files=True))
             try:
                 done(i, future.result(), None)
             except Exception as exc:  # report every file, then raise the first error
@@ -531,8 +554,8 @@ def _run_jobs(
         t.start()
     while (i := take(front=False)) is not None:
         try:
-            done(i, render_file(*pairs[i], chain, **_file_options(args, i, progress=False)),
-                 None)
+            options = _file_options(args, i, progress=False, parallel_files=True)
+            done(i, render_file(*pairs[i], chain, **options), None)
         except Exception as exc:
             done(i, None, exc)
     for t in feeders:
