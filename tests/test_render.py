@@ -185,6 +185,17 @@ def test_channel_worker_failure_and_interrupt_leave_nothing_behind(tmp_path, ste
         render_file(src, out_dir / "o.wav", Chain([_Fragile()]), chunk_frames=4096,
                     progress=False, channel_workers=True)
     assert list(out_dir.iterdir()) == [] and multiprocessing.active_children() == []
+    # a stream that goes on after the error refuses to, rather than read a stale block
+    chain = Chain([_Fragile()])
+    chain.start(SR, 2, channel_workers=True)
+    bad = np.zeros((2, 512), np.float32)
+    bad[1, 7] = 100.0
+    with pytest.raises(RuntimeError, match="model blew up"):
+        chain.process(bad, SR)
+    with pytest.raises(RuntimeError, match="restart the stream"):
+        chain.process(np.zeros((2, 512), np.float32), SR)
+    assert multiprocessing.active_children() == []
+    chain.reset()
 
     def interrupt(done, total):
         if done > 10000:

@@ -195,6 +195,18 @@ class _ChannelWorkerStage:
             self._conns.append(parent)
 
     def process(self, x: np.ndarray) -> np.ndarray:
+        if len(self._conns) != x.shape[0] - 1:
+            raise RuntimeError(
+                f"{self.item!r}: the channel workers were stopped by an earlier error; "
+                "restart the stream (reset=True)"
+            )
+        try:
+            return self._process(x)
+        except BaseException:
+            self.close()  # a pipe may hold an unread block: never read it as the next one
+            raise
+
+    def _process(self, x: np.ndarray) -> np.ndarray:
         for c, conn in enumerate(self._conns, start=1):
             conn.send_bytes(x[c])
         y = np.empty_like(x)
