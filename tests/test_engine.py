@@ -261,6 +261,20 @@ def test_output_gain_db(rng):
     np.testing.assert_allclose(y[latency + 480 :], 10 ** (6 / 20) * x[480:-latency], atol=1e-4)
 
 
+def test_output_gain_glides_while_fully_wet(rng):
+    # a gain change mid-stream at mix 1 (mix and bypass settled, only the gain moving)
+    x = np.full((2, 1024), 0.5, np.float32)
+    fx = StyleTransfer.identity()
+    fx.process(x, 48000)
+    fx.output_gain_db = -6.0
+    y = fx.process(x, 48000, reset=False)  # the wet path is 0.5 throughout by now
+    glide = int(0.010 * 48000)
+    target = 0.5 * 10 ** (-6 / 20)
+    np.testing.assert_allclose(y[:, glide:], target, atol=1e-4)
+    assert np.all(np.diff(y[:, :glide], axis=1) <= 1e-6)  # a monotonic ramp, no jump
+    assert abs(y[0, 0] - 0.5) < 0.5 * (1 - 10 ** (-6 / 20)) / glide * 2
+
+
 def test_low_latency_mode_latency_and_identity(rng):
     fx = StyleTransfer.identity(latency_mode="low")
     assert fx.latency_samples(48000) == 255

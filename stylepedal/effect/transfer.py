@@ -495,7 +495,8 @@ class StyleTransfer:
         ramps["active"].set(0.0 if self._bypass else 1.0, length)
         mix, gain, active = (ramps[k].block(n) for k in ("mix", "gain", "active"))
         if isinstance(mix, float) and isinstance(active, float) and mix == 1.0 and active == 1.0:
-            out = wet * gain if gain != 1.0 else wet.copy()  # settled fully wet: the usual case
+            # settled fully wet, the usual case (the gain may still be gliding: an array)
+            out = wet.copy() if isinstance(gain, float) and gain == 1.0 else wet * gain
         else:
             effected = gain * (dry + mix * (wet - dry))
             out = dry + active * (effected - dry)
