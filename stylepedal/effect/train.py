@@ -346,7 +346,7 @@ class _Content:
         if not usable:
             raise ParameterError(
                 f"content clips are shorter than a training segment ({length} frames = "
-                f"{length * 2.6667e-3:.2f} s): pass longer clips"
+                f"{length * MODEL_HOP_SECONDS:.2f} s): pass longer clips"
             )
         weights = np.array([self.frames[i].shape[0] - length + 1 for i in usable], float)
         out = []
@@ -370,9 +370,8 @@ def clip_loss(
 ) -> dict[str, torch.Tensor]:
     """The objective on ``(batch, frames, bins)`` outputs vs their content, per batch item.
 
-    Returns ``{"style", "content", "total", "style_input"}`` tensors of shape ``(batch,)``;
-    ``content`` is the raw sum over loss frames, ``total = style + alpha * content_scale *
-    content``, ``style_input`` the style loss of the unprocessed content.
+    Returns ``{"style", "content", "total"}`` tensors of shape ``(batch,)``; ``content`` is the
+    raw sum over loss frames, ``total = style + alpha * content_scale * content``.
     """
     import torch
 
@@ -386,9 +385,7 @@ def clip_loss(
     c = content_loss(fy, fx)
     targets = [g.expand(y.shape[0], -1, -1) for g in grams]
     s = style_loss(fy, targets)
-    with torch.no_grad():
-        s_in = style_loss(fx, targets)
-    return {"style": s, "content": c, "total": s + alpha * content_scale * c, "style_input": s_in}
+    return {"style": s, "content": c, "total": s + alpha * content_scale * c}
 
 
 def _heldout(
