@@ -374,7 +374,7 @@ class StyleTransfer:
                 [self._block(x[:, i : i + buffer_size], st) for i in range(0, n, buffer_size)],
                 axis=1,
             )
-        return restore_layout(out.astype(np.float32), layout)
+        return restore_layout(out.astype(np.float32, copy=False), layout)  # out is fresh
 
     __call__ = process
 
