@@ -286,11 +286,6 @@ class PresetLoader(threading.Thread):
         self.last_error = ""
         self._halt = threading.Event()
 
-    def request(self, name: str) -> None:
-        """Ask for preset ``name`` (as a program change would)."""
-        self.control._presets.append(name)
-        self.control.wake.set()
-
     def run(self) -> None:
         while not self._halt.is_set():
             # No timeout: an idle thread that wakes up competes for the GIL with the callback.
@@ -319,9 +314,7 @@ class PresetLoader(threading.Thread):
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.warning("preset %r failed: %s", name, exc, exc_info=True)
                 continue
-            # Wait for the previous hand-over to finish so a switch is never dropped.
-            while self.engine.switching and not self._halt.is_set():
-                time.sleep(0.002)
+            # (the wait above finished any earlier hand-over; only this thread hands over)
             self.engine.swap_in(chain, name)
             self.loaded += 1
 

@@ -90,7 +90,17 @@ def _backend(backend: str) -> Any:
 def list_input_ports(backend: str = "auto") -> list[str]:
     """Names of the MIDI input ports the backend sees ([] if it cannot list them)."""
     try:
-        return list(_backend(backend).get_input_names())
+        b = _backend(backend)
+    except Exception as exc:
+        log.debug("cannot list MIDI inputs: %s", exc)
+        return []
+    return _input_names(b)
+
+
+def _input_names(b: Any) -> list[str]:
+    """Input port names of a loaded backend ([] if it cannot list them)."""
+    try:
+        return list(b.get_input_names())
     except Exception as exc:  # rtmidi raises its own types when the API is absent
         log.debug("cannot list MIDI inputs: %s", exc)
         return []
@@ -115,7 +125,7 @@ def open_input(
     """
     b = _backend(backend)
     if not virtual:
-        names = list_input_ports(backend)
+        names = _input_names(b)  # the backend once: "auto" may probe for a JACK server
         matches = [n for n in names if n == port] or [n for n in names if port in n]
         if len(matches) != 1:
             shown = ", ".join(repr(n) for n in names) or "none"
@@ -137,8 +147,6 @@ class MidiControl:
         Program (+ bank) -> preset name, and the CC number for the mix.
     channel : int or None
         Listen to this MIDI channel (0-15) only; None: all channels.
-    on_preset : callable, optional
-        Called (on the MIDI thread) after a preset request is queued, e.g. to wake a loader.
 
     Examples
     --------
@@ -159,14 +167,12 @@ class MidiControl:
         midimap: Any,
         *,
         channel: int | None = None,
-        on_preset: Callable[[], None] | None = None,
     ) -> None:
         from ..presets.midimap import MidiSelector
 
         self._selector = MidiSelector(midimap, channel=channel)
         self._presets: collections.deque[str] = collections.deque(maxlen=1)
         self._mix: float | None = None
-        self._on_preset = on_preset
         self.counts = dict.fromkeys(self.COUNTERS, 0)
         self.wake = threading.Event()
 
@@ -195,8 +201,6 @@ class MidiControl:
             self.counts["program_changes"] += 1
             self._presets.append(action.name)  # maxlen=1: the newest request wins
             self.wake.set()
-            if self._on_preset is not None:
-                self._on_preset()
         elif isinstance(action, SetMix):
             mix = float(action.mix)
             if 0.0 <= mix <= 1.0:  # NaN fails too
