@@ -400,6 +400,10 @@ def run_live(
     loader = PresetLoader(engine, chain_factory, control, prebuilt)
     port = None
     status_stream = status_stream if status_stream is not None else sys.stderr
+    # No math-library thread pools spinning next to the real-time callback (stylepedal._threads).
+    # Entered before the clock starts: it imports torch if nothing has yet (about 1 s).
+    math_threads = single_threaded_math()
+    math_threads.__enter__()
     started = time.monotonic()
     cpu0 = time.process_time()
     # The callback runs on JACK's real-time thread but needs the GIL: let other Python threads
@@ -412,9 +416,6 @@ def run_live(
     gc.freeze()
     # Freed block buffers stay in the process, so the callback never waits on a page fault.
     keep_freed_memory()
-    # No math-library thread pools spinning next to the real-time callback (stylepedal._threads).
-    math_threads = single_threaded_math()
-    math_threads.__enter__()
     try:
         if midi_port:
             port = open_input(midi_port, control.handle, backend=midi_backend,
