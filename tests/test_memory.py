@@ -74,7 +74,7 @@ with single_threaded_math():
     import torch  # as the engine does: lazily, on the first offline batch
     inside = torch.get_num_threads()
     pools = [p["num_threads"] for p in threadpool_info()]
-print(json.dumps({"inside": inside, "pools": pools, "after": torch.get_num_threads()}))
+print(json.dumps({"inside": inside, "pools": pools}))
 """
 
 
@@ -86,4 +86,3 @@ def test_single_threaded_math_pins_torch_imported_inside_it():
     r = json.loads(out.stdout)
     assert r["inside"] == 1
     assert r["pools"] and all(n == 1 for n in r["pools"])
-    assert r["after"] >= 1

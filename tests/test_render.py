@@ -16,12 +16,11 @@ from stylepedal.host.chain import Chain
 from stylepedal.host.cli import main
 from stylepedal.host.render import build_chain, render_file
 from tests.helpers import make_preset
+from tests.tolerances import PCM16_ROUND_TRIP_ATOL
 
 SR = 48000
 # MP3 pads the end of a file up to whole frames (1152 samples) plus the encoder's tail.
 MP3_MAX_PADDING = 3 * 1152
-# 16-bit files round every sample to 1/32768.
-PCM16_ATOL = 2.0 / 32768
 
 
 def write(path: Path, audio: np.ndarray, sample_rate: int = SR, **kw) -> Path:
@@ -83,7 +82,7 @@ def test_every_format_keeps_length_rate_and_channels(tmp_path, stereo, suffix, c
         assert out.shape[1] == in_frames
     if suffix in (".wav", ".flac", ".aiff"):
         ref = _chain().process_offline(read(src)[0], 44100)
-        np.testing.assert_allclose(out, ref, atol=PCM16_ATOL)
+        np.testing.assert_allclose(out, ref, atol=PCM16_ROUND_TRIP_ATOL)
 
 
 def test_mp3_output_start_is_aligned(tmp_path):
