@@ -58,15 +58,17 @@ def start_jack(name: str, log_path: Path) -> subprocess.Popen:
 
 
 def pick_effect():
-    """The first factory preset's effect, else the identity effect; and how it was chosen."""
+    """The first factory preset's effect, else the identity effect; how it was chosen; and the
+    preset's name (None for the identity effect)."""
     from stylepedal.effect import StyleTransfer
     from stylepedal.presets.store import Store
 
     entries = Store().factory_entries()
     if entries:
         name = entries[0].name
-        return (lambda: StyleTransfer.from_preset(name)), f"factory preset {name!r}"
-    return StyleTransfer.identity, "StyleTransfer.identity() (no factory preset in the bank)"
+        return (lambda: StyleTransfer.from_preset(name)), f"factory preset {name!r}", name
+    return (StyleTransfer.identity, "StyleTransfer.identity() (no factory preset in the bank)",
+            None)
 
 
 def default_stylenet_effect():
@@ -240,7 +242,7 @@ def main() -> int:
     if args.offline_only:
         # Run in a child process so that its peak RSS is the render's alone. Threads are left
         # at their defaults, as in `stylepedal render` (the live run pins torch to 1 thread).
-        make_effect, _ = pick_effect()
+        make_effect, _, _ = pick_effect()
         if args.stylenet:
             make_effect = default_stylenet_effect
         print(json.dumps(offline(args.track_seconds, make_effect)))
@@ -249,7 +251,7 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(1)
-    make_effect, effect_desc = pick_effect()
+    make_effect, effect_desc, preset = pick_effect()
     report: dict = {"benchmark": "host", "effect": effect_desc,
                     "chain": "Compressor(threshold_db=-20, ratio=3) -> effect -> "
                              "Reverb(room_size=0.3)",
@@ -263,7 +265,7 @@ def main() -> int:
         sd._initialize()
         try:
             report["live"] = live(args.seconds, make_effect)
-            if args.stylenet_seconds > 0 and "identity" in effect_desc:
+            if args.stylenet_seconds > 0 and preset is None:
                 report["live_default_stylenet"] = live(args.stylenet_seconds,
                                                        default_stylenet_effect)
             if args.baseline_seconds > 0:
@@ -289,15 +291,15 @@ def main() -> int:
     report["offline"]["wall_seconds_incl_track_generation"] = round(
         time.perf_counter() - started, 2
     )
-    if "factory preset" in effect_desc:
+    if preset is not None:
         # two tracks at once, one process each (`render --jobs 2`): what both cores give
         child = subprocess.run(
-            [sys.executable, __file__, "--offline-jobs", effect_desc.split("'")[1],
+            [sys.executable, __file__, "--offline-jobs", preset,
              "--track-seconds", str(args.track_seconds)],
             capture_output=True, text=True, check=True, env=_CHILD_ENV,
         )
         report["offline_two_tracks_jobs_2"] = json.loads(child.stdout.strip().splitlines()[-1])
-    if args.stylenet_seconds > 0 and "identity" in effect_desc:
+    if args.stylenet_seconds > 0 and preset is None:
         child = subprocess.run(
             [sys.executable, __file__, "--offline-only", "--stylenet", "--track-seconds", "30"],
             capture_output=True, text=True, check=True, env=_CHILD_ENV,
