@@ -258,3 +258,139 @@ def test_partition_invariance_property():
         np.testing.assert_allclose(_stream(chain, x, blocks), offline, atol=STREAM_ATOL)
 
     check()
+
+
+# ---------------------------------------------------------------------- Chain.stream
+def _preset_items(post):
+    from tests.helpers import make_preset
+
+    make_preset("Stream Tone", seed=3)
+    return [pedalboard.Compressor(threshold_db=-20, ratio=4),
+            StyleTransfer.from_preset("Stream Tone"),
+            *post]
+
+
+def _blocks(x, sizes):
+    out, t, i = [], 0, 0
+    while t < x.shape[1]:
+        out.append(x[:, t : t + sizes[i % len(sizes)]])
+        t += out[-1].shape[1]
+        i += 1
+    return out
+
+
+POSTS = {
+    # (pedalboard's Reverb passes 3 channels through untouched; Chorus changes every channel)
+    "chorus-reverb": lambda: [pedalboard.Chorus(), pedalboard.Reverb(room_size=0.4)],
+    # a plugin that returns short at first (FIFO-fed in fixed blocks) and a delay
+    "resample-delay": lambda: [pedalboard.Resample(target_sample_rate=16000),
+                               pedalboard.Delay(delay_seconds=0.01, mix=0.3)],
+}
+
+
+@pytest.mark.parametrize("channels", [2, 3])
+@pytest.mark.parametrize("post", list(POSTS))
+def test_stream_with_channel_workers_equals_process_bit_for_bit(post, channels, rng):
+    """The pipelined offline stream (effect channels and the post-effects in worker processes)
+    gives the bytes process() gives, for block sizes around and beyond MAX_BLOCK."""
+    import multiprocessing
+
+    x = rng.uniform(-0.4, 0.4, (channels, 3 * MAX_BLOCK + 1234)).astype(np.float32)
+    sizes = [5000, 1, 17, MAX_BLOCK, 3 * MAX_BLOCK + 7, 700]
+    reference = Chain(_preset_items(POSTS[post]()))
+    reference.start(SR, channels)
+    want = np.concatenate([reference.process(b, SR) for b in _blocks(x, sizes)], axis=1)
+    chain = Chain(_preset_items(POSTS[post]()))
+    pieces = list(chain.stream(_blocks(x, sizes), SR, channel_workers=True))
+    got = np.concatenate(pieces, axis=1)
+    assert got.dtype == np.float32 and got.shape == x.shape
+    np.testing.assert_array_equal(got, want)
+    assert np.abs(got).max() > 0.01  # not silence
+    assert chain.underruns == reference.underruns == 0
+    assert multiprocessing.active_children() == []  # the stream ended: its workers stopped
+    # the chain streams again afterwards, in this process, with the same result
+    again = np.concatenate(list(chain.stream(_blocks(x, sizes), SR)), axis=1)
+    np.testing.assert_array_equal(again, want)
+
+
+def test_stream_without_workers_or_in_mono_is_process(rng):
+    x = rng.uniform(-0.4, 0.4, (1, 20000)).astype(np.float32)
+    sizes = [300, 4096, 9000]
+    for items, audio in ((_preset_items([pedalboard.Reverb()]), x[0]),
+                         ([pedalboard.Reverb(), pedalboard.Gain(-3)], np.vstack([x, -x]))):
+        reference = Chain(items)
+        blocks = _blocks(audio[np.newaxis] if audio.ndim == 1 else audio, sizes)
+        if audio.ndim == 1:
+            blocks = [b[0] for b in blocks]  # mono 1-D blocks stay 1-D
+        want = [reference.process(b, SR) for b in blocks]
+        reference.reset()
+        got = list(reference.stream(blocks, SR, channel_workers=True))
+        assert [g.shape for g in got] == [w.shape for w in want]
+        np.testing.assert_array_equal(np.concatenate(got, axis=-1),
+                                      np.concatenate(want, axis=-1))
+    assert list(Chain([pedalboard.Gain()]).stream([], SR)) == []
+
+
+class _Brittle:
+    """A stylepedal-style effect (not a StyleTransfer) that fails on a loud sample."""
+
+    def latency_samples(self, sample_rate):
+        return 0
+
+    def reset(self):
+        pass
+
+    def process(self, audio, sample_rate, *, reset=True):
+        if np.abs(audio).max() > 2.0:
+            raise RuntimeError("post effect blew up")
+        return audio
+
+
+class _FragileStyle(StyleTransfer):
+    """A style effect that fails on a loud sample (in channel 1's worker too)."""
+
+    def process(self, audio, sample_rate, **kw):
+        if np.abs(audio).max() > 10.0:
+            raise RuntimeError("style effect blew up")
+        return super().process(audio, sample_rate, **kw)
+
+
+FAILURES = {
+    # channel 0 gets a spike; still loud after the compressor, it breaks the post effect
+    "post-effect": (lambda: _preset_items([_Brittle()]), 0,
+                    "channel worker 1.*_Brittle.*post effect blew up"),
+    # channel 1 gets a spike: the effect fails in the worker that also runs the post effect
+    "effect-in-worker": (lambda: [_FragileStyle.identity(), pedalboard.Reverb()], 1,
+                         "channel worker 1.*style effect blew up"),
+}
+
+
+@pytest.mark.parametrize("where", list(FAILURES))
+def test_stream_failure_in_the_post_worker_is_raised_and_stops_the_workers(where, rng):
+    import multiprocessing
+
+    items, channel, message = FAILURES[where]
+    x = rng.uniform(-0.4, 0.4, (2, 6 * MAX_BLOCK)).astype(np.float32)
+    x[channel, 4 * MAX_BLOCK + 5] = 1000.0
+    chain = Chain(items())
+    out = chain.stream(_blocks(x, [4000]), SR, channel_workers=True)
+    with pytest.raises(RuntimeError, match=message):
+        for _ in out:
+            pass
+    assert multiprocessing.active_children() == []
+
+
+def test_stream_closed_early_stops_the_workers_and_refuses_channel_changes(rng):
+    import multiprocessing
+
+    x = rng.uniform(-0.4, 0.4, (2, 8 * MAX_BLOCK)).astype(np.float32)
+    chain = Chain(_preset_items([pedalboard.Reverb()]))
+    out = chain.stream(_blocks(x, [MAX_BLOCK]), SR, channel_workers=True)
+    next(out)
+    assert len(multiprocessing.active_children()) == 1
+    out.close()
+    assert multiprocessing.active_children() == []
+    blocks = [x[:, :5000], x[:, :5000], x[:1, :5000]]
+    with pytest.raises(ParameterError, match="block of 1 channels in a stream of 2"):
+        list(chain.stream(blocks, SR, channel_workers=True))
+    assert multiprocessing.active_children() == []

@@ -31,10 +31,11 @@ How pedalboard plugins are made partition-invariant (each fact measured with ped
 
 from __future__ import annotations
 
+import itertools
 import logging
 import multiprocessing
 import signal
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -137,28 +138,90 @@ class _EffectStage:
         return y
 
 
-def _channel_worker(effect: Any, sample_rate: int, conn: Any) -> None:
+def _in_pieces(run: Callable[[np.ndarray], np.ndarray], x: np.ndarray) -> np.ndarray:
+    """``run`` over ``x`` cut into :data:`MAX_BLOCK` pieces along the last axis, as
+    :meth:`Chain.process` cuts a block: the same calls, so the same output."""
+    n = x.shape[-1]
+    if n <= MAX_BLOCK:
+        return run(x)
+    return np.concatenate([run(x[..., i : i + MAX_BLOCK]) for i in range(0, n, MAX_BLOCK)], -1)
+
+
+_DRAIN = b"\x00"  # "send the block you hold" (no float32 block is 1 byte long)
+
+
+def _channel_worker(effect: Any, sample_rate: int, conn: Any, post: Sequence[Any] = ()) -> None:
     """A forked process running ``effect`` on one channel: blocks in, blocks out, until an
-    empty message (or the parent's end of the pipe closes)."""
+    empty message (or the parent's end of the pipe closes).
+
+    With ``post`` stages (the pipelined offline stream, see :meth:`Chain.stream`) each block is
+    followed by a second message, the other channels' outputs of the effect; the worker puts
+    its channel among them and runs ``post`` on the whole block. It sends that (followed by
+    the post stages' FIFO underrun counts, int64 each) only after it has computed its channel
+    of the next block, or on a :data:`_DRAIN` message: so it never sends while the parent
+    may be sending to it, and no pipe size can deadlock the two.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops us
     effect.reset()
+    held: bytes | None = None  # the post stages' output of the block before, or an error
+
+    def run(x: np.ndarray) -> np.ndarray:
+        y = np.ascontiguousarray(effect.process(x, sample_rate, reset=False), np.float32)
+        if y.shape != x.shape:
+            raise RuntimeError(f"returned shape {y.shape} for input {x.shape}")
+        return y
+
     try:
         while True:
             msg = conn.recv_bytes()
             if not msg:
                 break
+            if msg == _DRAIN:
+                if held is not None:
+                    conn.send_bytes(held)
+                    held = None
+                continue
+            error = y = None
             try:
-                x = np.frombuffer(msg, dtype=np.float32)
-                y = np.ascontiguousarray(effect.process(x, sample_rate, reset=False), np.float32)
-                if y.shape != x.shape:
-                    raise RuntimeError(f"returned shape {y.shape} for input {x.shape}")
-                conn.send_bytes(y)
+                y = _in_pieces(run, np.frombuffer(msg, dtype=np.float32))
             except Exception as exc:  # reported to the parent, which raises it
-                conn.send_bytes(f"{type(exc).__name__}: {exc}"[:1000].encode())
+                error = f"{type(exc).__name__}: {exc}"[:1000].encode()
+            if not post:
+                conn.send_bytes(error if y is None else y)
+                continue
+            if held is not None:
+                conn.send_bytes(held)
+                held = None
+            rest = conn.recv_bytes()
+            if not rest:
+                break  # the parent stopped between the two messages
+            held = error if y is None else _post_block(post, rest, y)
     except (EOFError, OSError):
         pass
     finally:
         conn.close()
+
+
+def _post_block(post: Sequence[Any], rest: bytes, y: np.ndarray) -> bytes:
+    """The worker's half of a pipelined block: its channel ``y`` put among the other
+    channels' outputs ``rest``, through the ``post`` stages; or the error, as text."""
+    where = ""
+    try:
+        others = np.frombuffer(rest, dtype=np.float32).reshape(-1, y.size)
+        block = np.concatenate((others[:1], y[np.newaxis], others[1:]))
+
+        def run(x: np.ndarray) -> np.ndarray:
+            nonlocal where
+            for stage in post:
+                where = f"{stage.item!r}: "
+                x = stage.process(x)
+            return x
+
+        out = np.ascontiguousarray(_in_pieces(run, block), np.float32)
+        counts = np.array([getattr(s, "underruns", 0) for s in post], dtype=np.int64)
+        return out.tobytes() + counts.tobytes()
+    except Exception as exc:
+        return f"{where}{type(exc).__name__}: {exc}"[:1000].encode()
 
 
 class _ChannelWorkerStage:
@@ -167,12 +230,19 @@ class _ChannelWorkerStage:
     Every block's other channels go to the workers, this process computes the first channel
     meanwhile, then collects theirs: the same blocks as in one process, so the same output, bit
     for bit, at the same latency.
+
+    With ``post`` stages (set before :meth:`spawn`) the worker of channel 1 also runs the
+    stages that follow this effect in the chain, one block behind: :meth:`submit` a block and
+    get the chain's output of the block before, :meth:`drain` the last (see
+    :meth:`Chain.stream`).
     """
 
     def __init__(self, effect: Any) -> None:
         self.item = effect
+        self.post: list[Any] = []
         self._procs: list[Any] = []
         self._conns: list[Any] = []
+        self._held: int | None = None  # frames of the block the channel-1 worker holds
 
     def latency(self, sample_rate: int, channels: int) -> int:
         return int(self.item.latency_samples(sample_rate))
@@ -181,47 +251,104 @@ class _ChannelWorkerStage:
         self.close()
         self.item.reset()
         self.sample_rate = sample_rate
-        # fork: the workers start at once with this process's effect (model loaded, libraries
-        # imported and pinned); nothing is pickled
+        self.channels = channels
+
+    def spawn(self) -> None:
+        """Fork the workers, once this and the ``post`` stages have started: they start at
+        once with this process's state (model loaded, libraries imported and pinned, plugins
+        pre-rolled); nothing is pickled."""
         ctx = multiprocessing.get_context("fork")
-        for _ in range(1, channels):
+        for c in range(1, self.channels):
             parent, child = ctx.Pipe()
+            post = self.post if c == 1 else ()
             proc = ctx.Process(
-                target=_channel_worker, args=(self.item, sample_rate, child), daemon=True
+                target=_channel_worker, args=(self.item, self.sample_rate, child, post),
+                daemon=True,
             )
             proc.start()
             child.close()
             self._procs.append(proc)
             self._conns.append(parent)
 
-    def process(self, x: np.ndarray) -> np.ndarray:
+    def _check_running(self, x: np.ndarray) -> None:
         if len(self._conns) != x.shape[0] - 1:
             raise RuntimeError(
                 f"{self.item!r}: the channel workers were stopped by an earlier error; "
                 "restart the stream (reset=True)"
             )
+
+    def process(self, x: np.ndarray) -> np.ndarray:
+        self._check_running(x)
         try:
-            return self._process(x)
+            return self._effect_outputs(x)
         except BaseException:
             self.close()  # a pipe may hold an unread block: never read it as the next one
             raise
 
-    def _process(self, x: np.ndarray) -> np.ndarray:
+    def _effect_outputs(self, x: np.ndarray, skip: int | None = None) -> np.ndarray:
+        """Send the other channels to the workers, compute the first, collect the others but
+        channel ``skip``'s (which that worker keeps)."""
         for c, conn in enumerate(self._conns, start=1):
             conn.send_bytes(x[c])
         y = np.empty_like(x)
-        y[0] = self.item.process(x[0], self.sample_rate, reset=False)
-        for c, conn in enumerate(self._conns, start=1):
-            try:
-                msg = conn.recv_bytes()
-            except (EOFError, OSError) as exc:
-                raise RuntimeError(f"{self.item!r}: channel worker {c} died") from exc
-            if len(msg) != 4 * x.shape[1]:
-                raise RuntimeError(
-                    f"{self.item!r} failed in channel worker {c}: {msg.decode(errors='replace')}"
-                )
-            y[c] = np.frombuffer(msg, dtype=np.float32)
+        y[0] = _in_pieces(lambda p: self.item.process(p, self.sample_rate, reset=False), x[0])
+        for c in range(1, x.shape[0]):
+            if c != skip:
+                y[c] = np.frombuffer(self._receive(c, 4 * x.shape[1]), dtype=np.float32)
         return y
+
+    def _receive(self, c: int, size: int) -> bytes:
+        try:
+            msg = self._conns[c - 1].recv_bytes()
+        except (EOFError, OSError) as exc:
+            raise RuntimeError(f"{self.item!r}: channel worker {c} died") from exc
+        if len(msg) != size:
+            raise RuntimeError(
+                f"{self.item!r} failed in channel worker {c}: {msg.decode(errors='replace')}"
+            )
+        return msg
+
+    def submit(self, x: np.ndarray) -> np.ndarray | None:
+        """Start a block through the effect and the ``post`` stages (pipelined mode); return
+        the chain's output of the block before (None for the first block).
+
+        Both processes stay busy: the channel-1 worker computes its channel of this block
+        while this process computes channel 0, then sends the block before (which it ran
+        through the ``post`` stages while this process handed on the block before that and
+        prepared this one), then gets this block's other channels.
+        """
+        self._check_running(x)
+        try:
+            y = self._effect_outputs(x, skip=1)
+            done = self._take() if self._held is not None else None
+            self._conns[0].send_bytes(np.delete(y, 1, axis=0))
+            self._held = x.shape[1]
+            return done
+        except BaseException:
+            self.close()
+            raise
+
+    def drain(self) -> np.ndarray | None:
+        """The chain's output of the last submitted block (pipelined mode), if any."""
+        if self._held is None:
+            return None
+        try:
+            self._conns[0].send_bytes(_DRAIN)
+            return self._take()
+        except BaseException:
+            self.close()
+            raise
+
+    def _take(self) -> np.ndarray:
+        assert self._held is not None
+        n, self._held = self._held, None
+        counts = 8 * len(self.post)
+        msg = self._receive(1, 4 * self.channels * n + counts)
+        runs_dry_counts = np.frombuffer(msg[-counts:], dtype=np.int64)
+        for stage, runs_dry in zip(self.post, runs_dry_counts, strict=True):
+            if hasattr(stage, "underruns"):  # this process's copy shows the worker's count
+                stage.underruns = int(runs_dry)
+        return np.frombuffer(msg[:-counts], dtype=np.float32).reshape(self.channels, n)
 
     def close(self) -> None:
         """Stop the workers (each finishes its block first); idempotent."""
@@ -230,14 +357,14 @@ class _ChannelWorkerStage:
                 conn.send_bytes(b"")
             except (OSError, ValueError):
                 pass
+            conn.close()  # a worker blocked sending to us gets an error and stops
         for proc in self._procs:
             proc.join(timeout=10)
             if proc.is_alive():  # pragma: no cover - a worker stuck in a block
                 proc.kill()
                 proc.join()
-        for conn in self._conns:
-            conn.close()
         self._procs, self._conns = [], []
+        self._held = None
 
 
 class _PluginStage:
@@ -460,19 +587,32 @@ class Chain:
                 self._stream = None  # measuring disturbs the plugin: restart on next block
         return self._layout_slack(channels) + sum(s.latency(sr, channels) for s in self._stages)
 
-    def _stages_for(self, channels: int, channel_workers: bool) -> list[Any]:
+    def _stages_for(self, channels: int, channel_workers: bool, pipelined: bool) -> list[Any]:
         """The stages of a stream: with channel workers (more than one channel) each stylepedal
-        effect runs its channels but the first in worker processes."""
+        effect runs its channels but the first in worker processes; ``pipelined`` also hands
+        the stages after the last of them to its channel-1 worker (see :meth:`stream`)."""
         if not channel_workers or channels < 2:
             return list(self._stages)
         from ..effect.transfer import StyleTransfer
 
-        return [
+        stages: list[Any] = [
             _ChannelWorkerStage(s.item)
             if isinstance(s, _EffectStage) and isinstance(s.item, StyleTransfer)
             else s
             for s in self._stages
         ]
+        workers = [i for i, s in enumerate(stages) if isinstance(s, _ChannelWorkerStage)]
+        if pipelined and workers and workers[-1] + 1 < len(stages):
+            stages[workers[-1]].post = stages[workers[-1] + 1 :]
+        return stages
+
+    @property
+    def _pipe(self) -> _ChannelWorkerStage | None:
+        """The running stream's stage whose worker runs the rest of the chain, if any."""
+        for stage in self._active:
+            if isinstance(stage, _ChannelWorkerStage) and stage.post:
+                return stage
+        return None
 
     # ------------------------------------------------------------------ streaming
     def reset(self) -> None:
@@ -497,18 +637,26 @@ class Chain:
         forked worker processes, one per channel, which :meth:`reset` stops. The output and the
         latency are the same, bit for bit.
         """
+        self._start(sample_rate, channels, channel_workers, pipelined=False)
+
+    def _start(
+        self, sample_rate: int, channels: int, channel_workers: bool, pipelined: bool
+    ) -> None:
         sr = check_sample_rate(sample_rate)
         if not isinstance(channels, int) or isinstance(channels, bool) or channels < 1:
             raise ParameterError(f"channels={channels!r} must be a positive integer")
         if not isinstance(channel_workers, bool):
             raise ParameterError(f"channel_workers={channel_workers!r} must be True or False")
         self._close_workers()
-        stages = self._stages_for(channels, channel_workers)
+        stages = self._stages_for(channels, channel_workers, pipelined)
         for stage in stages:
             stage.latency(sr, channels)  # measure before any pre-roll
         for stage in stages:
             stage.start(sr, channels)
-        self._active = stages
+        self._active = stages  # from here on reset() stops the workers
+        for stage in stages:
+            if isinstance(stage, _ChannelWorkerStage):
+                stage.spawn()  # after every stage started: the workers fork their state
         slack = self._layout_slack(channels) if self._stages else 0
         self._inq = _Fifo(channels, 4 * (channels + 1))
         self._outq = _Fifo(channels, 4 * (slack + 1))
@@ -572,15 +720,104 @@ class Chain:
     __call__ = process
 
     def _run(self, x: np.ndarray) -> np.ndarray:
-        n = x.shape[1]
-        if n > MAX_BLOCK:
-            # pedalboard re-prepares (forgets its state) on a block longer than the pre-roll.
-            return np.concatenate(
-                [self._run(x[:, i : i + MAX_BLOCK]) for i in range(0, n, MAX_BLOCK)], axis=1
-            )
+        # pedalboard re-prepares (forgets its state) on a block longer than the pre-roll.
+        return _in_pieces(self._run_piece, x)
+
+    def _run_piece(self, x: np.ndarray) -> np.ndarray:
         for stage in self._active:
             x = stage.process(x)
         return x
+
+    def stream(
+        self,
+        blocks: Iterable[np.ndarray],
+        sample_rate: int,
+        *,
+        channel_workers: bool = False,
+    ) -> Iterator[np.ndarray]:
+        """Stream ``blocks`` through a new stream of the chain and yield the output.
+
+        The yielded arrays, concatenated, are what :meth:`process` returns for the same blocks
+        concatenated: as many samples, delayed by :meth:`latency_samples` (append that many
+        zeros to flush the tail). The stream ends (:meth:`reset`) when the generator is
+        exhausted or closed; close it (``contextlib.closing``) if you stop early.
+
+        ``channel_workers=True`` (more than one channel) runs each stylepedal effect's
+        channels but the first in worker processes as :meth:`start` does, and pipelines the
+        chain for offline rendering: the stages after the last stylepedal effect run in its
+        channel-1 worker, one :data:`MAX_BLOCK` piece behind, while this process goes on with
+        the next piece. The output is the same, bit for bit; it comes in pieces, in the layout
+        of the first block.
+
+        Examples
+        --------
+        >>> import numpy as np, pedalboard
+        >>> chain = Chain([pedalboard.Gain(gain_db=-6.0206)])
+        >>> out = chain.stream((np.ones((2, 100), np.float32) for _ in range(3)), 44100)
+        >>> y = np.concatenate(list(out), axis=1)
+        >>> y.shape, bool(np.allclose(y, 0.5, atol=1e-5))
+        ((2, 300), True)
+        """
+        it = iter(blocks)
+        first = next(it, None)
+        if first is None:
+            return
+        x, layout = as_audio_2d(first)
+        channels = x.shape[0]
+        self._start(sample_rate, channels, channel_workers, pipelined=True)
+        try:
+            pipe = self._pipe
+            if pipe is None:  # nothing to pipeline: block by block
+                yield self.process(first, sample_rate)
+                for block in it:
+                    yield self.process(block, sample_rate)
+                return
+            yield from self._pipelined(itertools.chain([first], it), pipe, layout)
+        finally:
+            self.reset()
+
+    def _pipelined(
+        self, blocks: Iterator[np.ndarray], pipe: _ChannelWorkerStage, layout: str
+    ) -> Iterator[np.ndarray]:
+        """:meth:`stream`'s pipelined loop: this process runs the stages up to ``pipe`` on
+        block k and gets block k-1 back from ``pipe``'s worker, which meanwhile runs the rest
+        of the chain on it. Every stage sees the pieces :meth:`process` would cut."""
+        assert self._stream is not None and self._inq is not None and self._outq is not None
+        sample_rate, channels = self._stream
+        inq, outq = self._inq, self._outq
+        ahead = self._active[: self._active.index(pipe)]
+        owed = 0  # samples read but not yet yielded
+
+        def run_ahead(x: np.ndarray) -> np.ndarray:
+            for stage in ahead:
+                x = stage.process(x)
+            return x
+
+        def ready(done: np.ndarray | None) -> np.ndarray | None:
+            nonlocal owed
+            if done is not None:
+                outq.push(done)
+            y, _ = outq.pop(min(len(outq), owed))
+            owed -= y.shape[1]
+            return restore_layout(y, layout) if y.shape[1] else None
+
+        for block in blocks:
+            x, _ = self._to_2d(block, sample_rate, False)
+            if x.shape[0] != channels:
+                raise ParameterError(
+                    f"block of {x.shape[0]} channels in a stream of {channels}: every block "
+                    "must have the first block's channel count"
+                )
+            inq.push(sanitize(x))
+            owed += x.shape[1]
+            if len(inq) > channels:
+                whole, _ = inq.pop(len(inq))
+                y = ready(pipe.submit(_in_pieces(run_ahead, whole)))
+                if y is not None:
+                    yield y
+        y = ready(pipe.drain())
+        if y is not None:
+            yield y
 
     # ------------------------------------------------------------------ offline
     def process_offline(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:

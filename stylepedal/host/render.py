@@ -21,11 +21,12 @@ up with the input, followed by up to a few MP3 frames of padding at the end.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -267,7 +268,6 @@ def render_file(
         latency = chain.latency_samples(sample_rate, channels=channels)
         # An MP3 output is written ahead by the codec's delay so that it decodes aligned.
         advance = mp3_codec_delay(sample_rate, channels) if suffix == ".mp3" else 0
-        chain.start(sample_rate, channels, channel_workers=channel_workers)
         bar = None
         try:
             if progress:
@@ -309,26 +309,34 @@ def render_file(
                                 kept_out.append(y[:, : keep - kept_out_n].copy())
                                 kept_out_n += kept_out[-1].shape[1]
 
-                    while True:
-                        x = reader.read(chunk_frames)
-                        if x.ndim != 2 or x.shape[-1] == 0:
-                            break
-                        x = np.ascontiguousarray(x, dtype=np.float32)
-                        read += x.shape[1]
-                        if kept_in_n < keep:
-                            kept_in.append(x[:, : keep - kept_in_n].copy())
-                            kept_in_n += kept_in[-1].shape[1]
-                        emit(chain.process(x, sample_rate))
-                        if bar is not None:
-                            bar.update(x.shape[1])
-                        if progress_callback is not None:
-                            progress_callback(read, max(total, read))
-                    # Flush the latency: zeros in, the delayed end of the signal out.
-                    remaining = latency + advance
-                    while remaining:
-                        n = min(chunk_frames, remaining)
-                        emit(chain.process(np.zeros((channels, n), np.float32), sample_rate))
-                        remaining -= n
+                    def chunks() -> Iterator[np.ndarray]:
+                        """The file in chunks, then zeros to flush the latency."""
+                        nonlocal read, kept_in_n
+                        while True:
+                            x = reader.read(chunk_frames)
+                            if x.ndim != 2 or x.shape[-1] == 0:
+                                break
+                            x = np.ascontiguousarray(x, dtype=np.float32)
+                            read += x.shape[1]
+                            if kept_in_n < keep:
+                                kept_in.append(x[:, : keep - kept_in_n].copy())
+                                kept_in_n += kept_in[-1].shape[1]
+                            yield x
+                            if bar is not None:
+                                bar.update(x.shape[1])
+                            if progress_callback is not None:
+                                progress_callback(read, max(total, read))
+                        remaining = latency + advance
+                        while remaining:
+                            n = min(chunk_frames, remaining)
+                            yield np.zeros((channels, n), np.float32)
+                            remaining -= n
+
+                    # closing(): an error or Ctrl-C here stops the stream (and its workers) now
+                    stream = chain.stream(chunks(), sample_rate, channel_workers=channel_workers)
+                    with contextlib.closing(stream):
+                        for y in stream:
+                            emit(y)
                     if written != read:  # pragma: no cover - guarded by the chain's contract
                         raise AudioFileError(f"rendered {written} frames for {read} read")
         finally:
