@@ -343,7 +343,9 @@ def from_logmag(logmag: np.ndarray, config: StftConfig) -> np.ndarray:
     scale = np.float32(config.window_sum / FEATURE_SCALE)
     # clamp to [0, 40]: a model output below 0 means "no energy", above 40 would overflow
     x = np.minimum(np.maximum(logmag.astype(np.float32, copy=False), 0.0), 40.0)
-    return np.expm1(x) * scale
+    np.expm1(x, out=x)  # x is a new array: work in place
+    x *= scale
+    return x
 
 
 def analyze(audio: np.ndarray, sample_rate: int, *, latency_mode: str = "default") -> np.ndarray:

@@ -391,11 +391,17 @@ class StyleTransfer:
                 # nothing to change: the resynthesis is the analysis (exact, and cheaper)
                 out_spec = spec
             elif self._phase_mode == "input":
-                mag = np.abs(spec)
-                wet = self._wet_magnitude(mag, st)
+                # the wet magnitude as gains on the input's complex bins, in place: per bin in
+                # the model band, one per frame above it (a real gain scales re and im alike)
+                mag = np.abs(spec[..., :MODEL_BINS])
+                model_out, ratio = self._model_magnitude(mag, st)
                 np.maximum(mag, np.float32(1e-30), out=mag)
-                wet /= mag  # the per-bin gain, applied to the input's complex bins in place
-                spec *= wet
+                model_out /= mag
+                low = spec[..., :MODEL_BINS]
+                np.multiply(low, model_out, out=low)
+                if ratio is not None:  # on the float view: re and im alike, contiguous
+                    high = spec.view(np.float32)[..., 2 * MODEL_BINS :]
+                    np.multiply(high, ratio, out=high)
                 out_spec = spec
             else:
                 mag = np.abs(spec)
@@ -423,16 +429,28 @@ class StyleTransfer:
 
     def _wet_magnitude(self, mag: np.ndarray, st: EngineState) -> np.ndarray:
         """The wet magnitude of every bin of ``mag`` (a new array; ``mag`` is not changed)."""
+        model_out, ratio = self._model_magnitude(mag[..., :MODEL_BINS], st)
+        if ratio is None:
+            return model_out
+        wet = np.empty_like(mag)
+        wet[..., :MODEL_BINS] = model_out
+        np.multiply(mag[..., MODEL_BINS:], ratio, out=wet[..., MODEL_BINS:])
+        return wet
+
+    def _model_magnitude(
+        self, model_in: np.ndarray, st: EngineState
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """The wet magnitude of the model band (a new array) from its input magnitude
+        ``model_in`` (not changed), and the gain ``(..., frames, 1)`` that continues it above
+        the band: the output/input ratio of the band's top bins, at most 16 (None for a
+        spectrum that ends at the band)."""
         cfg = st.config
-        model_in = mag[..., :MODEL_BINS]
         feats = _to_logmag(model_in, cfg)
         if cfg.model_stride == 1:
             out = self._run_transform(feats, st)
         else:
             out = self._strided_transform(feats, st)
-        wet = np.empty_like(mag)
-        model_out = wet[..., :MODEL_BINS]
-        model_out[...] = from_logmag(out, cfg)
+        model_out = from_logmag(out, cfg)
         # Gate: where the input is more than GATE_RANGE_DB below gate_db the wet magnitude is the
         # input's own, so a model that would invent sound from nothing stays silent.
         level = model_in.max(axis=-1, keepdims=True) * np.float32(2.0 / cfg.window_sum)
@@ -444,14 +462,13 @@ class StyleTransfer:
             model_out -= model_in
             model_out *= gate
             model_out += model_in
-        if mag.shape[-1] == MODEL_BINS:
-            return wet
+        if cfg.n_bins == MODEL_BINS:
+            return model_out, None
         top = slice(MODEL_BINS - _TOP_BAND, MODEL_BINS)
         ratio = (model_out[..., top].sum(axis=-1, keepdims=True) + np.float32(1e-20)) / (
             model_in[..., top].sum(axis=-1, keepdims=True) + np.float32(1e-20)
         )
-        np.multiply(mag[..., MODEL_BINS:], np.minimum(ratio, 16.0), out=wet[..., MODEL_BINS:])
-        return wet
+        return model_out, np.minimum(ratio, np.float32(16.0))
 
     def _run_transform(self, feats: np.ndarray, st: EngineState) -> np.ndarray:
         out = np.asarray(self._transform(feats, st.transform_state))
