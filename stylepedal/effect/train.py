@@ -301,7 +301,7 @@ def style_grams(
         raise ParameterError("styles=[] is empty: pass at least one (audio, sample_rate)")
     kernel = features.config.kernel_size
     sums: list[torch.Tensor] | None = None
-    count = 0
+    counts: list[int] | None = None  # frames per layer (each layer's convolution trims some)
     for i, item in enumerate(styles):
         if not isinstance(item, (tuple, list)) or len(item) != 2:
             raise ParameterError(f"styles[{i}] must be an (audio, sample_rate) pair")
@@ -322,12 +322,12 @@ def style_grams(
             for off in offsets:
                 sub = torch.from_numpy(np.ascontiguousarray(frames[off::feature_stride].T))
                 feats = features(sub[None])
-                n = feats[-1].shape[-1]
                 part = [f[0] @ f[0].T for f in feats]
+                n = [f.shape[-1] for f in feats]
                 sums = part if sums is None else [s + p for s, p in zip(sums, part, strict=True)]
-                count += n
-    assert sums is not None  # styles is non-empty (checked above)
-    return [(s / count)[None] for s in sums], count
+                counts = n if counts is None else [c + k for c, k in zip(counts, n, strict=True)]
+    assert sums is not None and counts is not None  # styles is non-empty (checked above)
+    return [(s / c)[None] for s, c in zip(sums, counts, strict=True)], counts[-1]
 
 
 class _Content:
