@@ -204,8 +204,9 @@ def render_file(
         Also keep this many seconds of the input and output start in memory (for a figure),
         returned as ``result.excerpt`` = ``(input, output)``.
     channel_workers : bool, optional
-        Run each channel of the chain's stylepedal effects in its own worker process (see
-        :meth:`Chain.start`): the same output, bit for bit, faster on a multi-core machine.
+        Run each channel of the chain's stylepedal effects but the first in its own worker
+        process, the effects after the last of them in the first worker, a block behind (see
+        :meth:`Chain.stream`): the same output, bit for bit, faster on a multi-core machine.
         Default (None): on when the file has more than one channel and lasts at least 5 s, and
         this process may use more than one core.
 
@@ -387,8 +388,9 @@ def add_cli(subparsers: Any) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--jobs", type=int, default=1, metavar="N",
                    help="with several inputs: render N files at once on N cores (this process "
-                   "and N-1 workers). Default 1: one file at a time, a stereo file's second "
-                   "channel computed by a worker process on a multi-core machine")
+                   "and N-1 workers). Default 1: one file at a time; on a multi-core machine a "
+                   "worker process computes a stereo file's second channel and the --post "
+                   "effects")
     p.add_argument("--chunk-frames", type=int, default=DEFAULT_CHUNK_FRAMES,
                    help=argparse.SUPPRESS)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
