@@ -16,6 +16,8 @@ from .errors import ParameterError
 __all__ = [
     "as_audio_2d",
     "check_choice",
+    "check_non_negative_int",
+    "check_positive_int",
     "check_range",
     "check_sample_rate",
     "restore_layout",
@@ -88,6 +90,22 @@ def check_sample_rate(sample_rate: Any, *, name: str = "sample_rate") -> int:
     value = float(sample_rate)
     if not np.isfinite(value) or value <= 0 or value != int(value):
         raise ParameterError(f"{name}={sample_rate!r} must be a positive whole number of Hz")
+    return int(value)
+
+
+def check_positive_int(value: Any, name: str) -> int:
+    """Return ``value`` (a Python or numpy integer, not a bool) as an int ``>= 1``, else raise
+    :class:`ParameterError`."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ParameterError(f"{name}={value!r} must be a positive integer")
+    return int(value)
+
+
+def check_non_negative_int(value: Any, name: str) -> int:
+    """Return ``value`` (a Python or numpy integer, not a bool) as an int ``>= 0``, else raise
+    :class:`ParameterError`."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ParameterError(f"{name}={value!r} must be a non-negative integer")
     return int(value)
 
 

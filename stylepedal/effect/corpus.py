@@ -17,7 +17,12 @@ from __future__ import annotations
 import numpy as np
 import scipy.signal
 
-from .._validate import check_range, check_sample_rate
+from .._validate import (
+    check_non_negative_int,
+    check_positive_int,
+    check_range,
+    check_sample_rate,
+)
 from ..errors import ParameterError
 
 __all__ = ["LOWEST_MIDI", "HIGHEST_MIDI", "make_clip", "make_corpus", "pluck"]
@@ -247,8 +252,6 @@ def make_corpus(
     >>> len(clips), clips[0].dtype
     (2, dtype('float32'))
     """
-    if isinstance(n_clips, bool) or not isinstance(n_clips, (int, np.integer)) or n_clips < 1:
-        raise ParameterError(f"n_clips={n_clips!r} must be a positive integer")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ParameterError(f"seed={seed!r} must be a non-negative integer")
+    n_clips = check_positive_int(n_clips, "n_clips")
+    seed = check_non_negative_int(seed, "seed")
     return [make_clip(seconds, sample_rate, seed=int(seed) * 100003 + i) for i in range(n_clips)]

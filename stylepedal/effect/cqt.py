@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validate import check_sample_rate, sanitize
+from .._validate import check_non_negative_int, check_positive_int, check_sample_rate, sanitize
 from ..errors import ParameterError
 
 __all__ = ["CqtRepresentation", "spectral_convergence_db", "snr_db"]
@@ -77,20 +77,9 @@ def _rep_2d(rep: Any, n_channels: int, name: str = "rep") -> np.ndarray:
     return np.maximum(rep, 0.0)
 
 
-def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ParameterError(f"{name}={value!r} must be a positive integer")
-    return int(value)
-
-
-def _non_negative_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise ParameterError(f"{name}={value!r} must be a non-negative integer")
-    return int(value)
-
 
 def _seed(value: Any) -> int:
-    return _non_negative_int(value, "seed")
+    return check_non_negative_int(value, "seed")
 
 
 def _positive_float(value: Any, name: str) -> float:
@@ -184,10 +173,12 @@ class CqtRepresentation:
         seed: int = 0,
     ) -> None:
         self.seed = _seed(seed)
-        self.bins_per_octave = _positive_int(bins_per_octave, "bins_per_octave")
+        self.bins_per_octave = check_positive_int(bins_per_octave, "bins_per_octave")
         self.fmin_hz = _positive_float(fmin_hz, "fmin_hz")
-        self.n_bins = None if n_bins is None else _positive_int(n_bins, "n_bins")
-        self.hop_length = None if hop_length is None else _positive_int(hop_length, "hop_length")
+        self.n_bins = None if n_bins is None else check_positive_int(n_bins, "n_bins")
+        self.hop_length = (
+            None if hop_length is None else check_positive_int(hop_length, "hop_length")
+        )
 
     def __repr__(self) -> str:
         return (
@@ -340,7 +331,7 @@ class CqtRepresentation:
         import librosa
 
         sr = check_sample_rate(sample_rate)
-        n_iter = _non_negative_int(n_iter, "n_iter")
+        n_iter = check_non_negative_int(n_iter, "n_iter")
         seed = self.seed if seed is None else _seed(seed)
         mag = self.to_magnitude(rep, sr)
         length = None if reference is None else _audio_1d(reference, "reference").shape[0]

@@ -23,9 +23,9 @@ import math
 
 import numpy as np
 
-from .._validate import check_sample_rate
+from .._validate import check_non_negative_int, check_positive_int, check_sample_rate
 from ..errors import ParameterError
-from .cqt import SINE_SCALE, _audio_1d, _non_negative_int, _positive_int, _rep_2d, _seed
+from .cqt import SINE_SCALE, _audio_1d, _rep_2d, _seed
 
 __all__ = ["MelRepresentation"]
 
@@ -74,9 +74,11 @@ class MelRepresentation:
         seed: int = 0,
     ) -> None:
         self.seed = _seed(seed)
-        self.n_mels = _positive_int(n_mels, "n_mels")
-        self.n_fft = None if n_fft is None else _positive_int(n_fft, "n_fft")
-        self.hop_length = None if hop_length is None else _positive_int(hop_length, "hop_length")
+        self.n_mels = check_positive_int(n_mels, "n_mels")
+        self.n_fft = None if n_fft is None else check_positive_int(n_fft, "n_fft")
+        self.hop_length = (
+            None if hop_length is None else check_positive_int(hop_length, "hop_length")
+        )
         if isinstance(fmin_hz, bool) or not isinstance(fmin_hz, (int, float)) or fmin_hz < 0:
             raise ParameterError(f"fmin_hz={fmin_hz!r} must be a number >= 0")
         if fmax_hz is not None and (
@@ -153,7 +155,7 @@ class MelRepresentation:
         import librosa
 
         p = self._params(sample_rate)
-        n_iter = _non_negative_int(n_iter, "n_iter")
+        n_iter = check_non_negative_int(n_iter, "n_iter")
         seed = self.seed if seed is None else _seed(seed)
         mel = np.expm1(_rep_2d(rep, self.n_mels)) / self._scale(p["n_fft"])
         length = None if reference is None else _audio_1d(reference, "reference").shape[0]

@@ -29,6 +29,7 @@ from typing import Any, cast
 import numpy as np
 import torch
 
+from .._validate import check_positive_int
 from ..errors import CacheError, ParameterError
 
 __all__ = ["StyleNet", "StyleNetState", "StyleNetTransform", "FORMAT", "FORMAT_VERSION"]
@@ -36,12 +37,6 @@ __all__ = ["StyleNet", "StyleNetState", "StyleNetTransform", "FORMAT", "FORMAT_V
 FORMAT = "stylepedal.StyleNet"
 FORMAT_VERSION = 1
 _MODEL_BINS = 1030
-
-
-def _check_pos_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ParameterError(f"{name}={value!r} must be a positive integer")
-    return int(value)
 
 
 class StyleNet(torch.nn.Module):
@@ -83,12 +78,12 @@ class StyleNet(torch.nn.Module):
         gate: bool = False,
     ) -> None:
         super().__init__()
-        self.n_bins = _check_pos_int(n_bins, "n_bins")
-        self.channels = _check_pos_int(channels, "channels")
-        self.kernel_size = _check_pos_int(kernel_size, "kernel_size")
+        self.n_bins = check_positive_int(n_bins, "n_bins")
+        self.channels = check_positive_int(channels, "channels")
+        self.kernel_size = check_positive_int(kernel_size, "kernel_size")
         if not isinstance(dilations, (tuple, list)) or not dilations:
             raise ParameterError(f"dilations={dilations!r} must be a non-empty tuple of ints")
-        self.dilations = tuple(_check_pos_int(d, "dilations[i]") for d in dilations)
+        self.dilations = tuple(check_positive_int(d, "dilations[i]") for d in dilations)
         if isinstance(leak, bool) or not isinstance(leak, (int, float)) or not 0 <= leak < 1:
             raise ParameterError(f"leak={leak!r} is out of range: allowed is [0, 1)")
         self.leak = float(leak)
@@ -331,7 +326,7 @@ class StyleNetTransform:
         self._hist = [(net.kernel_size - 1) * d for d in net.dilations]
 
     def new_state(self, channels: int) -> StyleNetState:
-        channels = _check_pos_int(channels, "channels")
+        channels = check_positive_int(channels, "channels")
         return StyleNetState(
             channels=channels,
             history=[np.zeros((channels, n, self.channels), np.float32) for n in self._hist],

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._validate import check_choice, check_range
+from .._validate import check_choice, check_positive_int, check_range
 from ..audio_io import FORMATS
 from ..errors import AudioFileError, ParameterError
 
@@ -322,8 +322,7 @@ def optimize_logmag(
             raise ParameterError(f"content=None needs alpha=0 (texture synthesis), got {alpha}")
         if init == "content":
             raise ParameterError("content=None needs init='noise', 'uniform' or 'truncnormal'")
-        if isinstance(n_frames, bool) or not isinstance(n_frames, int) or n_frames < 1:
-            raise ParameterError(f"n_frames={n_frames!r} must be a positive integer")
+        n_frames = check_positive_int(n_frames, "n_frames")
         shape = (n_bins, n_frames)
     if shape[1] < _min_frames(features):
         raise ParameterError(

@@ -59,9 +59,14 @@ from typing import Any
 
 import numpy as np
 
-from .._validate import check_choice, check_sample_rate
+from .._validate import (
+    check_choice,
+    check_non_negative_int,
+    check_positive_int,
+    check_sample_rate,
+)
 from ..errors import ParameterError
-from .cqt import SINE_SCALE, _audio_1d, _non_negative_int, _positive_int, _rep_2d, _seed
+from .cqt import SINE_SCALE, _audio_1d, _rep_2d, _seed
 
 __all__ = [
     "RESIDUAL_MODES",
@@ -138,7 +143,7 @@ def additive_synthesis(
     True
     """
     sr = check_sample_rate(sample_rate)
-    hop = _positive_int(hop_length, "hop_length")
+    hop = check_positive_int(hop_length, "hop_length")
     if tracks.ndim != 3 or tracks.shape[2] != 3:
         raise ParameterError(f"tracks shape={tracks.shape} must be (sinusoids, frames, 3)")
     n_frames = tracks.shape[1]
@@ -263,17 +268,21 @@ class SmsRepresentation:
         self.view = check_choice(view, "view", SMS_VIEWS)
         self.residual = check_choice(residual, "residual", RESIDUAL_MODES)
         self.threshold_db = _check_threshold(threshold_db)
-        self.win_length = None if win_length is None else _positive_int(win_length, "win_length")
+        self.win_length = (
+            None if win_length is None else check_positive_int(win_length, "win_length")
+        )
         if self.win_length is not None and self.win_length < 3:
             raise ParameterError(f"win_length={win_length} must be at least 3 samples")
-        self.n_fft = None if n_fft is None else _positive_int(n_fft, "n_fft")
-        self.hop_length = None if hop_length is None else _positive_int(hop_length, "hop_length")
+        self.n_fft = None if n_fft is None else check_positive_int(n_fft, "n_fft")
+        self.hop_length = (
+            None if hop_length is None else check_positive_int(hop_length, "hop_length")
+        )
         for name, value in (("freq_dev_hz", freq_dev_hz), ("freq_dev_ratio", freq_dev_ratio)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise ParameterError(f"{name}={value!r} must be a number >= 0")
         self.freq_dev_hz = float(freq_dev_hz)
         self.freq_dev_ratio = float(freq_dev_ratio)
-        self.min_track_frames = _positive_int(min_track_frames, "min_track_frames")
+        self.min_track_frames = check_positive_int(min_track_frames, "min_track_frames")
         # Residuals of recently analysed clips, keyed by a hash of the view array, so that a
         # plain round trip analyze -> synthesize puts the right residual back.
         self._residuals: OrderedDict[str, np.ndarray] = OrderedDict()
@@ -507,7 +516,7 @@ class SmsRepresentation:
             (default: the constructor's).
         """
         sr = check_sample_rate(sample_rate)
-        _non_negative_int(n_iter, "n_iter")
+        check_non_negative_int(n_iter, "n_iter")
         seed = self.seed if seed is None else _seed(seed)
         p = self.params(sr)
         hop = p["hop_length"]

@@ -20,7 +20,14 @@ from typing import Any
 
 import numpy as np
 
-from .._validate import as_audio_2d, check_choice, check_range, check_sample_rate, restore_layout
+from .._validate import (
+    as_audio_2d,
+    check_choice,
+    check_positive_int,
+    check_range,
+    check_sample_rate,
+    restore_layout,
+)
 from .._validate import sanitize as _sanitize
 from ..errors import ParameterError
 from .phase import PHASE_MODES, PghiState, PhaseGradient
@@ -359,10 +366,8 @@ class StyleTransfer:
         else:
             config = StftConfig.for_rate(check_sample_rate(sample_rate), self._latency_mode)
         x, layout = as_audio_2d(audio)
-        if buffer_size is not None and (
-            isinstance(buffer_size, bool) or not isinstance(buffer_size, int) or buffer_size < 1
-        ):
-            raise ParameterError(f"buffer_size={buffer_size!r} must be a positive integer")
+        if buffer_size is not None:
+            buffer_size = check_positive_int(buffer_size, "buffer_size")
         if reset or st is None or st.config is not config or st.channels != x.shape[0]:
             st = self._state = self._new_state(config, x.shape[0])
         x = _sanitize(x)

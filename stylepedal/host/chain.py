@@ -43,7 +43,13 @@ from typing import Any
 
 import numpy as np
 
-from .._validate import as_audio_2d, check_sample_rate, restore_layout, sanitize
+from .._validate import (
+    as_audio_2d,
+    check_positive_int,
+    check_sample_rate,
+    restore_layout,
+    sanitize,
+)
 from ..errors import ParameterError
 
 __all__ = ["Chain", "FIXED_BLOCK", "MAX_BLOCK"]
@@ -586,8 +592,7 @@ class Chain:
         0
         """
         sr = check_sample_rate(sample_rate)
-        if not isinstance(channels, int) or isinstance(channels, bool) or channels < 1:
-            raise ParameterError(f"channels={channels!r} must be a positive integer")
+        channels = check_positive_int(channels, "channels")
         if not self._stages:
             return 0
         for stage in self._stages:
@@ -651,8 +656,7 @@ class Chain:
         self, sample_rate: int, channels: int, channel_workers: bool, pipelined: bool
     ) -> None:
         sr = check_sample_rate(sample_rate)
-        if not isinstance(channels, int) or isinstance(channels, bool) or channels < 1:
-            raise ParameterError(f"channels={channels!r} must be a positive integer")
+        channels = check_positive_int(channels, "channels")
         if not isinstance(channel_workers, bool):
             raise ParameterError(f"channel_workers={channel_workers!r} must be True or False")
         self._close_workers()

@@ -33,6 +33,7 @@ import numpy as np
 
 from .._memory import keep_freed_memory
 from .._threads import single_threaded_math
+from .._validate import check_positive_int
 from ..errors import DeviceError, ParameterError, StylepedalError
 
 __all__ = [
@@ -89,10 +90,8 @@ class LiveEngine:
         control: Any = None,
         preset_name: str = "",
     ) -> None:
-        if isinstance(blocksize, bool) or not isinstance(blocksize, int) or blocksize < 1:
-            raise ParameterError(f"blocksize={blocksize!r} must be a positive integer")
-        if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
-            raise ParameterError(f"channels={channels!r} must be a positive integer")
+        blocksize = check_positive_int(blocksize, "blocksize")
+        channels = check_positive_int(channels, "channels")
         self.sample_rate = int(sample_rate)
         self.blocksize = blocksize
         self.channels = channels

@@ -36,6 +36,7 @@ import numpy as np
 from .._atomic import atomic_output
 from .._memory import keep_freed_memory
 from .._threads import single_threaded_math
+from .._validate import check_positive_int
 from ..audio_io import FORMATS, open_audio
 from ..errors import AudioFileError, ParameterError
 
@@ -236,8 +237,7 @@ def render_file(
     from pedalboard.io import AudioFile
 
     in_path, out_path = Path(in_path), Path(out_path)
-    if isinstance(chunk_frames, bool) or not isinstance(chunk_frames, int) or chunk_frames < 1:
-        raise ParameterError(f"chunk_frames={chunk_frames!r} must be a positive integer")
+    chunk_frames = check_positive_int(chunk_frames, "chunk_frames")
     if channel_workers is not None and not isinstance(channel_workers, bool):
         raise ParameterError(f"channel_workers={channel_workers!r} must be True, False or None")
     suffix = out_path.suffix.lower()
