@@ -301,7 +301,11 @@ def test_stream_with_channel_workers_equals_process_bit_for_bit(post, channels, 
     reference.start(SR, channels)
     want = np.concatenate([reference.process(b, SR) for b in _blocks(x, sizes)], axis=1)
     chain = Chain(_preset_items(POSTS[post]()))
-    pieces = list(chain.stream(_blocks(x, sizes), SR, channel_workers=True))
+    pieces = []
+    for piece in chain.stream(_blocks(x, sizes), SR, channel_workers=True):
+        pipe = chain._pipe  # the post stages do run in the channel-1 worker
+        assert pipe is not None and len(pipe.post) == len(POSTS[post]())
+        pieces.append(piece)
     got = np.concatenate(pieces, axis=1)
     assert got.dtype == np.float32 and got.shape == x.shape
     np.testing.assert_array_equal(got, want)
@@ -360,6 +364,12 @@ FAILURES = {
     "post-effect": (lambda: _preset_items([_Brittle()]), 0,
                     "channel worker 1.*_Brittle.*post effect blew up"),
     # channel 1 gets a spike: the effect fails in the worker that also runs the post effect
+    # the same in the last block: the error comes back when the stream drains
+    "post-effect-last-block": (
+        lambda: _preset_items([_Brittle()]),
+        0,
+        "channel worker 1.*_Brittle.*post effect blew up",
+    ),
     "effect-in-worker": (lambda: [_FragileStyle.identity(), pedalboard.Reverb()], 1,
                          "channel worker 1.*style effect blew up"),
 }
@@ -371,7 +381,7 @@ def test_stream_failure_in_the_post_worker_is_raised_and_stops_the_workers(where
 
     items, channel, message = FAILURES[where]
     x = rng.uniform(-0.4, 0.4, (2, 6 * MAX_BLOCK)).astype(np.float32)
-    x[channel, 4 * MAX_BLOCK + 5] = 1000.0
+    x[channel, -1000 if where.endswith("last-block") else 4 * MAX_BLOCK + 5] = 1000.0
     chain = Chain(items())
     out = chain.stream(_blocks(x, [4000]), SR, channel_workers=True)
     with pytest.raises(RuntimeError, match=message):
@@ -394,3 +404,11 @@ def test_stream_closed_early_stops_the_workers_and_refuses_channel_changes(rng):
     with pytest.raises(ParameterError, match="block of 1 channels in a stream of 2"):
         list(chain.stream(blocks, SR, channel_workers=True))
     assert multiprocessing.active_children() == []
+
+
+def test_worker_error_replies_are_never_the_length_of_a_block():
+    from stylepedal.host.chain import _error_reply
+
+    for text in ("", "x", "ab", "abc", "abcd", "é" * 7, "y" * 5000):
+        reply = _error_reply(text)
+        assert len(reply) % 4 and reply.decode().rstrip() == text[:1000].rstrip()

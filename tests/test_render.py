@@ -148,6 +148,17 @@ def _preset_chain():
     return build_chain("Test Tone", pre="Compressor(threshold_db=-20)", post="Reverb()")
 
 
+@pytest.mark.parametrize("channel_workers", [False, True])
+def test_three_channels_in_chunks_of_two_frames(tmp_path, stereo, channel_workers):
+    """A chunk shorter than the channel count is still (channels, frames), not the reverse."""
+    audio = np.concatenate([stereo, stereo[:1] * 0.5])[:, :6001]
+    src = write(tmp_path / "in.wav", audio, bit_depth=32)
+    render_file(src, tmp_path / "out.wav", _chain(), chunk_frames=2, progress=False,
+                channel_workers=channel_workers)
+    out, _ = read(tmp_path / "out.wav")
+    np.testing.assert_allclose(out, _chain().process_offline(audio, SR), atol=1e-5)
+
+
 @pytest.mark.parametrize("channels", [2, 3])
 def test_channel_workers_render_the_same_bytes(tmp_path, stereo, channels):
     import multiprocessing

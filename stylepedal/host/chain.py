@@ -164,7 +164,20 @@ def _in_pieces(run: Callable[[np.ndarray], np.ndarray], x: np.ndarray) -> np.nda
 _DRAIN = b"\x00"  # "send the block you hold" (no float32 block is 1 byte long)
 
 
-def _channel_worker(effect: Any, sample_rate: int, conn: Any, post: Sequence[Any] = ()) -> None:
+def _error_reply(text: str) -> bytes:
+    """A worker's error message, padded to a length that is not a multiple of 4: every
+    block reply (float32 samples, int64 counts) is one, so neither is taken for the other."""
+    data = text[:1000].encode()
+    return data + b" " * ((1 - len(data)) % 4)
+
+
+def _channel_worker(
+    effect: Any,
+    sample_rate: int,
+    conn: Any,
+    post: Sequence[Any] = (),
+    inherited: Sequence[Any] = (),
+) -> None:
     """A forked process running ``effect`` on one channel: blocks in, blocks out, until an
     empty message (or the parent's end of the pipe closes).
 
@@ -176,6 +189,8 @@ def _channel_worker(effect: Any, sample_rate: int, conn: Any, post: Sequence[Any
     may be sending to it, and no pipe size can deadlock the two.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops us
+    for other in inherited:
+        other.close()
     effect.reset()
     held: bytes | None = None  # the post stages' output of the block before, or an error
 
@@ -199,7 +214,7 @@ def _channel_worker(effect: Any, sample_rate: int, conn: Any, post: Sequence[Any
             try:
                 y = _in_pieces(run, np.frombuffer(msg, dtype=np.float32))
             except Exception as exc:  # reported to the parent, which raises it
-                error = f"{type(exc).__name__}: {exc}"[:1000].encode()
+                error = _error_reply(f"{type(exc).__name__}: {exc}")
             if not post:
                 conn.send_bytes(error if y is None else y)
                 continue
@@ -235,7 +250,7 @@ def _post_block(post: Sequence[Any], rest: bytes, y: np.ndarray) -> bytes:
         counts = np.array([getattr(s, "underruns", 0) for s in post], dtype=np.int64)
         return out.tobytes() + counts.tobytes()
     except Exception as exc:
-        return f"{where}{type(exc).__name__}: {exc}"[:1000].encode()
+        return _error_reply(f"{where}{type(exc).__name__}: {exc}")
 
 
 class _ChannelWorkerStage:
@@ -275,8 +290,11 @@ class _ChannelWorkerStage:
         for c in range(1, self.channels):
             parent, child = ctx.Pipe()
             post = self.post if c == 1 else ()
+            # the child closes the parent's ends it inherits (this pipe's and its siblings'):
+            # else closing them here would not end a worker blocked in a send
             proc = ctx.Process(
-                target=_channel_worker, args=(self.item, self.sample_rate, child, post),
+                target=_channel_worker,
+                args=(self.item, self.sample_rate, child, post, [*self._conns, parent]),
                 daemon=True,
             )
             proc.start()
@@ -316,9 +334,14 @@ class _ChannelWorkerStage:
             msg = self._conns[c - 1].recv_bytes()
         except (EOFError, OSError) as exc:
             raise RuntimeError(f"{self.item!r}: channel worker {c} died") from exc
+        if len(msg) % 4:
+            raise RuntimeError(
+                f"{self.item!r} failed in channel worker {c}: "
+                f"{msg.decode(errors='replace').rstrip()}"
+            )
         if len(msg) != size:
             raise RuntimeError(
-                f"{self.item!r} failed in channel worker {c}: {msg.decode(errors='replace')}"
+                f"{self.item!r}: channel worker {c} sent {len(msg)} bytes, expected {size}"
             )
         return msg
 
@@ -745,9 +768,14 @@ class Chain:
         blocks: Iterable[np.ndarray],
         sample_rate: int,
         *,
+        channels: int | None = None,
         channel_workers: bool = False,
     ) -> Iterator[np.ndarray]:
         """Stream ``blocks`` through a new stream of the chain and yield the output.
+
+        ``channels`` fixes the stream's channel count, so that a 2-D block is read as
+        ``(channels, frames)`` however short it is (default: the first block's count, as
+        :func:`as_audio_2d` reads it). Every block must have that many channels.
 
         The yielded arrays, concatenated, are what :meth:`process` returns for the same blocks
         concatenated: as many samples, delayed by :meth:`latency_samples` (append that many
@@ -775,19 +803,34 @@ class Chain:
         first = next(it, None)
         if first is None:
             return
-        x, layout = as_audio_2d(first)
-        channels = x.shape[0]
-        self._start(sample_rate, channels, channel_workers, pipelined=True)
+        if channels is None:
+            channels = as_audio_2d(first)[0].shape[0]
         try:
+            self._start(sample_rate, channels, channel_workers, pipelined=True)
+            _, layout = self._to_2d(first, sample_rate, False)
             pipe = self._pipe
+            blocks_all = itertools.chain([first], it)
             if pipe is None:  # nothing to pipeline: block by block
-                yield self.process(first, sample_rate)
-                for block in it:
+                for block in blocks_all:
+                    self._block_2d(block)
                     yield self.process(block, sample_rate)
                 return
-            yield from self._pipelined(itertools.chain([first], it), pipe, layout)
+            yield from self._pipelined(blocks_all, pipe, layout)
         finally:
             self.reset()
+
+    def _block_2d(self, block: Any) -> np.ndarray:
+        """A block of the running stream as ``(channels, frames)``; a block with another
+        channel count is an error (:meth:`process` would start a new stream)."""
+        assert self._stream is not None
+        sample_rate, channels = self._stream
+        x, _ = self._to_2d(block, sample_rate, False)
+        if x.shape[0] != channels:
+            raise ParameterError(
+                f"block of {x.shape[0]} channels in a stream of {channels}: every block "
+                "must have the stream's channel count"
+            )
+        return x
 
     def _pipelined(
         self, blocks: Iterator[np.ndarray], pipe: _ChannelWorkerStage, layout: str
@@ -815,12 +858,7 @@ class Chain:
             return restore_layout(y, layout) if y.shape[1] else None
 
         for block in blocks:
-            x, _ = self._to_2d(block, sample_rate, False)
-            if x.shape[0] != channels:
-                raise ParameterError(
-                    f"block of {x.shape[0]} channels in a stream of {channels}: every block "
-                    "must have the first block's channel count"
-                )
+            x = self._block_2d(block)
             inq.push(sanitize(x))
             owed += x.shape[1]
             if len(inq) > channels:

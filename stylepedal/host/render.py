@@ -271,12 +271,6 @@ def render_file(
         advance = mp3_codec_delay(sample_rate, channels) if suffix == ".mp3" else 0
         bar = None
         try:
-            if progress:
-                from tqdm import tqdm
-
-                bar = tqdm(
-                    total=total, unit="frame", unit_scale=True, desc=in_path.name, leave=False
-                )
             keep = int(keep_seconds * sample_rate)
             kept_in: list[np.ndarray] = []
             kept_out: list[np.ndarray] = []
@@ -312,7 +306,7 @@ def render_file(
 
                     def chunks() -> Iterator[np.ndarray]:
                         """The file in chunks, then zeros to flush the latency."""
-                        nonlocal read, kept_in_n
+                        nonlocal read, kept_in_n, bar
                         while True:
                             x = reader.read(chunk_frames)
                             if x.ndim != 2 or x.shape[-1] == 0:
@@ -323,6 +317,15 @@ def render_file(
                                 kept_in.append(x[:, : keep - kept_in_n].copy())
                                 kept_in_n += kept_in[-1].shape[1]
                             yield x
+                            if progress and bar is None:
+                                # made after the first block, when the stream has forked its
+                                # workers: tqdm's monitor thread is not forked with them
+                                from tqdm import tqdm
+
+                                bar = tqdm(
+                                    total=total, unit="frame", unit_scale=True,
+                                    desc=in_path.name, leave=False,
+                                )
                             if bar is not None:
                                 bar.update(x.shape[1])
                             if progress_callback is not None:
@@ -334,7 +337,9 @@ def render_file(
                             remaining -= n
 
                     # closing(): an error or Ctrl-C here stops the stream (and its workers) now
-                    stream = chain.stream(chunks(), sample_rate, channel_workers=channel_workers)
+                    stream = chain.stream(
+                        chunks(), sample_rate, channels=channels, channel_workers=channel_workers
+                    )
                     with contextlib.closing(stream):
                         for y in stream:
                             emit(y)
