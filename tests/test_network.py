@@ -8,6 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from stylepedal.effect._kernels import as_half_bits
 from stylepedal.effect.network import StyleNet
 from stylepedal.errors import CacheError, ParameterError
 from tests.tolerances import NETWORK_STREAM_ATOL
@@ -87,10 +88,45 @@ def _stream(net: StyleNet, x: np.ndarray, sizes: list[int]) -> np.ndarray:
     ids=["one", "single-frames", "17s", "mixed", "two"],
 )
 @pytest.mark.parametrize("gate", [False, True], ids=["delta", "gate"])
-def test_streaming_equals_offline(rng, sizes, gate):
+@pytest.mark.parametrize("half", [False, True], ids=["float32", "float16"])
+def test_streaming_equals_offline(rng, sizes, gate, half):
+    """Calls of up to KERNEL_MAX_FRAMES frames run compiled (reading float16 weights when the
+    weights are float16 values, as every saved preset's are), longer ones through BLAS."""
     net = _trained_like(gate=gate)
+    if half:
+        net.round_to("float16")
+    assert net.as_transform().half_weights is half
     x = _frames(rng, 2, 200)
     np.testing.assert_allclose(_stream(net, x, sizes), _offline(net, x), atol=NETWORK_STREAM_ATOL)
+
+
+def test_half_bits_are_exact_or_refused():
+    w = np.array([[0.0, -0.0, 1.5, -2.0**-24], [65504.0, 2.0**-14, -3.0, 0.1]], np.float32)
+    w[1, 3] = np.float16(0.1)  # a float16 value, so exactly representable
+    bits = as_half_bits(w)
+    assert bits is not None and bits.dtype == np.uint16 and bits.flags.c_contiguous
+    np.testing.assert_array_equal(bits.view(np.float16).astype(np.float32), w)
+    assert as_half_bits(np.array([0.1], np.float32)) is None  # not a float16 value
+    assert as_half_bits(np.array([1e5], np.float32)) is None  # beyond float16's range
+    assert as_half_bits(np.array([np.inf], np.float32)) is None
+
+
+@pytest.mark.parametrize("gate", [False, True], ids=["delta", "gate"])
+def test_compiled_single_frames_equal_blas_on_a_preset_sized_network(rng, gate):
+    """At the presets' width (C=96), with float16 weights including subnormal ones: one frame
+    per call (the compiled kernel) equals one call over all frames (BLAS), frame for frame."""
+    net = _trained_like(channels=96, gate=gate)
+    with torch.no_grad():
+        net.inp.weight[:, :500] = 5e-5  # float16 subnormals: decoded exactly, or the test fails
+    net.round_to("float16")
+    tf = net.as_transform()
+    assert tf.half_weights
+    x = _frames(rng, 1, 40)
+    single, state = [], tf.new_state(1)
+    for i in range(40):
+        single.append(tf(x[:, i : i + 1], state))
+    whole = tf(x, tf.new_state(1))
+    np.testing.assert_allclose(np.concatenate(single, axis=1), whole, atol=NETWORK_STREAM_ATOL)
 
 
 @settings(max_examples=15, deadline=None)

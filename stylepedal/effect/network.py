@@ -23,7 +23,7 @@ Weights are stored as safetensors (never pickled) plus a JSON-able config dict.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, cast
 
 import numpy as np
@@ -37,6 +37,9 @@ __all__ = ["StyleNet", "StyleNetState", "StyleNetTransform", "FORMAT", "FORMAT_V
 FORMAT = "stylepedal.StyleNet"
 FORMAT_VERSION = 1
 _MODEL_BINS = 1030
+# Calls of up to this many frames run in the compiled kernel, longer ones through BLAS:
+# measured per frame (C=96, one thread), see the note in the transform's docstring.
+KERNEL_MAX_FRAMES = 2
 
 
 class StyleNet(torch.nn.Module):
@@ -286,7 +289,9 @@ class StyleNetState:
     """Per-channel history of every dilated convolution's input (RAVE cached_conv)."""
 
     channels: int
-    history: list[np.ndarray] = field(default_factory=list)  # (channels, (k-1)*d, C) each
+    # (channels, sum((k-1)*d), C): each layer's last (k-1)*d inputs, oldest first, layer after
+    # layer (one array, so the compiled single-frame path and the BLAS path share it)
+    history: np.ndarray
 
 
 class StyleNetTransform:
@@ -296,9 +301,15 @@ class StyleNetTransform:
     updated in place; calling on ``frames[:, :a]`` then ``frames[:, a:]`` equals one call.
     The weights are copied at construction, so training the network further does not change a
     running transform.
+
+    Up to :data:`KERNEL_MAX_FRAMES` frames (the live path: one per hop) run in one compiled
+    call that reads the weights as float16 when float16 holds them exactly (every saved
+    preset's do), see :mod:`stylepedal.effect._kernels`; longer batches run through BLAS.
     """
 
     def __init__(self, net: StyleNet) -> None:
+        from ._kernels import as_half_bits, net_frames
+
         self.model_bins = net.n_bins
         self.channels = net.channels
         self.kernel_size = net.kernel_size
@@ -324,13 +335,35 @@ class StyleNetTransform:
         self._b_out = arr(net.out.bias)
         self.gate = net.gate
         self._hist = [(net.kernel_size - 1) * d for d in net.dilations]
+        self._starts = np.cumsum([0, *self._hist]).tolist()
+        # the compiled path's weights: float16 bits if float16 holds all of them, else float32
+        w_conv = np.stack(self._w_conv)
+        halves = [as_half_bits(w) for w in (self._w_in, w_conv, self._w_out)]
+        if all(h is not None for h in halves):
+            self._kw_in, self._kw_conv, self._kw_out = halves
+            self.half_weights = True
+        else:
+            self._kw_in, self._kw_conv, self._kw_out = self._w_in, w_conv, self._w_out
+            self.half_weights = False
+        self._kb_conv = np.stack(self._b_conv)
+        self._kdil = np.asarray(self.dilations, dtype=np.int64)
+        self._net_frames = net_frames
+        # compile (or load from numba's cache) now, not at the first frame of a live stream
+        probe = np.zeros((1, 1, self.model_bins), np.float32)
+        self._kernel(probe, self.new_state(1), np.empty_like(probe))
 
     def new_state(self, channels: int) -> StyleNetState:
         channels = check_positive_int(channels, "channels")
         return StyleNetState(
             channels=channels,
-            history=[np.zeros((channels, n, self.channels), np.float32) for n in self._hist],
+            history=np.zeros((channels, self._starts[-1], self.channels), np.float32),
         )
+
+    def _kernel(self, x: np.ndarray, state: StyleNetState, y: np.ndarray) -> None:
+        self._net_frames(
+            x, self._kw_in, self._b_in, self._kw_conv, self._kb_conv, self._kdil,
+            state.history, self._kw_out, self._b_out, self.leak, self.gate, y,
+        )  # fmt: skip
 
     def __call__(self, frames: np.ndarray, state: StyleNetState) -> np.ndarray:
         if frames.ndim != 3 or frames.shape[2] != self.model_bins:
@@ -342,19 +375,24 @@ class StyleNetTransform:
                 f"frames has {frames.shape[0]} channels but the state was made for "
                 f"{state.channels}: call new_state({frames.shape[0]})"
             )
-        x = frames.astype(np.float32, copy=False)
+        x = np.ascontiguousarray(frames, dtype=np.float32)
         n = x.shape[1]
+        if n <= KERNEL_MAX_FRAMES:
+            y = np.empty_like(x)
+            self._kernel(x, state, y)
+            return y
         k = self.kernel_size
         h = x @ self._w_in
         h += self._b_in
         for i, d in enumerate(self.dilations):
-            buf = np.concatenate([state.history[i], h], axis=1)
+            past = state.history[:, self._starts[i] : self._starts[i + 1]]
+            buf = np.concatenate([past, h], axis=1)
             taps = np.concatenate([buf[:, j * d : j * d + n] for j in range(k)], axis=2)
             r = taps @ self._w_conv[i]
             r += self._b_conv[i]
             np.maximum(r, self.leak * r, out=r)
             h += r
-            state.history[i] = buf[:, buf.shape[1] - self._hist[i] :]
+            past[...] = buf[:, buf.shape[1] - self._hist[i] :]
         np.maximum(h, self.leak * h, out=h)
         y = h @ self._w_out
         y += self._b_out

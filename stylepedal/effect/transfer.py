@@ -15,6 +15,7 @@ For latency-compensated offline rendering use :mod:`stylepedal.host.render`.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,13 +33,12 @@ from .._validate import sanitize as _sanitize
 from ..errors import ParameterError
 from .phase import PHASE_MODES, PghiState, PhaseGradient
 from .stft import (
+    FEATURE_SCALE,
     LATENCY_MODES,
     MODEL_BINS,
     StftConfig,
     frames,
-    from_logmag,
     irfft,
-    overlap_add,
     rfft,
 )
 from .stft import to_logmag as _to_logmag
@@ -55,6 +55,34 @@ GATE_DEFAULT_DB = -70.0
 GATE_RANGE_DB = 20.0
 _TOP_BAND = 128  # model bins whose output/input gain continues above 11025 Hz
 _TINY = 1e-30  # smaller output samples are flushed to zero (no subnormals downstream)
+_MAX_HIGH_GAIN = 16.0  # the largest gain the bins above the model band get
+
+
+def _kernels() -> Any:
+    """The compiled kernels (imports numba on first use, not with the package)."""
+    from . import _kernels as kernels
+
+    return kernels
+
+
+@functools.cache
+def _prepare_kernels() -> None:
+    """Call each kernel once with the argument types ``_block`` passes, so that numba compiles
+    them (or loads them from its cache) when the first effect is built, not in the first
+    block of a live stream."""
+    kernels = _kernels()
+    config = StftConfig.for_rate(48000)
+    mag = np.zeros((1, 1, MODEL_BINS), dtype=np.float32)
+    kernels.apply_wet_gains(
+        np.zeros((1, 1, config.n_bins), dtype=np.complex64), mag, mag.copy(), np.float32(1.0),
+        np.float32(1.0), GATE_DEFAULT_DB - GATE_RANGE_DB, GATE_RANGE_DB, _TOP_BAND,
+        _MAX_HIGH_GAIN,
+    )  # fmt: skip
+    kernels.overlap_add_tails(
+        np.zeros((1, 1, config.n_fft), dtype=np.float32), config.synthesis_window32,
+        np.zeros((1, config.overlap - 1, config.hop_length), dtype=np.float32),
+        config.ola_gain, np.empty((1, config.hop_length), dtype=np.float32),
+    )  # fmt: skip
 
 
 class _Ramp:
@@ -164,6 +192,7 @@ class StyleTransfer:
         self._bypass = self._check_bool(bypass, "bypass")
         self._state: EngineState | None = None
         self._pghi: PhaseGradient | None = None
+        _prepare_kernels()
 
     # ---------------------------------------------------------------- construction helpers
     @classmethod
@@ -396,17 +425,15 @@ class StyleTransfer:
                 # nothing to change: the resynthesis is the analysis (exact, and cheaper)
                 out_spec = spec
             elif self._phase_mode == "input":
-                # the wet magnitude as gains on the input's complex bins, in place: per bin in
-                # the model band, one per frame above it (a real gain scales re and im alike)
+                # the wet magnitude as gains on the input's complex bins, in place (one compiled
+                # pass): per bin in the model band, one per frame above it
                 mag = np.abs(spec[..., :MODEL_BINS])
-                model_out, ratio = self._model_magnitude(mag, st)
-                np.maximum(mag, np.float32(1e-30), out=mag)
-                model_out /= mag
-                low = spec[..., :MODEL_BINS]
-                np.multiply(low, model_out, out=low)
-                if ratio is not None:  # on the float view: re and im alike, contiguous
-                    high = spec.view(np.float32)[..., 2 * MODEL_BINS :]
-                    np.multiply(high, ratio, out=high)
+                wet = self._model_output(mag, st)
+                _kernels().apply_wet_gains(
+                    spec, mag, wet, np.float32(cfg.window_sum / FEATURE_SCALE),
+                    np.float32(2.0 / cfg.window_sum), self._gate_db - GATE_RANGE_DB,
+                    GATE_RANGE_DB, _TOP_BAND, _MAX_HIGH_GAIN,
+                )  # fmt: skip
                 out_spec = spec
             else:
                 mag = np.abs(spec)
@@ -418,8 +445,10 @@ class StyleTransfer:
                 for f in range(n_frames):
                     phase[:, f] = pg.frame(wet_mag[:, f], st.pghi)
                 out_spec = (wet_mag * np.exp(1j * phase)).astype(np.complex64)
-            tails = irfft(out_spec, cfg.n_fft)[..., -cfg.synth_length :]
-            seg, st.pending = overlap_add(tails * cfg.synthesis_window32, st.pending, cfg)
+            seg = np.empty((st.channels, n_frames * hop), dtype=np.float32)
+            _kernels().overlap_add_tails(
+                irfft(out_spec, cfg.n_fft), cfg.synthesis_window32, st.pending, cfg.ola_gain, seg
+            )
             st.outq = np.concatenate((st.outq, seg), axis=1)
             st.inbuf = buf[:, n_frames * hop :]
         else:
@@ -442,6 +471,21 @@ class StyleTransfer:
         np.multiply(mag[..., MODEL_BINS:], ratio, out=wet[..., MODEL_BINS:])
         return wet
 
+    def _model_output(self, model_in: np.ndarray, st: EngineState) -> np.ndarray:
+        """``expm1`` of the model's output on the model band: the wet magnitude in units of
+        ``FEATURE_SCALE / window_sum``, before the gate (a new array)."""
+        cfg = st.config
+        feats = _to_logmag(model_in, cfg)
+        if cfg.model_stride == 1:
+            out = self._run_transform(feats, st)
+        else:
+            out = self._strided_transform(feats, st)
+        # clamp to [0, 40] as from_logmag does: a new array, whatever the transform returned
+        wet = np.minimum(out, np.float32(40.0), dtype=np.float32)
+        np.maximum(wet, np.float32(0.0), out=wet)
+        np.expm1(wet, out=wet)
+        return wet
+
     def _model_magnitude(
         self, model_in: np.ndarray, st: EngineState
     ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -450,12 +494,8 @@ class StyleTransfer:
         the band: the output/input ratio of the band's top bins, at most 16 (None for a
         spectrum that ends at the band)."""
         cfg = st.config
-        feats = _to_logmag(model_in, cfg)
-        if cfg.model_stride == 1:
-            out = self._run_transform(feats, st)
-        else:
-            out = self._strided_transform(feats, st)
-        model_out = from_logmag(out, cfg)
+        model_out = self._model_output(model_in, st)
+        model_out *= np.float32(cfg.window_sum / FEATURE_SCALE)  # as from_logmag
         # Gate: where the input is more than GATE_RANGE_DB below gate_db the wet magnitude is the
         # input's own, so a model that would invent sound from nothing stays silent.
         level = model_in.max(axis=-1, keepdims=True) * np.float32(2.0 / cfg.window_sum)
@@ -473,7 +513,7 @@ class StyleTransfer:
         ratio = (model_out[..., top].sum(axis=-1, keepdims=True) + np.float32(1e-20)) / (
             model_in[..., top].sum(axis=-1, keepdims=True) + np.float32(1e-20)
         )
-        return model_out, np.minimum(ratio, np.float32(16.0))
+        return model_out, np.minimum(ratio, np.float32(_MAX_HIGH_GAIN))
 
     def _run_transform(self, feats: np.ndarray, st: EngineState) -> np.ndarray:
         out = np.asarray(self._transform(feats, st.transform_state))
