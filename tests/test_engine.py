@@ -430,3 +430,19 @@ def test_constructor_and_setter_check_the_transform_alike():
             StyleTransfer(bad)  # type: ignore[arg-type]
         with pytest.raises(ParameterError, match="transform="):
             StyleTransfer.identity().transform = bad  # type: ignore[assignment]
+
+
+@pytest.mark.parametrize("mix", [1.0, 0.5], ids=["wet", "mixed"])
+def test_no_subnormal_leaves_the_effect(mix):
+    """Samples that would come out subnormal (a tiny input at -60 dB) come out as 0, whether
+    the gain has settled or is gliding."""
+    x = np.full((2, 4800), 3e-36, dtype=np.float32)
+    x[:, ::2] *= -1
+    fx = StyleTransfer.identity(mix=mix, output_gain_db=-60.0)
+    y = fx(x, 48000)
+    assert (np.abs(x * 10 ** (-60 / 20)) < FLOAT32_TINY).all()  # what they would have been
+    assert (y == 0).all()
+    fx.output_gain_db = -40.0  # gliding
+    y2 = fx.process(x, 48000, reset=False)
+    nonzero = np.abs(y2[y2 != 0])
+    assert nonzero.size == 0 or nonzero.min() >= FLOAT32_TINY

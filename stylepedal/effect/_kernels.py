@@ -236,3 +236,13 @@ def overlap_add_tails(
                     p[j, i] = p[j + 1, i] + t[start + (j + 1) * hop + i] * window[(j + 1) * hop + i]
             for i in range(hop):
                 p[r - 2, i] = t[start + (r - 1) * hop + i] * window[(r - 1) * hop + i]
+
+
+@numba.njit(cache=True, nogil=True)
+def scale_flush(x: Any, gain: Any, tiny: Any, out: Any) -> None:  # pragma: no cover - compiled
+    """``out = x * gain`` (2-D float32, ``out`` may be ``x``), with every result smaller than
+    ``tiny`` in magnitude set to 0: no subnormal leaves the effect."""
+    for c in range(x.shape[0]):
+        for i in range(x.shape[1]):
+            v = x[c, i] * gain
+            out[c, i] = v if abs(v) >= tiny else np.float32(0.0)

@@ -78,6 +78,9 @@ def _prepare_kernels() -> None:
         np.float32(1.0), GATE_DEFAULT_DB - GATE_RANGE_DB, GATE_RANGE_DB, _TOP_BAND,
         _MAX_HIGH_GAIN,
     )  # fmt: skip
+    block = np.zeros((2, config.hop_length), dtype=np.float32)
+    for wet in (block, block[:, 1:]):  # contiguous, and a view of a stereo queue
+        kernels.scale_flush(wet, np.float32(1.0), np.float32(_TINY), np.empty_like(wet))
     kernels.overlap_add_tails(
         np.zeros((1, 1, config.n_fft), dtype=np.float32), config.synthesis_window32,
         np.zeros((1, config.overlap - 1, config.hop_length), dtype=np.float32),
@@ -481,7 +484,7 @@ class StyleTransfer:
         else:
             out = self._strided_transform(feats, st)
         # clamp to [0, 40] as from_logmag does: a new array, whatever the transform returned
-        wet = np.minimum(out, np.float32(40.0), dtype=np.float32)
+        wet = np.minimum(out, np.float32(40.0), dtype=np.float32, order="C")
         np.maximum(wet, np.float32(0.0), out=wet)
         np.expm1(wet, out=wet)
         return wet
@@ -556,13 +559,18 @@ class StyleTransfer:
         ramps["gain"].set(10.0 ** (self._gain_db / 20.0), length)
         ramps["active"].set(0.0 if self._bypass else 1.0, length)
         mix, gain, active = (ramps[k].block(n) for k in ("mix", "gain", "active"))
+        kernels = _kernels()
         if isinstance(mix, float) and isinstance(active, float) and mix == 1.0 and active == 1.0:
-            # settled fully wet, the usual case (the gain may still be gliding: an array)
-            out = wet.copy() if isinstance(gain, float) and gain == 1.0 else wet * gain
+            # settled fully wet, the usual case
+            if isinstance(gain, float):  # one compiled pass: scale, flush, copy
+                out = np.empty_like(wet)
+                kernels.scale_flush(wet, np.float32(gain), np.float32(_TINY), out)
+                return out
+            out = wet * gain  # the gain is gliding: an array
         else:
             effected = gain * (dry + mix * (wet - dry))
             out = dry + active * (effected - dry)
-        out[np.abs(out) < _TINY] = 0.0
+        kernels.scale_flush(out, np.float32(1.0), np.float32(_TINY), out)
         return out
 
     def __repr__(self) -> str:
