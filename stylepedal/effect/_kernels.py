@@ -193,21 +193,26 @@ def apply_wet_gains(
             level_db = 20.0 * np.log10(max(peak * level_scale, 1e-30))
             gate = min(max((level_db - floor_db) / range_db, 0.0), 1.0)
             g = np.float32(gate)
+            if gate < 1.0:
+                for k in range(m):
+                    w[k] = (w[k] * wet_scale - x[k]) * g + x[k]
+            else:
+                for k in range(m):
+                    w[k] *= wet_scale
+            s_re = s.view(np.float32)
+            for k in range(m):
+                gain = w[k] / max(x[k], np.float32(1e-30))
+                s_re[2 * k] *= gain
+                s_re[2 * k + 1] *= gain
             top_out = 0.0
             top_in = 0.0
-            for k in range(m):
-                v = w[k] * wet_scale
-                if gate < 1.0:
-                    v = (v - x[k]) * g + x[k]
-                w[k] = v
-                s[k] *= v / max(x[k], np.float32(1e-30))
-                if k >= m - top:
-                    top_out += v
-                    top_in += x[k]
+            for k in range(m - top, m):
+                top_out += w[k]
+                top_in += x[k]
             if n_bins > m:
                 ratio = np.float32(min((top_out + 1e-20) / (top_in + 1e-20), max_ratio))
-                for k in range(m, n_bins):
-                    s[k] *= ratio
+                for k in range(2 * m, 2 * n_bins):  # re and im alike
+                    s_re[k] *= ratio
 
 
 @numba.njit(cache=True, nogil=True)
