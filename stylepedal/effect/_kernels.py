@@ -164,7 +164,6 @@ def apply_wet_gains(
     spec: Any,
     mag: Any,
     wet: Any,
-    wet_scale: Any,
     level_scale: Any,
     floor_db: Any,
     range_db: Any,
@@ -174,7 +173,7 @@ def apply_wet_gains(
     """Turn the input spectrum ``spec`` ``(channels, frames, bins)`` into the wet one, in place.
 
     ``mag``: the input magnitude of the model band (its first ``m`` bins); ``wet``: the model's
-    output magnitude there, in units of ``1 / wet_scale`` (overwritten with the wet magnitude).
+    output magnitude there (overwritten with the wet magnitude, after the gate).
     Per frame: below the gate (frame peak ``* level_scale`` in dB under ``floor_db +
     range_db``) the wet magnitude blends towards the input's own; each model bin gets the gain
     ``wet / input``; the bins above the band get one gain, the wet/input ratio of the band's
@@ -195,10 +194,7 @@ def apply_wet_gains(
             g = np.float32(gate)
             if gate < 1.0:
                 for k in range(m):
-                    w[k] = (w[k] * wet_scale - x[k]) * g + x[k]
-            else:
-                for k in range(m):
-                    w[k] *= wet_scale
+                    w[k] = (w[k] - x[k]) * g + x[k]
             s_re = s.view(np.float32)
             for k in range(m):
                 gain = w[k] / max(x[k], np.float32(1e-30))

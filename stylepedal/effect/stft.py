@@ -342,8 +342,9 @@ def from_logmag(logmag: np.ndarray, config: StftConfig) -> np.ndarray:
     float32."""
     scale = np.float32(config.window_sum / FEATURE_SCALE)
     # clamp to [0, 40]: a model output below 0 means "no energy", above 40 would overflow
-    x = np.minimum(np.maximum(logmag.astype(np.float32, copy=False), 0.0), 40.0)
-    np.expm1(x, out=x)  # x is a new array: work in place
+    x = np.maximum(logmag, np.float32(0.0), dtype=np.float32, order="C")  # a new C-order array
+    np.minimum(x, np.float32(40.0), out=x)
+    np.expm1(x, out=x)
     x *= scale
     return x
 

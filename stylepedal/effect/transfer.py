@@ -33,11 +33,11 @@ from .._validate import sanitize as _sanitize
 from ..errors import ParameterError
 from .phase import PHASE_MODES, PghiState, PhaseGradient
 from .stft import (
-    FEATURE_SCALE,
     LATENCY_MODES,
     MODEL_BINS,
     StftConfig,
     frames,
+    from_logmag,
     irfft,
     rfft,
 )
@@ -75,8 +75,7 @@ def _prepare_kernels() -> None:
     mag = np.zeros((1, 1, MODEL_BINS), dtype=np.float32)
     kernels.apply_wet_gains(
         np.zeros((1, 1, config.n_bins), dtype=np.complex64), mag, mag.copy(), np.float32(1.0),
-        np.float32(1.0), GATE_DEFAULT_DB - GATE_RANGE_DB, GATE_RANGE_DB, _TOP_BAND,
-        _MAX_HIGH_GAIN,
+        GATE_DEFAULT_DB - GATE_RANGE_DB, GATE_RANGE_DB, _TOP_BAND, _MAX_HIGH_GAIN,
     )  # fmt: skip
     block = np.zeros((2, config.hop_length), dtype=np.float32)
     for wet in (block, block[:, 1:]):  # contiguous, and a view of a stereo queue
@@ -433,9 +432,8 @@ class StyleTransfer:
                 mag = np.abs(spec[..., :MODEL_BINS])
                 wet = self._model_output(mag, st)
                 _kernels().apply_wet_gains(
-                    spec, mag, wet, np.float32(cfg.window_sum / FEATURE_SCALE),
-                    np.float32(2.0 / cfg.window_sum), self._gate_db - GATE_RANGE_DB,
-                    GATE_RANGE_DB, _TOP_BAND, _MAX_HIGH_GAIN,
+                    spec, mag, wet, np.float32(2.0 / cfg.window_sum),
+                    self._gate_db - GATE_RANGE_DB, GATE_RANGE_DB, _TOP_BAND, _MAX_HIGH_GAIN,
                 )  # fmt: skip
                 out_spec = spec
             else:
@@ -475,19 +473,15 @@ class StyleTransfer:
         return wet
 
     def _model_output(self, model_in: np.ndarray, st: EngineState) -> np.ndarray:
-        """``expm1`` of the model's output on the model band: the wet magnitude in units of
-        ``FEATURE_SCALE / window_sum``, before the gate (a new array)."""
+        """The model's linear magnitude on the model band, before the gate (a new C-order
+        array)."""
         cfg = st.config
         feats = _to_logmag(model_in, cfg)
         if cfg.model_stride == 1:
             out = self._run_transform(feats, st)
         else:
             out = self._strided_transform(feats, st)
-        # clamp to [0, 40] as from_logmag does: a new array, whatever the transform returned
-        wet = np.minimum(out, np.float32(40.0), dtype=np.float32, order="C")
-        np.maximum(wet, np.float32(0.0), out=wet)
-        np.expm1(wet, out=wet)
-        return wet
+        return from_logmag(out, cfg)
 
     def _model_magnitude(
         self, model_in: np.ndarray, st: EngineState
@@ -498,7 +492,6 @@ class StyleTransfer:
         spectrum that ends at the band)."""
         cfg = st.config
         model_out = self._model_output(model_in, st)
-        model_out *= np.float32(cfg.window_sum / FEATURE_SCALE)  # as from_logmag
         # Gate: where the input is more than GATE_RANGE_DB below gate_db the wet magnitude is the
         # input's own, so a model that would invent sound from nothing stays silent.
         level = model_in.max(axis=-1, keepdims=True) * np.float32(2.0 / cfg.window_sum)
