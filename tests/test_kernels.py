@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stylepedal.effect._kernels import apply_wet_gains, overlap_add_tails
+from stylepedal.effect._kernels import apply_gains, gate_wet, overlap_add_tails
 from stylepedal.effect.stft import StftConfig, overlap_add
 
 MODEL = 1030
@@ -51,7 +51,7 @@ def _reference_wet_spectrum(spec, mag, wet, level_scale, floor_db, range_db, top
 
 
 @pytest.mark.parametrize("n_bins", [2241, MODEL], ids=["48k", "band-only"])
-def test_apply_wet_gains_equals_the_numpy_formulas(rng, n_bins):
+def test_gate_and_gains_equal_the_numpy_formulas(rng, n_bins):
     spec = (rng.normal(size=(2, 6, n_bins)) + 1j * rng.normal(size=(2, 6, n_bins))).astype(
         np.complex64
     )
@@ -64,7 +64,37 @@ def test_apply_wet_gains_equals_the_numpy_formulas(rng, n_bins):
     ref, ref_wet = _reference_wet_spectrum(spec, mag, wet, *args)
     level = 20 * np.log10(mag.max(-1) * float(args[0]))
     assert (level[:, 1] < -50).all() and (-50 < level[:, 2]).all() and (level[:, 2] < -30).all()
-    apply_wet_gains(spec, mag, wet, *args, 16.0)
+    ratio = np.empty((2, 6), np.float32)
+    gate_wet(mag, wet, *args, 16.0, ratio)
     np.testing.assert_allclose(wet, ref_wet, rtol=1e-5, atol=1e-7)
+    apply_gains(spec, mag, wet, ratio)
     np.testing.assert_allclose(spec, ref, rtol=1e-5, atol=1e-7)
     assert (spec[:, 3, 40:60] == 0).all()
+
+
+def test_a_stream_never_compiles_a_kernel(rng):
+    """Everything a stream calls was compiled when the effect was built (numba compiles a new
+    signature on first call: seconds, inside an audio callback). Streams in every mode, mono
+    and stereo, with gliding parameters, float64 and channels-last input add no signature."""
+    from stylepedal.effect import StyleTransfer
+    from stylepedal.effect import _kernels as kernels
+
+    effects = [
+        StyleTransfer.from_preset("Brass", phase_mode=phase, latency_mode=latency)
+        for phase in ("input", "pghi")
+        for latency in ("default", "low")
+    ] + [StyleTransfer.identity()]
+    names = ["net_frames", "gate_wet", "apply_gains", "overlap_add_tails", "scale_flush"]
+    before = {name: len(getattr(kernels, name).signatures) for name in names}
+    for fx in effects:
+        for channels in (1, 2):
+            x = rng.uniform(-0.2, 0.2, (channels, 9600)).astype(np.float32)
+            for i in range(0, 4800, 128):
+                fx.process(x[:, i : i + 128], 48000, reset=i == 0)
+            fx.mix, fx.output_gain_db = 0.5, -3.0  # gliding
+            fx.process(x[:, 4800:6000], 48000, reset=False)
+            fx.bypass = True
+            fx.process(x[:, 6000:7000].astype(np.float64), 48000, reset=False)
+            fx.process(x[:, 7000:].T.copy(), 48000, reset=False)
+            fx.process(x, 48000)  # one call, many frames
+    assert {name: len(getattr(kernels, name).signatures) for name in names} == before

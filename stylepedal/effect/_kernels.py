@@ -25,7 +25,14 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic, overload
 
-__all__ = ["net_frames", "as_half_bits", "apply_wet_gains", "overlap_add_tails"]
+__all__ = [
+    "as_half_bits",
+    "net_frames",
+    "gate_wet",
+    "apply_gains",
+    "overlap_add_tails",
+    "scale_flush",
+]
 
 # float16 bits shifted into a float32 read 2**-112 times their value (the exponent bias differs
 # by 127 - 15 = 112); multiplying the other factor by 2**112 first makes each product exact
@@ -160,8 +167,7 @@ def net_frames(
 
 
 @numba.njit(cache=True, nogil=True)
-def apply_wet_gains(
-    spec: Any,
+def gate_wet(
     mag: Any,
     wet: Any,
     level_scale: Any,
@@ -169,46 +175,59 @@ def apply_wet_gains(
     range_db: Any,
     top: Any,
     max_ratio: Any,
-) -> None:  # pragma: no cover - compiled; tested through StyleTransfer
-    """Turn the input spectrum ``spec`` ``(channels, frames, bins)`` into the wet one, in place.
+    ratio: Any,
+) -> None:  # pragma: no cover - compiled; tested against the numpy formulas
+    """The gate and the high-band gain, per frame of ``(channels, frames, m)`` arrays.
 
-    ``mag``: the input magnitude of the model band (its first ``m`` bins); ``wet``: the model's
-    output magnitude there (overwritten with the wet magnitude, after the gate).
-    Per frame: below the gate (frame peak ``* level_scale`` in dB under ``floor_db +
-    range_db``) the wet magnitude blends towards the input's own; each model bin gets the gain
-    ``wet / input``; the bins above the band get one gain, the wet/input ratio of the band's
+    ``mag``: the input magnitude of the model band; ``wet``: the model's output magnitude there,
+    overwritten with the wet magnitude: below the gate (frame peak ``* level_scale`` in dB under
+    ``floor_db + range_db``) it blends towards the input's own. ``ratio`` ``(channels,
+    frames)`` receives the gain for the bins above the band: the wet/input ratio of the band's
     top ``top`` bins, at most ``max_ratio``.
     """
+    channels, n_frames, m = mag.shape
+    for c in range(channels):
+        for f in range(n_frames):
+            x = mag[c, f]
+            w = wet[c, f]
+            peak = np.float32(0.0)
+            for k in range(m):
+                peak = max(peak, x[k])
+            level_db = 20.0 * np.log10(max(peak * level_scale, 1e-30))
+            gate = min(max((level_db - floor_db) / range_db, 0.0), 1.0)
+            if gate < 1.0:
+                g = np.float32(gate)
+                for k in range(m):
+                    w[k] = (w[k] - x[k]) * g + x[k]
+            top_out = 0.0
+            top_in = 0.0
+            for k in range(m - top, m):
+                top_out += w[k]
+                top_in += x[k]
+            ratio[c, f] = min((top_out + 1e-20) / (top_in + 1e-20), max_ratio)
+
+
+@numba.njit(cache=True, nogil=True)
+def apply_gains(
+    spec: Any, mag: Any, wet: Any, ratio: Any
+) -> None:  # pragma: no cover - compiled; tested against the numpy formulas
+    """Turn the input spectrum ``spec`` ``(channels, frames, bins)`` into the wet one, in
+    place: each of the first ``m`` bins gets the gain ``wet / mag`` (``(channels, frames, m)``),
+    the bins above them the frame's ``ratio``."""
     channels, n_frames, n_bins = spec.shape
     m = mag.shape[2]
     for c in range(channels):
         for f in range(n_frames):
             x = mag[c, f]
             w = wet[c, f]
-            s = spec[c, f]
-            peak = np.float32(0.0)
-            for k in range(m):
-                peak = max(peak, x[k])
-            level_db = 20.0 * np.log10(max(peak * level_scale, 1e-30))
-            gate = min(max((level_db - floor_db) / range_db, 0.0), 1.0)
-            g = np.float32(gate)
-            if gate < 1.0:
-                for k in range(m):
-                    w[k] = (w[k] - x[k]) * g + x[k]
-            s_re = s.view(np.float32)
+            s = spec[c, f].view(np.float32)  # re, im, re, im, ...: a real gain scales both
             for k in range(m):
                 gain = w[k] / max(x[k], np.float32(1e-30))
-                s_re[2 * k] *= gain
-                s_re[2 * k + 1] *= gain
-            top_out = 0.0
-            top_in = 0.0
-            for k in range(m - top, m):
-                top_out += w[k]
-                top_in += x[k]
-            if n_bins > m:
-                ratio = np.float32(min((top_out + 1e-20) / (top_in + 1e-20), max_ratio))
-                for k in range(2 * m, 2 * n_bins):  # re and im alike
-                    s_re[k] *= ratio
+                s[2 * k] *= gain
+                s[2 * k + 1] *= gain
+            r = ratio[c, f]
+            for k in range(2 * m, 2 * n_bins):
+                s[k] *= r
 
 
 @numba.njit(cache=True, nogil=True)

@@ -73,10 +73,12 @@ def _prepare_kernels() -> None:
     kernels = _kernels()
     config = StftConfig.for_rate(48000)
     mag = np.zeros((1, 1, MODEL_BINS), dtype=np.float32)
-    kernels.apply_wet_gains(
-        np.zeros((1, 1, config.n_bins), dtype=np.complex64), mag, mag.copy(), np.float32(1.0),
-        GATE_DEFAULT_DB - GATE_RANGE_DB, GATE_RANGE_DB, _TOP_BAND, _MAX_HIGH_GAIN,
+    ratio = np.ones((1, 1), dtype=np.float32)
+    kernels.gate_wet(
+        mag, mag.copy(), np.float32(1.0), GATE_DEFAULT_DB - GATE_RANGE_DB, GATE_RANGE_DB,
+        _TOP_BAND, _MAX_HIGH_GAIN, ratio,
     )  # fmt: skip
+    kernels.apply_gains(np.zeros((1, 1, config.n_bins), dtype=np.complex64), mag, mag, ratio)
     block = np.zeros((2, config.hop_length), dtype=np.float32)
     for wet in (block, block[:, 1:]):  # contiguous, and a view of a stereo queue
         kernels.scale_flush(wet, np.float32(1.0), np.float32(_TINY), np.empty_like(wet))
@@ -430,11 +432,7 @@ class StyleTransfer:
                 # the wet magnitude as gains on the input's complex bins, in place (one compiled
                 # pass): per bin in the model band, one per frame above it
                 mag = np.abs(spec[..., :MODEL_BINS])
-                wet = self._model_output(mag, st)
-                _kernels().apply_wet_gains(
-                    spec, mag, wet, np.float32(2.0 / cfg.window_sum),
-                    self._gate_db - GATE_RANGE_DB, GATE_RANGE_DB, _TOP_BAND, _MAX_HIGH_GAIN,
-                )  # fmt: skip
+                _kernels().apply_gains(spec, mag, *self._model_magnitude(mag, st))
                 out_spec = spec
             else:
                 mag = np.abs(spec)
@@ -464,52 +462,36 @@ class StyleTransfer:
 
     def _wet_magnitude(self, mag: np.ndarray, st: EngineState) -> np.ndarray:
         """The wet magnitude of every bin of ``mag`` (a new array; ``mag`` is not changed)."""
-        model_out, ratio = self._model_magnitude(mag[..., :MODEL_BINS], st)
-        if ratio is None:
+        model_out, ratio = self._model_magnitude(np.ascontiguousarray(mag[..., :MODEL_BINS]), st)
+        if mag.shape[-1] == MODEL_BINS:
             return model_out
         wet = np.empty_like(mag)
         wet[..., :MODEL_BINS] = model_out
-        np.multiply(mag[..., MODEL_BINS:], ratio, out=wet[..., MODEL_BINS:])
+        np.multiply(mag[..., MODEL_BINS:], ratio[..., np.newaxis], out=wet[..., MODEL_BINS:])
         return wet
 
-    def _model_output(self, model_in: np.ndarray, st: EngineState) -> np.ndarray:
-        """The model's linear magnitude on the model band, before the gate (a new C-order
-        array)."""
+    def _model_magnitude(
+        self, model_in: np.ndarray, st: EngineState
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The wet magnitude of the model band (a new array) from its input magnitude
+        ``model_in`` (C order, not changed), and the gain ``(channels, frames)`` that continues
+        it above the band: the output/input ratio of the band's top bins, at most 16.
+
+        Gate: where the input is more than GATE_RANGE_DB below gate_db the wet magnitude is the
+        input's own, so a model that would invent sound from nothing stays silent."""
         cfg = st.config
         feats = _to_logmag(model_in, cfg)
         if cfg.model_stride == 1:
             out = self._run_transform(feats, st)
         else:
             out = self._strided_transform(feats, st)
-        return from_logmag(out, cfg)
-
-    def _model_magnitude(
-        self, model_in: np.ndarray, st: EngineState
-    ) -> tuple[np.ndarray, np.ndarray | None]:
-        """The wet magnitude of the model band (a new array) from its input magnitude
-        ``model_in`` (not changed), and the gain ``(..., frames, 1)`` that continues it above
-        the band: the output/input ratio of the band's top bins, at most 16 (None for a
-        spectrum that ends at the band)."""
-        cfg = st.config
-        model_out = self._model_output(model_in, st)
-        # Gate: where the input is more than GATE_RANGE_DB below gate_db the wet magnitude is the
-        # input's own, so a model that would invent sound from nothing stays silent.
-        level = model_in.max(axis=-1, keepdims=True) * np.float32(2.0 / cfg.window_sum)
-        level_db = np.float32(20.0) * np.log10(np.maximum(level, np.float32(1e-30)))
-        floor_db = self._gate_db - GATE_RANGE_DB
-        gate = np.minimum(np.maximum((level_db - floor_db) / GATE_RANGE_DB, 0.0), 1.0)
-        if gate.min() < 1.0:  # some frame is (partly) gated: blend it towards the input
-            gate = gate.astype(np.float32, copy=False)
-            model_out -= model_in
-            model_out *= gate
-            model_out += model_in
-        if cfg.n_bins == MODEL_BINS:
-            return model_out, None
-        top = slice(MODEL_BINS - _TOP_BAND, MODEL_BINS)
-        ratio = (model_out[..., top].sum(axis=-1, keepdims=True) + np.float32(1e-20)) / (
-            model_in[..., top].sum(axis=-1, keepdims=True) + np.float32(1e-20)
-        )
-        return model_out, np.minimum(ratio, np.float32(_MAX_HIGH_GAIN))
+        model_out = from_logmag(out, cfg)
+        ratio = np.empty(model_in.shape[:2], dtype=np.float32)
+        _kernels().gate_wet(
+            model_in, model_out, np.float32(2.0 / cfg.window_sum), self._gate_db - GATE_RANGE_DB,
+            GATE_RANGE_DB, _TOP_BAND, _MAX_HIGH_GAIN, ratio,
+        )  # fmt: skip
+        return model_out, ratio
 
     def _run_transform(self, feats: np.ndarray, st: EngineState) -> np.ndarray:
         out = np.asarray(self._transform(feats, st.transform_state))
@@ -563,6 +545,8 @@ class StyleTransfer:
         else:
             effected = gain * (dry + mix * (wet - dry))
             out = dry + active * (effected - dry)
+        # a gliding ramp is float64: back to float32 first, the type the kernel is compiled for
+        out = out.astype(np.float32, copy=False)
         kernels.scale_flush(out, np.float32(1.0), np.float32(_TINY), out)
         return out
 
