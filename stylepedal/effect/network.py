@@ -37,8 +37,10 @@ __all__ = ["StyleNet", "StyleNetState", "StyleNetTransform", "FORMAT", "FORMAT_V
 FORMAT = "stylepedal.StyleNet"
 FORMAT_VERSION = 1
 _MODEL_BINS = 1030
-# Calls of up to this many frames run in the compiled kernel, longer ones through BLAS:
-# measured per frame (C=96, one thread), see the note in the transform's docstring.
+# Calls of up to this many frames run in the compiled kernel, longer ones through BLAS.
+# Measured per frame at C=96, one thread, hot: 1 frame 35 us compiled against 65 us BLAS,
+# 2 frames 35 against 32, 4 frames 34 against 19; paced at real time the compiled frame costs
+# 82-133 us against 212-298 us (benchmarks/live_frame.py).
 KERNEL_MAX_FRAMES = 2
 
 
@@ -324,28 +326,26 @@ class StyleNetTransform:
         # conv weight (C_out, C_in, k) -> (k * C_in, C_out): tap j multiplies the frame j*d
         # later in the [history, new] buffer; the taps are stacked so that each layer is one
         # matrix product (measured 71 -> 62 us per single-frame call at C=96).
-        self._w_conv = [
-            np.ascontiguousarray(
+        # stacked over layers: (layers, k * C, C) and (layers, C)
+        self._w_conv = np.stack(
+            [
                 np.concatenate([arr(c.weight[:, :, j].T) for j in range(net.kernel_size)], 0)
-            )
-            for c in net._conv_list()
-        ]
-        self._b_conv = [arr(cast(torch.Tensor, c.bias)) for c in net._conv_list()]
+                for c in net._conv_list()
+            ]
+        )
+        self._b_conv = np.stack([arr(cast(torch.Tensor, c.bias)) for c in net._conv_list()])
         self._w_out = arr(net.out.weight.T)  # (C, bins) or (C, 2 * bins) with a gate
         self._b_out = arr(net.out.bias)
         self.gate = net.gate
         self._hist = [(net.kernel_size - 1) * d for d in net.dilations]
         self._starts = np.cumsum([0, *self._hist]).tolist()
         # the compiled path's weights: float16 bits if float16 holds all of them, else float32
-        w_conv = np.stack(self._w_conv)
-        halves = [as_half_bits(w) for w in (self._w_in, w_conv, self._w_out)]
-        if all(h is not None for h in halves):
+        halves = [as_half_bits(w) for w in (self._w_in, self._w_conv, self._w_out)]
+        self.half_weights = all(h is not None for h in halves)
+        if self.half_weights:
             self._kw_in, self._kw_conv, self._kw_out = halves
-            self.half_weights = True
         else:
-            self._kw_in, self._kw_conv, self._kw_out = self._w_in, w_conv, self._w_out
-            self.half_weights = False
-        self._kb_conv = np.stack(self._b_conv)
+            self._kw_in, self._kw_conv, self._kw_out = self._w_in, self._w_conv, self._w_out
         self._kdil = np.asarray(self.dilations, dtype=np.int64)
         self._net_frames = net_frames
         # compile (or load from numba's cache) now, not at the first frame of a live stream
@@ -361,7 +361,7 @@ class StyleNetTransform:
 
     def _kernel(self, x: np.ndarray, state: StyleNetState, y: np.ndarray) -> None:
         self._net_frames(
-            x, self._kw_in, self._b_in, self._kw_conv, self._kb_conv, self._kdil,
+            x, self._kw_in, self._b_in, self._kw_conv, self._b_conv, self._kdil,
             state.history, self._kw_out, self._b_out, self.leak, self.gate, y,
         )  # fmt: skip
 

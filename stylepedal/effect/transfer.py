@@ -58,19 +58,14 @@ _TINY = 1e-30  # smaller output samples are flushed to zero (no subnormals downs
 _MAX_HIGH_GAIN = 16.0  # the largest gain the bins above the model band get
 
 
+@functools.cache
 def _kernels() -> Any:
-    """The compiled kernels (imports numba on first use, not with the package)."""
+    """The compiled kernels, ready: numba is imported on the first call (not with the package)
+    and each kernel is called once with the argument types ``_block`` passes, so that numba
+    compiles them (or loads them from its cache) when the first effect is built, not in the
+    first block of a live stream. Later calls return the cached module."""
     from . import _kernels as kernels
 
-    return kernels
-
-
-@functools.cache
-def _prepare_kernels() -> None:
-    """Call each kernel once with the argument types ``_block`` passes, so that numba compiles
-    them (or loads them from its cache) when the first effect is built, not in the first
-    block of a live stream."""
-    kernels = _kernels()
     config = StftConfig.for_rate(48000)
     mag = np.zeros((1, 1, MODEL_BINS), dtype=np.float32)
     ratio = np.ones((1, 1), dtype=np.float32)
@@ -87,6 +82,7 @@ def _prepare_kernels() -> None:
         np.zeros((1, config.overlap - 1, config.hop_length), dtype=np.float32),
         config.ola_gain, np.empty((1, config.hop_length), dtype=np.float32),
     )  # fmt: skip
+    return kernels
 
 
 class _Ramp:
@@ -196,7 +192,7 @@ class StyleTransfer:
         self._bypass = self._check_bool(bypass, "bypass")
         self._state: EngineState | None = None
         self._pghi: PhaseGradient | None = None
-        _prepare_kernels()
+        _kernels()  # compiled now, not in a stream's first block
 
     # ---------------------------------------------------------------- construction helpers
     @classmethod
