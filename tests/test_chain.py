@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pedalboard
 import pytest
 
 from stylepedal.effect import StyleTransfer
 from stylepedal.errors import ParameterError
-from stylepedal.host.chain import FIXED_BLOCK, MAX_BLOCK, Chain
+from stylepedal.host.chain import _PIPE_FRAMES, FIXED_BLOCK, MAX_BLOCK, Chain
 from tests.tolerances import IDENTITY_ATOL, STREAM_ATOL
 
 SR = 48000
@@ -292,11 +294,12 @@ POSTS = {
 @pytest.mark.parametrize("post", list(POSTS))
 def test_stream_with_channel_workers_equals_process_bit_for_bit(post, channels, rng):
     """The pipelined offline stream (effect channels and the post-effects in worker processes)
-    gives the bytes process() gives, for block sizes around and beyond MAX_BLOCK."""
+    gives the bytes process() gives, for block sizes around and beyond MAX_BLOCK, and a block
+    longer than the pipelined stream's own blocks (which it cuts)."""
     import multiprocessing
 
-    x = rng.uniform(-0.4, 0.4, (channels, 3 * MAX_BLOCK + 1234)).astype(np.float32)
-    sizes = [5000, 1, 17, MAX_BLOCK, 3 * MAX_BLOCK + 7, 700]
+    sizes = [5000, 1, 17, MAX_BLOCK, 3 * MAX_BLOCK + 7, _PIPE_FRAMES + 3, 700]
+    x = rng.uniform(-0.4, 0.4, (channels, sum(sizes) - 5)).astype(np.float32)
     reference = Chain(_preset_items(POSTS[post]()))
     reference.start(SR, channels)
     want = np.concatenate([reference.process(b, SR) for b in _blocks(x, sizes)], axis=1)
@@ -412,3 +415,25 @@ def test_worker_error_replies_are_never_the_length_of_a_block():
     for text in ("", "x", "ab", "abc", "abcd", "é" * 7, "y" * 5000):
         reply = _error_reply(text)
         assert len(reply) % 4 and reply.decode().rstrip() == text[:1000].rstrip()
+
+
+def test_pipelined_stream_sockets_hold_a_block(rng):
+    """The worker's socket takes a whole pipelined block without waiting for the reader (where
+    the kernel allows that much: net.core.wmem_max)."""
+    import socket
+    from pathlib import Path
+
+    size = 2 * 4 * 2 * _PIPE_FRAMES + 65536
+    limit = Path("/proc/sys/net/core/wmem_max")
+    if not limit.exists() or int(limit.read_text()) < size:
+        pytest.skip("the kernel caps socket buffers below a block")
+    x = rng.uniform(-0.4, 0.4, (2, 2 * MAX_BLOCK)).astype(np.float32)
+    chain = Chain(_preset_items([pedalboard.Reverb()]))
+    out = chain.stream(_blocks(x, [MAX_BLOCK]), SR, channel_workers=True)
+    next(out)
+    pipe = chain._pipe
+    assert pipe is not None
+    with socket.socket(fileno=os.dup(pipe._conns[0].fileno())) as sock:
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) >= size
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) >= size
+    out.close()

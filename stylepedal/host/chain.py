@@ -37,7 +37,9 @@ from __future__ import annotations
 import itertools
 import logging
 import multiprocessing
+import os
 import signal
+import socket
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -61,11 +63,14 @@ FIXED_BLOCK = 64  # block size for plugins that return fewer samples than they g
 # pedalboard 0.9's GSMFullRateCompressor outputs near-silence (-60 dB) when streamed in blocks
 # shorter than about 1024 samples (measured at 48 kHz): feed it blocks of the size it works at.
 _FIXED_BLOCK_FOR = {"GSMFullRateCompressor": 4096}
-# Frames per block of a pipelined stream (Chain.stream): a channel of it (64 KB) fits in a
-# default socket buffer (208 KB on Linux), so this process hands the worker the next block
-# without waiting for it and the two stay a block apart; longer blocks made this process wait
-# for the worker's post stages before each block (measured: 0.26 s of a 2.8 s render).
-_PIPE_FRAMES = 2 * MAX_BLOCK
+# Frames per block of a pipelined stream (Chain.stream), the render's read chunk. The two
+# processes meet twice per block, and at each meeting the one ahead waits for the other. A
+# 4-minute stereo render through Compressor -> preset -> Reverb (render_file on the track of
+# benchmarks/host.py, interleaved runs) took 3.07-3.30 s (73-78x) with blocks of 16384
+# frames, 2.20-3.02 s (80-109x) with 65536; this process waited 0.34-0.39 s, then 0.05-0.24 s.
+# The sockets' buffers are widened to hold a block (_widen), so that a send does not wait for
+# the reader either: 0.13-0.25 s of sending, then 0.02-0.03 s.
+_PIPE_FRAMES = 8 * MAX_BLOCK
 _MEASURE_LEVEL = 0.01  # measurement signal: quiet noise (a codec might treat silence apart)
 _MEASURE_AFTER_S = 1.0  # keep counting this long after a plugin's first output
 _MEASURE_MAX_S = 20.0  # a plugin that returns nothing for this long is refused
@@ -162,6 +167,21 @@ def _in_pieces(run: Callable[[np.ndarray], np.ndarray], x: np.ndarray) -> np.nda
 
 
 _DRAIN = b"\x00"  # "send the block you hold" (no float32 block is 1 byte long)
+
+
+def _widen(conn: Any, size: int) -> None:
+    """Ask for ``size`` bytes of socket buffer on both ends' sends (best effort: the kernel
+    caps it at ``net.core.wmem_max``; the protocol does not depend on it, only the waits)."""
+    try:
+        sock = socket.socket(fileno=os.dup(conn.fileno()))
+    except (OSError, ValueError):  # pragma: no cover - not a socket
+        return
+    with sock:
+        for option in (socket.SO_SNDBUF, socket.SO_RCVBUF):
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, option, size)
+            except OSError:  # pragma: no cover - refused: keep the default
+                pass
 
 
 def _error_reply(text: str) -> bytes:
@@ -289,6 +309,9 @@ class _ChannelWorkerStage:
         ctx = multiprocessing.get_context("fork")
         for c in range(1, self.channels):
             parent, child = ctx.Pipe()
+            # room for the largest message (a whole block with its counts) and the next one
+            for conn in (parent, child):
+                _widen(conn, 2 * 4 * self.channels * _PIPE_FRAMES + 65536)
             post = self.post if c == 1 else ()
             # the child closes the parent's ends it inherits (this pipe's and its siblings'):
             # else closing them here would not end a worker blocked in a send
@@ -785,7 +808,7 @@ class Chain:
         ``channel_workers=True`` (more than one channel) runs each stylepedal effect's
         channels but the first in worker processes as :meth:`start` does, and pipelines the
         chain for offline rendering: the stages after the last stylepedal effect run in its
-        channel-1 worker, a block of ``2 * MAX_BLOCK`` frames behind, while this process goes
+        channel-1 worker, a block of ``8 * MAX_BLOCK`` frames behind, while this process goes
         on with the next block. The output is the same, bit for bit; it comes in blocks of
         that size, in the layout of the first block. Do not :meth:`process` with this chain
         while the generator runs.
