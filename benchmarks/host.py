@@ -9,8 +9,14 @@ preset if the bank has one, else ``StyleTransfer.identity()`` (the JSON says whi
 sounddevice xruns (server-wide; an empty-chain baseline on the same server shows how many the
 machine causes by itself), overruns (callbacks longer than the budget), callback median/p99/max,
 the effect's share of one core (sum of callback times / wall time) and the process CPU share.
+Each phase also counts the JACK server's own log lines by cause (``jack_log``): the dummy
+driver's timer woke after the period had ended (``driver_late``, no client involved) or our
+client had not finished (``client_not_finished``; ``Triggered``: its thread had not even been
+woken yet, ``Running``: it was still running). A last phase runs the server with no client at
+all for ``--baseline-seconds`` (``server_alone``): the xruns the machine causes by itself.
 
-Offline: a generated 4-minute stereo 48 kHz track rendered through the same chain with
+Offline: a generated 4-minute stereo 48 kHz track rendered through the same chain (and, with a
+factory preset, through the style effect alone, as ``stylepedal render --preset NAME`` does) with
 :func:`stylepedal.host.render.render_file` in a child process: x real time, and peak RSS
 (``resource.getrusage``) of that process before and after the render. The child keeps the
 thread settings the benchmark was started with. Then two such tracks at once with
@@ -55,6 +61,29 @@ def start_jack(name: str, log_path: Path) -> subprocess.Popen:
         proc.terminate()
         proc.wait(timeout=10)
     raise SystemExit(f"jackd did not start; see {log_path}")
+
+
+def jack_log_counts(text: str) -> dict:
+    """The JACK server's xrun log lines in ``text``, by cause."""
+    lines = text.splitlines()
+    return {
+        "driver_late": sum("JackTimedDriver::Process XRun" in line for line in lines),
+        "client_not_finished": sum("was not finished" in line for line in lines),
+        "client_not_woken": sum("not finished, state = Triggered" in line for line in lines),
+        "client_still_running": sum("not finished, state = Running" in line for line in lines),
+    }
+
+
+class JackLog:
+    """Reads the server's log phase by phase."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.offset = path, 0
+
+    def since_last(self) -> dict:
+        data = self.path.read_bytes()
+        text, self.offset = data[self.offset :].decode(errors="replace"), len(data)
+        return jack_log_counts(text)
 
 
 def pick_effect():
@@ -161,7 +190,9 @@ def _current_rss_mb() -> float:
     return float("nan")
 
 
-def offline(track_seconds: int, make_effect) -> dict:
+def offline(track_seconds: int, make_effect, preset_only: bool = False) -> dict:
+    """Render a generated track through the live chain (or the effect alone)."""
+    from stylepedal.host.chain import Chain
     from stylepedal.host.render import render_file
 
     folder = Path(tempfile.mkdtemp(prefix="stylepedal-bench-"))
@@ -170,11 +201,13 @@ def offline(track_seconds: int, make_effect) -> dict:
         write_track(src, track_seconds)
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         rss_now = _current_rss_mb()
-        result = render_file(src, folder / "out.wav", make_chain(make_effect), progress=False)
+        chain = Chain([make_effect()]) if preset_only else make_chain(make_effect)
+        result = render_file(src, folder / "out.wav", chain, progress=False)
         rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         # the channel workers (forked, so most of their pages are shared with this process)
         rss_workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         return {
+            "chain": "effect alone" if preset_only else "the live chain",
             "track_seconds": track_seconds,
             "channels": result.channels,
             "sample_rate": result.sample_rate,
@@ -233,6 +266,7 @@ def main() -> int:
                     help="without a factory preset: also run live with an untrained network of "
                          "the default size (its compute equals a trained one's); 0 to skip")
     ap.add_argument("--offline-only", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--preset-only", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--stylenet", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--offline-jobs", metavar="PRESET", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -245,7 +279,7 @@ def main() -> int:
         make_effect, _, _ = pick_effect()
         if args.stylenet:
             make_effect = default_stylenet_effect
-        print(json.dumps(offline(args.track_seconds, make_effect)))
+        print(json.dumps(offline(args.track_seconds, make_effect, args.preset_only)))
         return 0
 
     import torch
@@ -258,21 +292,38 @@ def main() -> int:
                     "machine": {"cpus": os.cpu_count(), "load_avg_1m": os.getloadavg()[0]}}
     jack_log = Path(tempfile.mkdtemp(prefix="stylepedal-jack-")) / "jackd.log"
     proc = start_jack(f"stylepedal-bench-{os.getpid()}", jack_log)
+    log = JackLog(jack_log)
     try:
         import sounddevice as sd
 
         sd._terminate()
         sd._initialize()
         try:
+            log.since_last()  # the server's start-up
             report["live"] = live(args.seconds, make_effect)
+            report["live"]["jack_log"] = log.since_last()
             if args.stylenet_seconds > 0 and preset is None:
                 report["live_default_stylenet"] = live(args.stylenet_seconds,
                                                        default_stylenet_effect)
+                report["live_default_stylenet"]["jack_log"] = log.since_last()
             if args.baseline_seconds > 0:
                 report["live_empty_chain_baseline"] = live(args.baseline_seconds, make_effect,
                                                            empty=True)
+                report["live_empty_chain_baseline"]["jack_log"] = log.since_last()
         finally:
-            sd._terminate()
+            sd._terminate()  # PortAudio's JACK client leaves the server
+        if args.baseline_seconds > 0:
+            time.sleep(1.0)
+            log.since_last()
+            steal0 = _steal_ms()
+            time.sleep(args.baseline_seconds)
+            steal1 = _steal_ms()
+            report["server_alone"] = {
+                "seconds": args.baseline_seconds,
+                "jack_log": log.since_last(),
+                "vm_steal_ms": None if steal0 is None or steal1 is None
+                else round(steal1 - steal0, 1),
+            }
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -292,6 +343,16 @@ def main() -> int:
         time.perf_counter() - started, 2
     )
     if preset is not None:
+        # the same track through the style effect alone (`stylepedal render --preset NAME`)
+        child = subprocess.run(
+            [sys.executable, __file__, "--offline-only", "--preset-only",
+             "--track-seconds", str(args.track_seconds)],
+            capture_output=True, text=True, check=True, env=_CHILD_ENV,
+        )
+        report["offline_effect_alone"] = json.loads(child.stdout.strip().splitlines()[-1])
+        report["offline_effect_alone"]["peak_rss_mb_process"] = round(
+            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1
+        )
         # two tracks at once, one process each (`render --jobs 2`): what both cores give
         child = subprocess.run(
             [sys.executable, __file__, "--offline-jobs", preset,
