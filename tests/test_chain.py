@@ -423,7 +423,9 @@ def test_pipelined_stream_sockets_hold_a_block(rng):
     import socket
     from pathlib import Path
 
-    size = 2 * 4 * 2 * _PIPE_FRAMES + 65536
+    from stylepedal.host.chain import _socket_bytes
+
+    size = _socket_bytes(2)
     limit = Path("/proc/sys/net/core/wmem_max")
     if not limit.exists() or int(limit.read_text()) < size:
         pytest.skip("the kernel caps socket buffers below a block")

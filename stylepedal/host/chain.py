@@ -169,9 +169,16 @@ def _in_pieces(run: Callable[[np.ndarray], np.ndarray], x: np.ndarray) -> np.nda
 _DRAIN = b"\x00"  # "send the block you hold" (no float32 block is 1 byte long)
 
 
+def _socket_bytes(channels: int) -> int:
+    """The socket buffer a pipelined stream of ``channels`` asks for: two whole blocks (the
+    largest message is one, with its underrun counts)."""
+    return 2 * 4 * channels * _PIPE_FRAMES + 65536
+
+
 def _widen(conn: Any, size: int) -> None:
-    """Ask for ``size`` bytes of socket buffer on both ends' sends (best effort: the kernel
-    caps it at ``net.core.wmem_max``; the protocol does not depend on it, only the waits)."""
+    """Ask for ``size`` bytes of send and receive buffer on this end of a socket pair (best
+    effort: the kernel caps it at ``net.core.wmem_max``; the protocol does not depend on it,
+    only how long a send waits)."""
     try:
         sock = socket.socket(fileno=os.dup(conn.fileno()))
     except (OSError, ValueError):  # pragma: no cover - not a socket
@@ -309,9 +316,8 @@ class _ChannelWorkerStage:
         ctx = multiprocessing.get_context("fork")
         for c in range(1, self.channels):
             parent, child = ctx.Pipe()
-            # room for the largest message (a whole block with its counts) and the next one
             for conn in (parent, child):
-                _widen(conn, 2 * 4 * self.channels * _PIPE_FRAMES + 65536)
+                _widen(conn, _socket_bytes(self.channels))
             post = self.post if c == 1 else ()
             # the child closes the parent's ends it inherits (this pipe's and its siblings'):
             # else closing them here would not end a worker blocked in a send
