@@ -128,6 +128,12 @@ def _steal_ms() -> float | None:
         return None
 
 
+def _steal_since(before: float | None) -> float | None:
+    """ms of CPU the hypervisor took since ``before`` (a :func:`_steal_ms` reading)."""
+    now = _steal_ms()
+    return None if before is None or now is None else round(now - before, 1)
+
+
 def live(seconds: float, make_effect, empty: bool = False) -> dict:
     from stylepedal.host.chain import Chain
     from stylepedal.host.live import run_live
@@ -137,7 +143,7 @@ def live(seconds: float, make_effect, empty: bool = False) -> dict:
     steal0 = _steal_ms()
     s = run_live(factory, "bench", sample_rate=RATE, blocksize=BLOCK, seconds=seconds,
                  midimap=MidiMap([]), status_stream=open(os.devnull, "w"))  # noqa: SIM115
-    steal1 = _steal_ms()
+    steal = _steal_since(steal0)
     budget = s["budget_ms"]
     return {
         "seconds": s["seconds"],
@@ -157,7 +163,7 @@ def live(seconds: float, make_effect, empty: bool = False) -> dict:
         "chain_latency_samples": s["chain_latency_samples"],
         # time the hypervisor ran something else on our CPUs during the run (10 ms ticks):
         # non-zero means the VM itself was descheduled, which no callback can make up for
-        "vm_steal_ms": None if steal0 is None or steal1 is None else round(steal1 - steal0, 1),
+        "vm_steal_ms": steal,
     }
 
 
@@ -317,12 +323,10 @@ def main() -> int:
             log.since_last()
             steal0 = _steal_ms()
             time.sleep(args.baseline_seconds)
-            steal1 = _steal_ms()
             report["server_alone"] = {
                 "seconds": args.baseline_seconds,
                 "jack_log": log.since_last(),
-                "vm_steal_ms": None if steal0 is None or steal1 is None
-                else round(steal1 - steal0, 1),
+                "vm_steal_ms": _steal_since(steal0),
             }
     finally:
         proc.terminate()
