@@ -63,8 +63,8 @@ FIXED_BLOCK = 64  # block size for plugins that return fewer samples than they g
 # pedalboard 0.9's GSMFullRateCompressor outputs near-silence (-60 dB) when streamed in blocks
 # shorter than about 1024 samples (measured at 48 kHz): feed it blocks of the size it works at.
 _FIXED_BLOCK_FOR = {"GSMFullRateCompressor": 4096}
-# Frames per block of a pipelined stream (Chain.stream), the render's read chunk. The two
-# processes meet twice per block, and at each meeting the one ahead waits for the other. A
+# Frames per block of a pipelined stream (Chain.stream); render_file's default chunk is as
+# long. The two processes meet twice per block, and at each meeting the one ahead waits. A
 # 4-minute stereo render through Compressor -> preset -> Reverb (render_file on the track of
 # benchmarks/host.py, interleaved runs) took 3.07-3.30 s (73-78x) with blocks of 16384
 # frames, 2.20-3.02 s (80-109x) with 65536; this process waited 0.34-0.39 s, then 0.05-0.24 s.
