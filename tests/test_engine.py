@@ -446,3 +446,25 @@ def test_no_subnormal_leaves_the_effect(mix):
     y2 = fx.process(x, 48000, reset=False)
     nonzero = np.abs(y2[y2 != 0])
     assert nonzero.size == 0 or nonzero.min() >= FLOAT32_TINY
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(4480,), (1, 1, 4480), (2, 1, 4116), (3, 5, 77), (1, 31, 2058)])
+def test_fft_paths_equal_scipy_fft(dtype, shape, rng):
+    # the engine calls scipy's pocketfft binding directly (the live path's cold-cache cost):
+    # it must be there on the supported scipy, and give scipy.fft's result bit for bit
+    import scipy.fft
+
+    from stylepedal.effect import stft as stft_mod
+
+    assert stft_mod._POCKETFFT is not None
+    x = rng.standard_normal(shape).astype(dtype)
+    spec = stft_mod.rfft(x)
+    assert spec.dtype == (np.complex64 if dtype is np.float32 else np.complex128)
+    assert np.array_equal(spec, scipy.fft.rfft(x, axis=-1))
+    back = stft_mod.irfft(spec, shape[-1])
+    assert back.dtype == dtype
+    assert np.array_equal(back, scipy.fft.irfft(spec, n=shape[-1], axis=-1))
+    # a non-contiguous view gives the same as its copy
+    view = np.repeat(x[..., np.newaxis], 2, axis=-1)[..., 0]
+    assert np.array_equal(stft_mod.rfft(view), spec)
