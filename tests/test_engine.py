@@ -468,3 +468,29 @@ def test_fft_paths_equal_scipy_fft(dtype, shape, rng):
     # a non-contiguous view gives the same as its copy
     view = np.repeat(x[..., np.newaxis], 2, axis=-1)[..., 0]
     assert np.array_equal(stft_mod.rfft(view), spec)
+
+
+@pytest.mark.parametrize(
+    "change", [{"output_gain_db": -6.0}, {"mix": 0.25}, {"bypass": True}, {"mix": 1.0}]
+)
+def test_a_change_after_the_output_settled_is_heard(rng, change):
+    # a settled stream takes a fast path (no ramps): setting a parameter must leave it, glide,
+    # and end where an effect built with that value is
+    sr, block = 48000, 128
+    x = rng.uniform(-0.3, 0.3, (1, sr // 2)).astype(np.float32)
+    half = (x.shape[1] // 2) // block * block
+    moved = StyleTransfer(GainTransform(-12.0))
+    ys = [moved.process(x[:, i : i + block], sr, reset=i == 0) for i in range(0, half, block)]
+    for name, value in change.items():
+        setattr(moved, name, value)
+    ys += [
+        moved.process(x[:, i : i + block], sr, reset=False)
+        for i in range(half, x.shape[1], block)
+    ]
+    y = np.concatenate(ys, axis=1)
+    built = StyleTransfer(GainTransform(-12.0), **change)(x, sr)
+    unchanged = StyleTransfer(GainTransform(-12.0))(x, sr)
+    settled = half + int(0.05 * sr)  # the glide (10 ms) is over
+    np.testing.assert_allclose(y[:, settled:], built[:, settled:], atol=STREAM_ATOL)
+    if change != {"mix": 1.0}:  # it did change something
+        assert np.abs(y[:, settled:] - unchanged[:, settled:]).max() > 1e-3

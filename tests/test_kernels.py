@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stylepedal.effect._kernels import apply_gains, gate_wet, overlap_add_tails
+from stylepedal.effect._kernels import all_finite, apply_gains, gate_wet, overlap_add_tails
 from stylepedal.effect.stft import StftConfig, overlap_add
 
 MODEL = 1030
@@ -72,6 +72,19 @@ def test_gate_and_gains_equal_the_numpy_formulas(rng, n_bins):
     assert (spec[:, 3, 40:60] == 0).all()
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("shape", [(1, 128), (2, 7), (3, 1)])
+def test_all_finite_equals_numpy(rng, bad, shape):
+    x = rng.uniform(-2, 2, shape).astype(np.float32)
+    x[0, 0] = np.finfo(np.float32).max  # large is still finite
+    assert all_finite(x) is True
+    for c, i in [(0, 0), (shape[0] - 1, shape[1] - 1), (shape[0] // 2, shape[1] // 2)]:
+        y = x.copy()
+        y[c, i] = bad
+        assert all_finite(y) is bool(np.isfinite(y).all()) is False
+    assert all_finite(np.zeros((2, 0), np.float32)) is True
+
+
 def test_a_stream_never_compiles_a_kernel(rng):
     """Everything a stream calls was compiled when the effect was built (numba compiles a new
     signature on first call: seconds, inside an audio callback). Streams in every mode, mono
@@ -84,7 +97,9 @@ def test_a_stream_never_compiles_a_kernel(rng):
         for phase in ("input", "pghi")
         for latency in ("default", "low")
     ] + [StyleTransfer.identity()]
-    names = ["net_frames", "gate_wet", "apply_gains", "overlap_add_tails", "scale_flush"]
+    names = [
+        "net_frames", "gate_wet", "apply_gains", "overlap_add_tails", "scale_flush", "all_finite"
+    ]
     before = {name: len(getattr(kernels, name).signatures) for name in names}
     for fx in effects:
         for channels in (1, 2):
@@ -97,4 +112,15 @@ def test_a_stream_never_compiles_a_kernel(rng):
             fx.process(x[:, 6000:7000].astype(np.float64), 48000, reset=False)
             fx.process(x[:, 7000:].T.copy(), 48000, reset=False)
             fx.process(x, 48000)  # one call, many frames
+    import pedalboard
+
+    from stylepedal.host.chain import Chain
+
+    for channels in (1, 2):  # a live chain, as the callback runs it, started first
+        chain = Chain([pedalboard.Gain(-1.0), effects[0]])
+        chain.start(48000, channels)
+        x = rng.uniform(-0.2, 0.2, (channels, 1280)).astype(np.float32)
+        x[0, 5] = np.nan
+        for i in range(0, 1280, 128):
+            chain.process(x[:, i : i + 128], 48000)
     assert {name: len(getattr(kernels, name).signatures) for name in names} == before

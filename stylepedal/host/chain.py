@@ -52,6 +52,7 @@ from .._validate import (
     restore_layout,
     sanitize,
 )
+from ..effect.transfer import finite_or_zeroed
 from ..errors import ParameterError
 
 __all__ = ["Chain", "FIXED_BLOCK", "MAX_BLOCK"]
@@ -725,6 +726,7 @@ class Chain:
         self._inq = _Fifo(channels, 4 * (channels + 1))
         self._outq = _Fifo(channels, 4 * (slack + 1))
         self._outq.push_zeros(slack)
+        finite_or_zeroed(np.zeros((channels, 1), dtype=np.float32))  # its kernel, compiled now
         self._stream = (sr, channels)
 
     def _to_2d(self, audio: Any, sample_rate: Any, reset: bool) -> tuple[np.ndarray, str]:
@@ -766,7 +768,7 @@ class Chain:
         stream = self._stream
         if reset or stream is None or stream[1] != channels or stream[0] != sample_rate:
             self.start(sample_rate, channels)
-        x = sanitize(x)
+        x = finite_or_zeroed(x)
         if not self._stages:
             return restore_layout(x.copy(), layout)
         inq, outq = self._inq, self._outq
