@@ -5,8 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stylepedal.effect._kernels import all_finite, apply_gains, gate_wet, overlap_add_tails
-from stylepedal.effect.stft import StftConfig, overlap_add
+from stylepedal.effect._kernels import (
+    all_finite,
+    apply_gains,
+    band_magnitudes,
+    gate_wet,
+    overlap_add_tails,
+    wet_gains,
+)
+from stylepedal.effect.stft import StftConfig, from_logmag, overlap_add
 
 MODEL = 1030
 
@@ -85,6 +92,43 @@ def test_all_finite_equals_numpy(rng, bad, shape):
     assert all_finite(np.zeros((2, 0), np.float32)) is True
 
 
+def test_band_magnitudes_are_exact(rng):
+    spec = rng.normal(size=(2, 5, 2241)) * 10.0 ** rng.uniform(-30, 6, (2, 5, 1))
+    spec = (spec + 1j * rng.normal(size=spec.shape) * 10.0 ** rng.uniform(-30, 6, (2, 5, 1)))
+    spec = spec.astype(np.complex64)
+    spec[0, 0, :10] = 0
+    mag = np.empty((2, 5, MODEL), np.float32)
+    scaled = np.empty_like(mag)
+    band_magnitudes(spec, np.float32(0.457), mag, scaled)
+    band = spec[..., :MODEL]
+    exact = np.sqrt(band.real.astype(np.float64) ** 2 + band.imag.astype(np.float64) ** 2)
+    np.testing.assert_array_equal(mag, exact.astype(np.float32))  # rounded once: no under/overflow
+    np.testing.assert_array_equal(scaled, mag * np.float32(0.457))
+    assert (mag[0, 0, :10] == 0).all() and (mag[0, 0, 10:] > 0).all()
+
+
+def test_wet_gains_equal_from_logmag_gate_and_gains(rng):
+    cfg = StftConfig.for_rate(48000)
+    spec = (rng.normal(size=(2, 6, 2241)) + 1j * rng.normal(size=(2, 6, 2241))).astype(
+        np.complex64
+    )
+    spec[:, 1] *= 1e-4  # under the gate
+    mag = np.abs(spec[..., :MODEL])
+    logmag = rng.uniform(-2.0, 45.0, (2, 6, MODEL)).astype(np.float32)  # clamped both ways
+    scale = np.float32(cfg.window_sum / 1024.0)
+    args = (np.float32(2.0 / cfg.window_sum), -70.0, 20.0, 128, 16.0)
+    ref_spec, ref_ratio = spec.copy(), np.empty((2, 6), np.float32)
+    ref_wet = from_logmag(logmag, cfg)
+    gate_wet(mag, ref_wet, *args, ref_ratio)
+    apply_gains(ref_spec, mag, ref_wet, ref_ratio)
+    grown = np.expm1(logmag)
+    ratio = np.empty((2, 6), np.float32)
+    wet_gains(spec, mag, grown, scale, np.expm1(np.float32(40.0)), *args, ratio)
+    np.testing.assert_array_equal(grown, ref_wet)
+    np.testing.assert_array_equal(ratio, ref_ratio)
+    np.testing.assert_array_equal(spec, ref_spec)
+
+
 def test_a_stream_never_compiles_a_kernel(rng):
     """Everything a stream calls was compiled when the effect was built (numba compiles a new
     signature on first call: seconds, inside an audio callback). Streams in every mode, mono
@@ -98,8 +142,9 @@ def test_a_stream_never_compiles_a_kernel(rng):
         for latency in ("default", "low")
     ] + [StyleTransfer.identity()]
     names = [
-        "net_frames", "gate_wet", "apply_gains", "overlap_add_tails", "scale_flush", "all_finite"
-    ]
+        "net_frames", "gate_wet", "apply_gains", "overlap_add_tails", "scale_flush",
+        "all_finite", "band_magnitudes", "wet_gains",
+    ]  # fmt: skip
     before = {name: len(getattr(kernels, name).signatures) for name in names}
     for fx in effects:
         for channels in (1, 2):

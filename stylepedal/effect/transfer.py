@@ -33,6 +33,7 @@ from .._validate import sanitize as _sanitize
 from ..errors import ParameterError
 from .phase import PHASE_MODES, PghiState, PhaseGradient
 from .stft import (
+    FEATURE_SCALE,
     LATENCY_MODES,
     MODEL_BINS,
     StftConfig,
@@ -56,6 +57,7 @@ GATE_RANGE_DB = 20.0
 _TOP_BAND = 128  # model bins whose output/input gain continues above 11025 Hz
 _TINY = 1e-30  # smaller output samples are flushed to zero (no subnormals downstream)
 _TINY32 = np.float32(_TINY)
+_CEILING = np.expm1(np.float32(40.0))  # the largest linear model magnitude (stft.from_logmag)
 _MAX_HIGH_GAIN = 16.0  # the largest gain the bins above the model band get
 
 
@@ -74,7 +76,12 @@ def _kernels() -> Any:
         mag, mag.copy(), np.float32(1.0), GATE_DEFAULT_DB - GATE_RANGE_DB, GATE_RANGE_DB,
         _TOP_BAND, _MAX_HIGH_GAIN, ratio,
     )  # fmt: skip
-    kernels.apply_gains(np.zeros((1, 1, config.n_bins), dtype=np.complex64), mag, mag, ratio)
+    spec = np.zeros((1, 1, config.n_bins), dtype=np.complex64)
+    kernels.band_magnitudes(spec, np.float32(1.0), mag, mag.copy())
+    kernels.wet_gains(
+        spec, mag, mag.copy(), np.float32(1.0), _CEILING, np.float32(1.0),
+        GATE_DEFAULT_DB - GATE_RANGE_DB, GATE_RANGE_DB, _TOP_BAND, _MAX_HIGH_GAIN, ratio,
+    )  # fmt: skip
     block = np.zeros((2, config.hop_length), dtype=np.float32)
     kernels.all_finite(block)
     for wet in (block, block[:, 1:]):  # contiguous, and a view of a stereo queue
@@ -442,10 +449,7 @@ class StyleTransfer:
                 # nothing to change: the resynthesis is the analysis (exact, and cheaper)
                 out_spec = spec
             elif self._phase_mode == "input":
-                # the wet magnitude as gains on the input's complex bins, in place (one compiled
-                # pass): per bin in the model band, one per frame above it
-                mag = np.abs(spec[..., :MODEL_BINS])
-                _kernels().apply_gains(spec, mag, *self._model_magnitude(mag, st))
+                self._apply_model(spec, st)
                 out_spec = spec
             else:
                 mag = np.abs(spec)
@@ -472,6 +476,33 @@ class StyleTransfer:
         dry = line[:, :b]
         st.dry = line[:, b:]
         return self._mix_out(wet, dry, st)
+
+    def _apply_model(self, spec: np.ndarray, st: EngineState) -> None:
+        """Turn ``spec`` (the input's complex frames) into the wet spectrum, in place: the
+        model band's wet magnitude as a gain per bin, the bins above it one gain per frame.
+
+        The same formulas as :meth:`_model_magnitude` (the gate included) in two compiled
+        passes around numpy's ``log1p``, the network and ``expm1``: the live path's frame,
+        where every numpy call costs a cold-cache trip. The magnitudes are exact (rounded once
+        from float64), where ``np.abs`` may be an ulp off."""
+        cfg = st.config
+        kernels = _kernels()
+        shape = (*spec.shape[:2], MODEL_BINS)
+        mag = np.empty(shape, dtype=np.float32)
+        feats = np.empty(shape, dtype=np.float32)
+        kernels.band_magnitudes(spec, np.float32(FEATURE_SCALE / cfg.window_sum), mag, feats)
+        np.log1p(feats, out=feats)
+        if cfg.model_stride == 1:
+            out = self._run_transform(feats, st)
+        else:
+            out = self._strided_transform(feats, st)
+        grown = np.expm1(out, dtype=np.float32, order="C")
+        ratio = np.empty(shape[:2], dtype=np.float32)
+        kernels.wet_gains(
+            spec, mag, grown, np.float32(cfg.window_sum / FEATURE_SCALE), _CEILING,
+            np.float32(2.0 / cfg.window_sum), self._gate_db - GATE_RANGE_DB, GATE_RANGE_DB,
+            _TOP_BAND, _MAX_HIGH_GAIN, ratio,
+        )  # fmt: skip
 
     def _wet_magnitude(self, mag: np.ndarray, st: EngineState) -> np.ndarray:
         """The wet magnitude of every bin of ``mag`` (a new array; ``mag`` is not changed)."""
