@@ -217,3 +217,22 @@ def test_mix_cc_reaches_the_effect_and_survives_a_preset_switch(control):
     engine.swap_in(new, "Second")
     engine.callback(x, out, 64, None, None)
     assert second.mix == 0.0 and engine.preset_name == "Second"
+
+
+@pytest.mark.parametrize(("channels", "outputs"), [(1, 1), (1, 2), (2, 2), (2, 3)])
+def test_callback_fills_every_output_channel(rng, channels, outputs):
+    import pedalboard
+
+    engine = LiveEngine(
+        Chain([pedalboard.Gain(-6.0)]), sample_rate=48000, blocksize=64, channels=channels
+    )
+    x = rng.uniform(-0.5, 0.5, (64, 2)).astype(np.float32)
+    out = np.full((64, outputs), np.nan, np.float32)
+    engine.callback(x, out, 64, None, None)
+    assert engine.faults == 0
+    expect = Chain([pedalboard.Gain(-6.0)]).process(x[:, :channels].T.copy(), 48000).T
+    assert np.abs(expect).max() > 0.01  # (a stereo chain is delayed by its layout slack)
+    if channels == outputs:
+        np.testing.assert_array_equal(out, expect)
+    else:  # the first processed channel on every output
+        np.testing.assert_array_equal(out, np.repeat(expect[:, :1], outputs, axis=1))

@@ -187,8 +187,8 @@ class LiveEngine:
             self._fade_pos = pos + max(k, 0)
             if self._fade_pos >= n_fade:
                 self._old = None
-        if y.shape[0] == outdata.shape[1]:
-            outdata[:] = y.T
+        if y.shape[0] == outdata.shape[1] or y.shape[0] == 1:
+            outdata[:] = y.T  # a mono result broadcasts to every output channel
         else:
             outdata[:] = y[0][:, np.newaxis]
 
