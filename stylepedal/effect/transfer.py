@@ -492,11 +492,7 @@ class StyleTransfer:
         feats = np.empty(shape, dtype=np.float32)
         kernels.band_magnitudes(spec, np.float32(FEATURE_SCALE / cfg.window_sum), mag, feats)
         np.log1p(feats, out=feats)
-        if cfg.model_stride == 1:
-            out = self._run_transform(feats, st)
-        else:
-            out = self._strided_transform(feats, st)
-        grown = np.expm1(out, dtype=np.float32, order="C")
+        grown = np.expm1(self._model(feats, st), dtype=np.float32, order="C")
         ratio = np.empty(shape[:2], dtype=np.float32)
         kernels.wet_gains(
             spec, mag, grown, np.float32(cfg.window_sum / FEATURE_SCALE), _CEILING,
@@ -524,18 +520,19 @@ class StyleTransfer:
         Gate: where the input is more than GATE_RANGE_DB below gate_db the wet magnitude is the
         input's own, so a model that would invent sound from nothing stays silent."""
         cfg = st.config
-        feats = _to_logmag(model_in, cfg)
-        if cfg.model_stride == 1:
-            out = self._run_transform(feats, st)
-        else:
-            out = self._strided_transform(feats, st)
-        model_out = from_logmag(out, cfg)
+        model_out = from_logmag(self._model(_to_logmag(model_in, cfg), st), cfg)
         ratio = np.empty(model_in.shape[:2], dtype=np.float32)
         _kernels().gate_wet(
             model_in, model_out, np.float32(2.0 / cfg.window_sum), self._gate_db - GATE_RANGE_DB,
             GATE_RANGE_DB, _TOP_BAND, _MAX_HIGH_GAIN, ratio,
         )  # fmt: skip
         return model_out, ratio
+
+    def _model(self, feats: np.ndarray, st: EngineState) -> np.ndarray:
+        """The transform's output for the model frames ``feats``, at the model's frame rate."""
+        if st.config.model_stride == 1:
+            return self._run_transform(feats, st)
+        return self._strided_transform(feats, st)
 
     def _run_transform(self, feats: np.ndarray, st: EngineState) -> np.ndarray:
         out = np.asarray(self._transform(feats, st.transform_state))
