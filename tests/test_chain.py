@@ -179,6 +179,23 @@ def test_nan_and_inf_in_give_finite_out(rng):
     assert np.isfinite(chain.process(x, SR)).all()
 
 
+@pytest.mark.parametrize("workers", [False, True])
+def test_stream_reads_nan_and_inf_as_zero(rng, workers):
+    x = rng.uniform(-0.5, 0.5, (2, 20000)).astype(np.float32)
+    zeroed = x.copy()
+    x[0, ::97] = np.nan
+    x[1, 5] = -np.inf
+    zeroed[0, ::97] = 0.0
+    zeroed[1, 5] = 0.0
+    chain = Chain([pedalboard.Reverb(), StyleTransfer.identity(), pedalboard.Gain(-3.0)])
+
+    def run(audio):
+        blocks = (audio[:, i : i + 4096] for i in range(0, audio.shape[1], 4096))
+        return np.concatenate(list(chain.stream(blocks, SR, channel_workers=workers)), axis=1)
+
+    np.testing.assert_array_equal(run(x), run(zeroed))
+
+
 def test_rate_or_channel_change_starts_a_new_stream(rng):
     chain = Chain([StyleTransfer.identity()])
     x = rng.uniform(-0.5, 0.5, (1, 4000)).astype(np.float32)

@@ -50,7 +50,6 @@ from .._validate import (
     check_positive_int,
     check_sample_rate,
     restore_layout,
-    sanitize,
 )
 from ..effect.transfer import finite_or_zeroed
 from ..errors import ParameterError
@@ -890,7 +889,7 @@ class Chain:
 
         for block in blocks:
             x = self._block_2d(block)
-            inq.push(sanitize(x))
+            inq.push(finite_or_zeroed(x))
             owed += x.shape[1]
             if len(inq) > channels:
                 whole, _ = inq.pop(len(inq))
