@@ -121,10 +121,6 @@ class _Ramp:
             self.start, self.target = self.value, float(target)
             self.done, self.length = 0, max(1, int(length))
 
-    def jump(self, value: float) -> None:
-        self.value = self.target = self.start = float(value)
-        self.done = self.length
-
     def block(self, n: int) -> float | np.ndarray:
         if self.done >= self.length:
             return self.target
