@@ -98,6 +98,11 @@ class StftConfig:
     window_sum: float = field(repr=False)
     analysis_window32: np.ndarray = field(repr=False)  # float32 copies for the engine's path
     synthesis_window32: np.ndarray = field(repr=False)
+    # float32 factors of the engine's path, derived from window_sum once: linear magnitude to
+    # the model feature's log1p argument, back, and a frame's peak magnitude to its level
+    feature_scale32: np.float32 = field(repr=False)  # FEATURE_SCALE / window_sum
+    magnitude_scale32: np.float32 = field(repr=False)  # window_sum / FEATURE_SCALE
+    level_scale32: np.float32 = field(repr=False)  # 2 / window_sum (a full-scale sine: 1)
 
     @property
     def n_bins(self) -> int:
@@ -177,6 +182,7 @@ def _config(sample_rate: int, latency_mode: str) -> StftConfig:
     synthesis32 = synthesis.astype(np.float32)
     for array in (analysis, synthesis, analysis32, synthesis32):
         array.setflags(write=False)
+    window_sum = float(analysis.sum())
     return StftConfig(
         sample_rate=sample_rate,
         latency_mode=latency_mode,
@@ -186,9 +192,12 @@ def _config(sample_rate: int, latency_mode: str) -> StftConfig:
         model_stride=stride,
         analysis_window=analysis,
         synthesis_window=synthesis,
-        window_sum=float(analysis.sum()),
+        window_sum=window_sum,
         analysis_window32=analysis32,
         synthesis_window32=synthesis32,
+        feature_scale32=np.float32(FEATURE_SCALE / window_sum),
+        magnitude_scale32=np.float32(window_sum / FEATURE_SCALE),
+        level_scale32=np.float32(2.0 / window_sum),
     )
 
 
@@ -379,7 +388,7 @@ def to_logmag(mag: np.ndarray, config: StftConfig) -> np.ndarray:
 def from_logmag(logmag: np.ndarray, config: StftConfig) -> np.ndarray:
     """Linear magnitude of the model bins from the model feature (inverse of :func:`to_logmag`),
     float32."""
-    scale = np.float32(config.window_sum / FEATURE_SCALE)
+    scale = config.magnitude_scale32
     # clamp to [0, 40]: a model output below 0 means "no energy", above 40 would overflow
     x = np.maximum(logmag, np.float32(0.0), dtype=np.float32, order="C")  # a new C-order array
     np.minimum(x, np.float32(40.0), out=x)
