@@ -33,7 +33,6 @@ from .._validate import sanitize as _sanitize
 from ..errors import ParameterError
 from .phase import PHASE_MODES, PghiState, PhaseGradient
 from .stft import (
-    FEATURE_SCALE,
     LATENCY_MODES,
     MODEL_BINS,
     StftConfig,
@@ -85,7 +84,7 @@ def _kernels() -> Any:
     block = np.zeros((2, config.hop_length), dtype=np.float32)
     kernels.all_finite(block)
     for wet in (block, block[:, 1:]):  # contiguous, and a view of a stereo queue
-        kernels.scale_flush(wet, np.float32(1.0), np.float32(_TINY), np.empty_like(wet))
+        kernels.scale_flush(wet, np.float32(1.0), _TINY32, np.empty_like(wet))
     kernels.overlap_add_tails(
         np.zeros((1, 1, config.n_fft), dtype=np.float32), config.synthesis_window32,
         np.zeros((1, config.overlap - 1, config.hop_length), dtype=np.float32),
@@ -486,14 +485,13 @@ class StyleTransfer:
         shape = (*spec.shape[:2], MODEL_BINS)
         mag = np.empty(shape, dtype=np.float32)
         feats = np.empty(shape, dtype=np.float32)
-        kernels.band_magnitudes(spec, np.float32(FEATURE_SCALE / cfg.window_sum), mag, feats)
+        kernels.band_magnitudes(spec, cfg.feature_scale32, mag, feats)
         np.log1p(feats, out=feats)
         grown = np.expm1(self._model(feats, st), dtype=np.float32, order="C")
         ratio = np.empty(shape[:2], dtype=np.float32)
         kernels.wet_gains(
-            spec, mag, grown, np.float32(cfg.window_sum / FEATURE_SCALE), _CEILING,
-            np.float32(2.0 / cfg.window_sum), self._gate_db - GATE_RANGE_DB, GATE_RANGE_DB,
-            _TOP_BAND, _MAX_HIGH_GAIN, ratio,
+            spec, mag, grown, cfg.magnitude_scale32, _CEILING, cfg.level_scale32,
+            self._gate_db - GATE_RANGE_DB, GATE_RANGE_DB, _TOP_BAND, _MAX_HIGH_GAIN, ratio,
         )  # fmt: skip
 
     def _wet_magnitude(self, mag: np.ndarray, st: EngineState) -> np.ndarray:
@@ -519,7 +517,7 @@ class StyleTransfer:
         model_out = from_logmag(self._model(_to_logmag(model_in, cfg), st), cfg)
         ratio = np.empty(model_in.shape[:2], dtype=np.float32)
         _kernels().gate_wet(
-            model_in, model_out, np.float32(2.0 / cfg.window_sum), self._gate_db - GATE_RANGE_DB,
+            model_in, model_out, cfg.level_scale32, self._gate_db - GATE_RANGE_DB,
             GATE_RANGE_DB, _TOP_BAND, _MAX_HIGH_GAIN, ratio,
         )  # fmt: skip
         return model_out, ratio
