@@ -564,34 +564,32 @@ class StyleTransfer:
     def _mix_out(self, wet: np.ndarray, dry: np.ndarray, st: EngineState) -> np.ndarray:
         kernels = _kernels()
         steady = st.steady
-        if steady is not None and steady[0] == self._params:
-            # settled fully wet and nothing set since: one compiled pass (scale, flush, copy),
-            # without the ramps' Python (the live path's usual block)
-            out = np.empty_like(wet)
-            kernels.scale_flush(wet, steady[1], _TINY32, out)
-            return out
-        n = wet.shape[1]
-        length = int(SMOOTHING_SECONDS * st.config.sample_rate)
-        ramps = st.ramps
-        ramps["mix"].set(self._mix, length)
-        ramps["gain"].set(10.0 ** (self._gain_db / 20.0), length)
-        ramps["active"].set(0.0 if self._bypass else 1.0, length)
-        mix, gain, active = (ramps[k].block(n) for k in ("mix", "gain", "active"))
-        if isinstance(mix, float) and isinstance(active, float) and mix == 1.0 and active == 1.0:
-            # settled fully wet, the usual case
-            if isinstance(gain, float):  # one compiled pass: scale, flush, copy
-                st.steady = (self._params, np.float32(gain))
-                out = np.empty_like(wet)
-                kernels.scale_flush(wet, np.float32(gain), _TINY32, out)
+        if steady is None or steady[0] != self._params:  # something set since: the ramps
+            n = wet.shape[1]
+            length = int(SMOOTHING_SECONDS * st.config.sample_rate)
+            ramps = st.ramps
+            ramps["mix"].set(self._mix, length)
+            ramps["gain"].set(10.0 ** (self._gain_db / 20.0), length)
+            ramps["active"].set(0.0 if self._bypass else 1.0, length)
+            mix, gain, active = (ramps[k].block(n) for k in ("mix", "gain", "active"))
+            settled = isinstance(mix, float) and isinstance(active, float) and mix == active == 1.0
+            if settled and isinstance(gain, float):
+                # settled fully wet, the usual case: the output is the wet signal times the
+                # gain until a parameter is set again, without the ramps' Python
+                steady = st.steady = (self._params, np.float32(gain))
+            else:
+                st.steady = None
+                if settled:
+                    out = wet * gain  # the gain is gliding: an array
+                else:
+                    effected = gain * (dry + mix * (wet - dry))
+                    out = dry + active * (effected - dry)
+                # a gliding ramp is float64: back to float32 first, the kernel's type
+                out = out.astype(np.float32, copy=False)
+                kernels.scale_flush(out, np.float32(1.0), _TINY32, out)
                 return out
-            out = wet * gain  # the gain is gliding: an array
-        else:
-            effected = gain * (dry + mix * (wet - dry))
-            out = dry + active * (effected - dry)
-        st.steady = None
-        # a gliding ramp is float64: back to float32 first, the type the kernel is compiled for
-        out = out.astype(np.float32, copy=False)
-        kernels.scale_flush(out, np.float32(1.0), _TINY32, out)
+        out = np.empty_like(wet)
+        kernels.scale_flush(wet, steady[1], _TINY32, out)  # one compiled pass: scale, flush, copy
         return out
 
     def __repr__(self) -> str:
