@@ -26,8 +26,8 @@ import numpy as np  # noqa: E402
 from scipy.signal import lfilter  # noqa: E402
 
 from stylepedal.effect import StftConfig, StyleTransfer  # noqa: E402
-from stylepedal.effect.phase import griffin_lim, spectral_convergence_db  # noqa: E402
-from stylepedal.effect.stft import MODEL_BINS, stft  # noqa: E402
+from stylepedal.effect.engine.phase import griffin_lim, spectral_convergence_db  # noqa: E402
+from stylepedal.effect.engine.stft import MODEL_BINS, stft  # noqa: E402
 
 
 def guitar_like(sample_rate: int, seconds: float, seed: int = 0) -> np.ndarray:

@@ -103,7 +103,7 @@ def pick_effect():
 def default_stylenet_effect():
     """A StyleTransfer with an untrained network of the default size: a trained preset's cost."""
     from stylepedal.effect import StyleTransfer
-    from stylepedal.effect.network import StyleNet
+    from stylepedal.effect.model.network import StyleNet
 
     return StyleTransfer(StyleNet().as_transform(), name="untrained default StyleNet")
 

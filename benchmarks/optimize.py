@@ -82,8 +82,8 @@ def make_style() -> np.ndarray:
 def run(content: np.ndarray, style: np.ndarray, iterations: int, threads: int) -> dict:
     import torch
 
-    from stylepedal.effect.gram import FeatureConfig
-    from stylepedal.effect.optimize import optimize_logmag
+    from stylepedal.effect.model.gram import FeatureConfig
+    from stylepedal.effect.research.optimize import optimize_logmag
 
     torch.set_num_threads(threads)
     t0 = time.perf_counter()
@@ -123,7 +123,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     args = parser.parse_args()
 
-    from stylepedal.effect.represent import get_representation
+    from stylepedal.effect.research.represent import get_representation
 
     rep = get_representation("stft")
     content = rep.analyze(make_content(), SAMPLE_RATE)[:, :FRAMES]

@@ -100,7 +100,7 @@ def stft_mag(y: np.ndarray) -> np.ndarray:
 
 
 def round_trip(rep, y: np.ndarray, gl_iters: int) -> dict:
-    from stylepedal.effect.cqt import spectral_convergence_db
+    from stylepedal.effect.research.cqt import spectral_convergence_db
 
     t0 = time.perf_counter()
     x = rep.analyze(y, SR)
@@ -125,9 +125,9 @@ def round_trip(rep, y: np.ndarray, gl_iters: int) -> dict:
 def optimiser_runs(name: str, kwargs: dict, content, style, iterations: int, filters: int):
     import torch
 
-    from stylepedal.effect.gram import FeatureConfig
-    from stylepedal.effect.optimize import optimize_logmag
-    from stylepedal.effect.represent import get_representation
+    from stylepedal.effect.model.gram import FeatureConfig
+    from stylepedal.effect.research.optimize import optimize_logmag
+    from stylepedal.effect.research.represent import get_representation
 
     torch.set_num_threads(1)
     rep = get_representation(name, seed=0, **kwargs)
@@ -179,10 +179,10 @@ def main() -> None:
     args = parser.parse_args()
     warnings.simplefilter("ignore")
 
-    from stylepedal.effect.cqt import CqtRepresentation, snr_db
-    from stylepedal.effect.mel import MelRepresentation
-    from stylepedal.effect.represent import StftRepresentation
-    from stylepedal.effect.sms import SmsRepresentation
+    from stylepedal.effect.research.cqt import CqtRepresentation, snr_db
+    from stylepedal.effect.research.mel import MelRepresentation
+    from stylepedal.effect.research.represent import StftRepresentation
+    from stylepedal.effect.research.sms import SmsRepresentation
 
     rng = np.random.default_rng(0)
     signals = {"pluck": pluck_melody(rng), "drums": drum_loop(rng)}

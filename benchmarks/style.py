@@ -2,7 +2,7 @@
 
 For 3 procedurally generated styles (an organ-like additive tone sequence, a bowed-string-like
 sawtooth ensemble, a breathy flute-like tone; no files) this trains one network per style with
-the default :class:`~stylepedal.effect.train.TrainConfig`, then on held-out guitar clips (a
+the default :class:`~stylepedal.effect.model.train.TrainConfig`, then on held-out guitar clips (a
 corpus seed the training never saw) compares, on the training objective:
 
 * the unprocessed content (``L_content``),
@@ -36,11 +36,11 @@ import numpy as np
 import scipy.signal
 import torch
 
-from stylepedal.effect.corpus import make_corpus
-from stylepedal.effect.gram import FeatureConfig, GramFeatures
-from stylepedal.effect.optimize import optimize_logmag
-from stylepedal.effect.stft import analyze
-from stylepedal.effect.train import TrainConfig, clip_loss, style_grams, train_style
+from stylepedal.effect.engine.stft import analyze
+from stylepedal.effect.model.corpus import make_corpus
+from stylepedal.effect.model.gram import FeatureConfig, GramFeatures
+from stylepedal.effect.model.train import TrainConfig, clip_loss, style_grams, train_style
+from stylepedal.effect.research.optimize import optimize_logmag
 
 SR = 22050
 HOPS_PER_SECOND_48K = 48000 / 256  # the model runs once per 5.333 ms hop

@@ -6,7 +6,7 @@
    fluid-soundfont-gm); the fuzz clip is synthesised (Karplus-Strong power chords through
    pedalboard's Distortion). Clips are mono, 22050 Hz, 16-bit FLAC in
    ``stylepedal/presets/factory/styles/``.
-2. Train one style network per preset with :func:`stylepedal.effect.train.train_style` on the
+2. Train one style network per preset with :func:`stylepedal.effect.model.train.train_style` on the
    clip *as decoded from the FLAC* (so the cache key can be recomputed from the shipped file).
 3. Write ``factory/<slug>.toml`` and the model as ``factory/<key>.safetensors`` +
    ``factory/<key>.json`` (the cache's meta.json), remove stale model files, and print one JSON
@@ -288,8 +288,8 @@ def write_licence(out_dir: Path) -> None:
 
 def smoke_config() -> Any:
     """A tiny training config that proves the plumbing in seconds (not a usable model)."""
-    from stylepedal.effect.gram import FeatureConfig
-    from stylepedal.effect.train import TrainConfig
+    from stylepedal.effect.model.gram import FeatureConfig
+    from stylepedal.effect.model.train import TrainConfig
 
     return TrainConfig(
         features=FeatureConfig(n_filters=16),
@@ -307,7 +307,7 @@ def build_preset(
 ) -> Any:
     """Train ``spec``'s model and write its preset TOML and model files into ``out_dir``."""
     from stylepedal._atomic import atomic_write_bytes
-    from stylepedal.effect.train import train_style
+    from stylepedal.effect.model.train import train_style
     from stylepedal.presets._io import sha256_file
     from stylepedal.presets.cache import cache_key, make_meta, meta_to_bytes, weights_to_bytes
     from stylepedal.presets.format import Preset, StyleSource
@@ -386,7 +386,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.render_only:
         import torch
 
-        from stylepedal.effect.train import TrainConfig
+        from stylepedal.effect.model.train import TrainConfig
 
         torch.set_num_threads(args.threads)
         config = smoke_config() if args.smoke else TrainConfig()

@@ -10,7 +10,7 @@ def make_preset(name: str, seed: int, program: int | None = None) -> str:
     nudged off the identity so that it audibly changes the sound. Returns ``name``."""
     import torch
 
-    from stylepedal.effect.network import StyleNet
+    from stylepedal.effect.model.network import StyleNet
     from stylepedal.presets.cache import cache_key
     from stylepedal.presets.format import Preset
     from stylepedal.presets.store import Store

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stylepedal.effect.corpus import HIGHEST_MIDI, LOWEST_MIDI, make_clip, make_corpus, pluck
+from stylepedal.effect.model.corpus import HIGHEST_MIDI, LOWEST_MIDI, make_clip, make_corpus, pluck
 from stylepedal.errors import ParameterError
 
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from stylepedal import ParameterError
 from stylepedal.effect import GainTransform, IdentityTransform, StftConfig, StyleTransfer
-from stylepedal.effect.stft import MODEL_BINS, analyze, istft, latency_samples, stft
+from stylepedal.effect.engine.stft import MODEL_BINS, analyze, istft, latency_samples, stft
 from tests.tolerances import (
     CLICK_STEP_RATIO,
     FLOAT32_TINY,
@@ -455,7 +455,7 @@ def test_fft_paths_equal_scipy_fft(dtype, shape, rng):
     # it must be there on the supported scipy, and give scipy.fft's result bit for bit
     import scipy.fft
 
-    from stylepedal.effect import stft as stft_mod
+    from stylepedal.effect.engine import stft as stft_mod
 
     assert stft_mod._POCKETFFT is not None
     x = rng.standard_normal(shape).astype(dtype)

@@ -1,4 +1,4 @@
-"""Gram features and losses (stylepedal.effect.gram) against hand-computed cases."""
+"""Gram features and losses (stylepedal.effect.model.gram) against hand-computed cases."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from stylepedal.effect.gram import (
+from stylepedal.effect.model.gram import (
     FeatureConfig,
     GramFeatures,
     content_loss,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stylepedal.effect._kernels import (
+from stylepedal.effect.engine.kernels import (
     all_finite,
     apply_gains,
     band_magnitudes,
@@ -13,7 +13,7 @@ from stylepedal.effect._kernels import (
     overlap_add_tails,
     wet_gains,
 )
-from stylepedal.effect.stft import StftConfig, from_logmag, overlap_add
+from stylepedal.effect.engine.stft import StftConfig, from_logmag, overlap_add
 
 MODEL = 1030
 
@@ -134,7 +134,7 @@ def test_a_stream_never_compiles_a_kernel(rng):
     signature on first call: seconds, inside an audio callback). Streams in every mode, mono
     and stereo, with gliding parameters, float64 and channels-last input add no signature."""
     from stylepedal.effect import StyleTransfer
-    from stylepedal.effect import _kernels as kernels
+    from stylepedal.effect.engine import kernels
 
     effects = [
         StyleTransfer.from_preset("Brass", phase_mode=phase, latency_mode=latency)

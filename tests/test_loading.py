@@ -7,7 +7,7 @@ import pytest
 
 from stylepedal import ParameterError, PresetError
 from stylepedal.effect import StyleTransfer
-from stylepedal.effect.loading import transform_from_preset
+from stylepedal.presets.load import transform_from_preset
 
 
 def test_from_preset_applies_preset_settings_and_overrides():

@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from stylepedal.effect.gram import FeatureConfig
-from stylepedal.effect.metrics import DESCRIPTORS, descriptors, evaluate, format_table
-from stylepedal.effect.optimize import optimize_logmag
-from stylepedal.effect.represent import get_representation
+from stylepedal.effect.model.gram import FeatureConfig
+from stylepedal.effect.research.metrics import DESCRIPTORS, descriptors, evaluate, format_table
+from stylepedal.effect.research.optimize import optimize_logmag
+from stylepedal.effect.research.represent import get_representation
 from stylepedal.errors import AudioFileError, ParameterError
 from stylepedal.host.cli import main as cli_main
 from tests.signals import pluck
@@ -142,6 +142,6 @@ def test_cli_missing_file(clips, tmp_path, capsys):
     assert code == 2
     assert "no such file" in capsys.readouterr().err
     with pytest.raises(AudioFileError):
-        from stylepedal.effect.optimize import read_audio
+        from stylepedal.effect.research.optimize import read_audio
 
         read_audio(tmp_path / "no.wav")

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from stylepedal.effect.gram import FeatureConfig, GramFeatures, content_loss, gram, style_loss
-from stylepedal.effect.optimize import (
+from stylepedal.effect.model.gram import FeatureConfig, GramFeatures, content_loss, gram, style_loss
+from stylepedal.effect.research.optimize import (
     INITS,
     OPTIMIZERS,
     optimize_logmag,
@@ -17,7 +17,7 @@ from stylepedal.effect.optimize import (
     style_gram,
     write_audio,
 )
-from stylepedal.effect.represent import (
+from stylepedal.effect.research.represent import (
     REPRESENTATIONS,
     Representation,
     StftRepresentation,
@@ -259,7 +259,7 @@ def test_stft_resamples_other_rates():
 
 
 def test_engine_representation_uses_the_engine_grid():
-    from stylepedal.effect.stft import analyze
+    from stylepedal.effect.engine.stft import analyze
 
     audio = pluck(SR, 0.5, 110.0)
     rep = get_representation("engine")
@@ -448,14 +448,14 @@ def test_cli_messages_name_the_problem(wavs, tmp_path, capsys):
 
 
 def test_cli_orientation_choices_are_gram_orientations():
-    from stylepedal.effect.gram import ORIENTATIONS
-    from stylepedal.effect.optimize import CLI_ORIENTATIONS
+    from stylepedal.effect.model.gram import ORIENTATIONS
+    from stylepedal.effect.research.optimize import CLI_ORIENTATIONS
 
     assert CLI_ORIENTATIONS == ORIENTATIONS
 
 
 def test_parse_rep_options_literals():
-    from stylepedal.effect.optimize import parse_rep_options
+    from stylepedal.effect.research.optimize import parse_rep_options
 
     got = parse_rep_options(
         ["n_fft=1024", "fmin_hz=55.5", "flag=TRUE", "off=false", "n_bins=none",
@@ -480,7 +480,7 @@ def test_parse_rep_options_literals():
 def test_representation_from_options_passes_and_checks_keys():
     import inspect
 
-    from stylepedal.effect.optimize import representation_from_options
+    from stylepedal.effect.research.optimize import representation_from_options
 
     rep = representation_from_options("stft", {"n_fft": 512, "hop_length": 128}, seed=3)
     assert (rep.n_fft, rep.hop_length, rep.seed) == (512, 128, 3)
@@ -498,7 +498,7 @@ def test_representation_from_options_passes_and_checks_keys():
 
 
 def test_cli_rep_option_and_orientation_reach_the_optimiser(wavs, tmp_path, monkeypatch):
-    import stylepedal.effect.optimize as optimize_module
+    import stylepedal.effect.research.optimize as optimize_module
 
     seen = {}
     real = optimize_module.optimize_logmag

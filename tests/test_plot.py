@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
+from stylepedal.effect.research.prep import write_audio_file
 from stylepedal.errors import AudioFileError, ParameterError
 from stylepedal.host.cli import main as cli_main
 from stylepedal.host.plot import make_figure, save_figure
-from stylepedal.host.prep import write_audio_file
 from tests.signals import pluck
 
 SR = 22050

@@ -5,9 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stylepedal.errors import AudioFileError, ParameterError
-from stylepedal.host.cli import main as cli_main
-from stylepedal.host.prep import (
+from stylepedal.effect.research.prep import (
     estimate_tempo,
     integrated_loudness,
     match_tempo,
@@ -18,6 +16,8 @@ from stylepedal.host.prep import (
     trim,
     write_audio_file,
 )
+from stylepedal.errors import AudioFileError, ParameterError
+from stylepedal.host.cli import main as cli_main
 from tests.signals import pluck
 from tests.tolerances import LOUDNESS_TOL_LU, TEMPO_MATCH_TOL_BPM
 

@@ -69,7 +69,7 @@ def test_smoke_build_gives_a_loadable_factory(bank, tmp_path):
     assert loaded.model_key == cache_key([(clip, bank.SAMPLE_RATE)], config.to_dict())
     assert loaded.styles[0].sha256 == sha256_file(out / "styles" / "flute.flac")
     weights, meta = store.load_model_bytes(loaded)
-    from stylepedal.effect.network import StyleNet
+    from stylepedal.effect.model.network import StyleNet
 
     net = StyleNet.from_safetensors(weights, meta["network"])
     frames = np.abs(np.random.default_rng(0).standard_normal((1, 4, net.n_bins))).astype(

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from stylepedal.effect.cqt import CqtRepresentation, snr_db, spectral_convergence_db
-from stylepedal.effect.gram import FeatureConfig, GramFeatures, gram, style_loss
-from stylepedal.effect.mel import MelRepresentation
-from stylepedal.effect.optimize import optimize_logmag
-from stylepedal.effect.represent import Representation, get_representation
-from stylepedal.effect.sms import SmsRepresentation
+from stylepedal.effect.model.gram import FeatureConfig, GramFeatures, gram, style_loss
+from stylepedal.effect.research.cqt import CqtRepresentation, snr_db, spectral_convergence_db
+from stylepedal.effect.research.mel import MelRepresentation
+from stylepedal.effect.research.optimize import optimize_logmag
+from stylepedal.effect.research.represent import Representation, get_representation
+from stylepedal.effect.research.sms import SmsRepresentation
 from stylepedal.errors import ParameterError
 from tests.signals import pluck
 from tests.tolerances import (
@@ -356,7 +356,7 @@ def test_texture_synthesis_from_noise(clips, name):
 def test_engine_representation_round_trip_keeps_length_and_spectrum(mode):
     # "low" mode analyses at the model's frame rate (every second STFT hop): its resynthesis
     # must run at that rate too, or the output would be half as long
-    from stylepedal.effect.represent import EngineRepresentation
+    from stylepedal.effect.research.represent import EngineRepresentation
 
     y = pluck(SR, seconds=1.0)
     rep = EngineRepresentation(latency_mode=mode)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stylepedal.effect.cqt import snr_db
-from stylepedal.effect.sms import SmsRepresentation, additive_synthesis
+from stylepedal.effect.research.cqt import snr_db
+from stylepedal.effect.research.sms import SmsRepresentation, additive_synthesis
 from stylepedal.errors import ParameterError
 from tests.signals import pluck
 from tests.tolerances import SMS_FREQ_TOL_HZ, SMS_MAG_TOL_DB, SMS_STATIONARY_SNR_DB
@@ -194,7 +194,7 @@ def test_silence_and_bad_input():
 def test_stochastic_residual_is_finite_for_a_plucked_string():
     # the running mean of the residual's power over frequency can round to tiny negatives,
     # and their square root is NaN (synthesize() used to hide that with nan_to_num)
-    from stylepedal.effect.sms import SmsRepresentation, _stochastic
+    from stylepedal.effect.research.sms import SmsRepresentation, _stochastic
 
     x = pluck(22050, 5.0, 110.0, seed=1)
     rep = SmsRepresentation(residual="stochastic")

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from stylepedal.effect.gram import FeatureConfig, GramFeatures
-from stylepedal.effect.network import StyleNet
-from stylepedal.effect.train import (
+from stylepedal.effect.model.gram import FeatureConfig, GramFeatures
+from stylepedal.effect.model.network import StyleNet
+from stylepedal.effect.model.train import (
     TrainConfig,
     prepare_style,
     style_grams,
@@ -98,8 +98,8 @@ def test_style_grams_are_frame_weighted_average(rng):
 def test_style_grams_divide_each_layer_by_its_own_frames(rng):
     """With two feature layers each layer's Gram is averaged over that layer's frames (the
     second convolution has fewer): the same Grams as the seeds' optimiser computes."""
-    from stylepedal.effect.optimize import style_gram
-    from stylepedal.effect.train import _frames
+    from stylepedal.effect.model.train import _frames
+    from stylepedal.effect.research.optimize import style_gram
 
     feats = GramFeatures(1030, FeatureConfig(n_filters=8, kernel_size=5, layers=2))
     audio = (_organ(1.0, rng), SR)

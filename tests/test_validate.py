@@ -32,7 +32,7 @@ def test_non_negative_int_allows_zero_only_as_the_extra_value():
 def test_the_rule_holds_at_the_package_boundaries():
     """Integer arguments of the host and the engine follow the shared rule."""
     from stylepedal.effect import StyleTransfer
-    from stylepedal.effect.corpus import make_corpus
+    from stylepedal.effect.model.corpus import make_corpus
     from stylepedal.host.chain import Chain
 
     chain = Chain([StyleTransfer.identity()])

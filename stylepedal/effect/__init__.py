@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from .stft import StftConfig, analyze, latency_samples
-from .transfer import StyleTransfer
-from .transforms import FrameTransform, GainTransform, IdentityTransform
+from .engine.effect import StyleTransfer
+from .engine.stft import StftConfig, analyze, latency_samples
+from .engine.transforms import FrameTransform, GainTransform, IdentityTransform
 
 __all__ = [
     "FrameTransform",

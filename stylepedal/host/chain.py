@@ -51,7 +51,7 @@ from .._validate import (
     check_sample_rate,
     restore_layout,
 )
-from ..effect.transfer import finite_or_zeroed
+from ..effect.engine.effect import finite_or_zeroed
 from ..errors import ParameterError
 
 __all__ = ["Chain", "FIXED_BLOCK", "MAX_BLOCK"]
@@ -658,7 +658,7 @@ class Chain:
         the stages after the last of them to its channel-1 worker (see :meth:`stream`)."""
         if not channel_workers or channels < 2:
             return list(self._stages)
-        from ..effect.transfer import StyleTransfer
+        from ..effect.engine.effect import StyleTransfer
 
         stages: list[Any] = [
             _ChannelWorkerStage(s.item)

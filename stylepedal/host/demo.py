@@ -54,8 +54,8 @@ def run_demo(
     import numpy as np
 
     from ..audio_io import write_audio
-    from ..effect.corpus import make_clip
-    from ..effect.transfer import StyleTransfer
+    from ..effect.engine.effect import StyleTransfer
+    from ..effect.model.corpus import make_clip
     from ..presets.store import Store
     from .chain import Chain
     from .plot import save_figure

@@ -2,8 +2,8 @@
 
 A representation turns mono audio into a non-negative float32 array ``(channels, frames)``
 (channels are what the random convolution sees as input channels: frequency bins for a
-spectrogram) and back. The optimiser (:mod:`stylepedal.effect.optimize`) and the metrics
-(:mod:`stylepedal.effect.metrics`) only see these arrays.
+spectrogram) and back. The optimiser (:mod:`stylepedal.effect.research.optimize`) and the metrics
+(:mod:`stylepedal.effect.research.metrics`) only see these arrays.
 
 Registered names:
 
@@ -12,8 +12,9 @@ Registered names:
     ``n_fft=2048``, ``hop_length=512``, Hann window, centred frames; feature ``log1p(|X|)``,
     1025 bins. Synthesis: ``librosa.griffinlim`` on ``expm1(rep)``.
 ``"engine"``
-    The streaming engine's analysis grid (``stylepedal.effect.stft.analyze``, 1030 model bins,
-    hop ~5.33 ms); synthesis by ``stylepedal.effect.phase.griffin_lim`` over the engine's STFT.
+    The streaming engine's analysis grid (``stylepedal.effect.engine.stft.analyze``, 1030
+    model bins, hop ~5.33 ms); synthesis by ``stylepedal.effect.engine.phase.griffin_lim`` over
+    the engine's STFT.
 ``"cqt"``, ``"mel"``, ``"sms"``
     Provided by their own modules and imported only when asked for.
 """
@@ -25,8 +26,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from .._validate import check_sample_rate
-from ..errors import ParameterError
+from ..._validate import check_sample_rate
+from ...errors import ParameterError
 
 __all__ = [
     "REPRESENTATIONS",
@@ -208,11 +209,11 @@ class StftRepresentation:
 
 
 class EngineRepresentation:
-    """The streaming engine's log-magnitude grid (``stylepedal.effect.stft``).
+    """The streaming engine's log-magnitude grid (``stylepedal.effect.engine.stft``).
 
-    Analysis is ``stylepedal.effect.stft.analyze`` (transposed to ``(1030, frames)``);
+    Analysis is ``stylepedal.effect.engine.stft.analyze`` (transposed to ``(1030, frames)``);
     synthesis converts back to linear magnitude with ``from_logmag`` and estimates the phase
-    with ``stylepedal.effect.phase.griffin_lim`` over the engine's own STFT pair.
+    with ``stylepedal.effect.engine.phase.griffin_lim`` over the engine's own STFT pair.
 
     Parameters
     ----------
@@ -229,7 +230,7 @@ class EngineRepresentation:
         self.seed = seed
 
     def analyze(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
-        from .stft import analyze
+        from ..engine.stft import analyze
 
         audio = mono_audio(audio)
         frames = analyze(audio, check_sample_rate(sample_rate), latency_mode=self.latency_mode)
@@ -243,8 +244,8 @@ class EngineRepresentation:
         n_iter: int = 100,
         reference: np.ndarray | None = None,
     ) -> np.ndarray:
-        from .phase import griffin_lim
-        from .stft import StftConfig, from_logmag
+        from ..engine.phase import griffin_lim
+        from ..engine.stft import StftConfig, from_logmag
 
         n_iter = _check_n_iter(n_iter)
         config = StftConfig.for_rate(check_sample_rate(sample_rate), self.latency_mode)
@@ -268,9 +269,9 @@ class EngineRepresentation:
 _REGISTRY: dict[str, Any] = {
     "stft": StftRepresentation,
     "engine": EngineRepresentation,
-    "cqt": "stylepedal.effect.cqt:CqtRepresentation",
-    "mel": "stylepedal.effect.mel:MelRepresentation",
-    "sms": "stylepedal.effect.sms:SmsRepresentation",
+    "cqt": "stylepedal.effect.research.cqt:CqtRepresentation",
+    "mel": "stylepedal.effect.research.mel:MelRepresentation",
+    "sms": "stylepedal.effect.research.sms:SmsRepresentation",
 }
 REPRESENTATIONS: tuple[str, ...] = tuple(_REGISTRY)
 
@@ -319,7 +320,7 @@ def get_representation(name: str, **kwargs: Any) -> Representation:
 
 
 def _require_engine() -> None:
-    for module_name in ("stylepedal.effect.stft", "stylepedal.effect.phase"):
+    for module_name in ("stylepedal.effect.engine.stft", "stylepedal.effect.engine.phase"):
         try:
             importlib.import_module(module_name)
         except ModuleNotFoundError as exc:

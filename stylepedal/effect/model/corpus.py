@@ -17,13 +17,13 @@ from __future__ import annotations
 import numpy as np
 import scipy.signal
 
-from .._validate import (
+from ..._validate import (
     check_non_negative_int,
     check_positive_int,
     check_range,
     check_sample_rate,
 )
-from ..errors import ParameterError
+from ...errors import ParameterError
 
 __all__ = ["LOWEST_MIDI", "HIGHEST_MIDI", "make_clip", "make_corpus", "pluck"]
 

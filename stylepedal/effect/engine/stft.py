@@ -45,8 +45,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.fft
 
-from .._validate import check_choice, check_sample_rate
-from ..errors import ParameterError
+from ..._validate import check_choice, check_sample_rate
+from ...errors import ParameterError
 
 __all__ = [
     "GRID_HZ",

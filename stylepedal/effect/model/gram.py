@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from .._validate import check_choice, check_range
-from ..errors import ParameterError
+from ..._validate import check_choice, check_range
+from ...errors import ParameterError
 
 __all__ = [
     "ORIENTATIONS",

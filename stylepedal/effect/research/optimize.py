@@ -1,11 +1,11 @@
 """The seeds' per-input optimiser: optimise a spectrogram against a Gram-matrix style loss.
 
 This is Ulyanov & Lebedev's audio style transfer (and its variants in the seeds) on top of
-:mod:`stylepedal.effect.gram`: the log-magnitude spectrogram itself is the variable, the loss is
-``style_loss + alpha * content_loss (+ bound penalty)``, L-BFGS (Ulyanov, 300 iterations) or Adam
-(alishdipani) minimise it, and a representation (:mod:`stylepedal.effect.represent`) turns the
-result back into audio. It is slow (minutes per 10 s clip) and serves as the reference the
-feed-forward network is judged by.
+:mod:`stylepedal.effect.model.gram`: the log-magnitude spectrogram itself is the variable, the
+loss is ``style_loss + alpha * content_loss (+ bound penalty)``, L-BFGS (Ulyanov, 300
+iterations) or Adam (alishdipani) minimise it, and a representation
+(:mod:`stylepedal.effect.research.represent`) turns the result back into audio. It is slow
+(minutes per 10 s clip) and serves as the reference the feed-forward network is judged by.
 
 Non-negativity: the optimiser works on an unconstrained variable ``z`` and the spectrogram is
 ``x = |z|`` (a reflection parametrisation). Every iterate is a valid log1p magnitude, and the
@@ -32,12 +32,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._validate import check_choice, check_positive_int, check_range
-from ..audio_io import FORMATS
-from ..errors import AudioFileError, ParameterError
+from ..._validate import check_choice, check_positive_int, check_range
+from ...audio_io import FORMATS
+from ...errors import AudioFileError, ParameterError
 
 if TYPE_CHECKING:  # torch loads with gram.py: keep `stylepedal --help` fast
-    from .gram import FeatureConfig
+    from ..model.gram import FeatureConfig
 
 __all__ = [
     "INITS",
@@ -82,9 +82,9 @@ class OptimizeResult:
         Total loss (style + alpha * content + bound penalty) after each iteration;
         ``losses[-1]`` is the loss of ``logmag``.
     style_loss : float
-        Final unweighted style loss of ``logmag`` (:func:`stylepedal.effect.gram.style_loss`).
+        Final unweighted style loss of ``logmag`` (:func:`stylepedal.effect.model.gram.style_loss`).
     content_loss : float or None
-        Final unweighted content loss (:func:`stylepedal.effect.gram.content_loss`); None when
+        Final unweighted content loss (:func:`stylepedal.effect.model.gram.content_loss`); None when
         there is no content (texture synthesis).
     initial_loss : float
         Total loss of the initial spectrogram.
@@ -142,7 +142,7 @@ def style_gram(
 
     Examples
     --------
-    >>> from stylepedal.effect.gram import FeatureConfig, GramFeatures
+    >>> from stylepedal.effect.model.gram import FeatureConfig, GramFeatures
     >>> feats = GramFeatures(8, FeatureConfig(n_filters=4, kernel_size=3))
     >>> [g.shape for g in style_gram([np.ones((8, 10), np.float32)], feats)]
     [torch.Size([1, 4, 4])]
@@ -224,7 +224,7 @@ def optimize_logmag(
     """Optimise a log-magnitude spectrogram against the Gram style loss (the seeds' method).
 
     Minimises ``style_loss(x) + alpha * content_loss(x) + bound_weight * bound(x)`` over
-    ``x = |z|`` (see the module docstring), with the losses of :mod:`stylepedal.effect.gram`.
+    ``x = |z|`` (see the module docstring), with the losses of :mod:`stylepedal.effect.model.gram`.
 
     Parameters
     ----------
@@ -273,7 +273,7 @@ def optimize_logmag(
 
     Examples
     --------
-    >>> from stylepedal.effect.gram import FeatureConfig
+    >>> from stylepedal.effect.model.gram import FeatureConfig
     >>> rng = np.random.default_rng(0)
     >>> c = rng.random((16, 20), dtype=np.float32)
     >>> s = rng.random((16, 30), dtype=np.float32) * 2
@@ -284,7 +284,7 @@ def optimize_logmag(
     """
     import torch
 
-    from .gram import FeatureConfig, GramFeatures, content_loss, style_loss
+    from ..model.gram import FeatureConfig, GramFeatures, content_loss, style_loss
 
     features = features or FeatureConfig()
     if not isinstance(features, FeatureConfig):
@@ -533,7 +533,7 @@ def read_audio(
     --------
     >>> audio, sr = read_audio("guitar.wav", sample_rate=22050)  # doctest: +SKIP
     """
-    from ..audio_io import read_audio as _read
+    from ...audio_io import read_audio as _read
 
     return _read(path, sample_rate=sample_rate, mono=True, seconds=seconds, name=name)
 
@@ -578,7 +578,7 @@ def write_audio(path: str | os.PathLike[str], audio: np.ndarray, sample_rate: in
     --------
     >>> write_audio("out.wav", np.zeros(22050, np.float32), 22050)  # doctest: +SKIP
     """
-    from ..audio_io import write_audio as _write
+    from ...audio_io import write_audio as _write
 
     p = check_output_path(path)
     audio = np.asarray(audio, dtype=np.float32).reshape(1, -1)
@@ -742,7 +742,7 @@ def _positive_int_arg(value: int, name: str) -> int:
 
 
 def _feature_config(args: argparse.Namespace) -> FeatureConfig:
-    from .gram import FeatureConfig
+    from ..model.gram import FeatureConfig
 
     _positive_int_arg(args.kernel_size, "kernel-size")
     _positive_int_arg(args.filters, "filters")

@@ -29,8 +29,8 @@ from typing import Any, cast
 import numpy as np
 import torch
 
-from .._validate import check_positive_int
-from ..errors import CacheError, ParameterError
+from ..._validate import check_positive_int
+from ...errors import CacheError, ParameterError
 
 __all__ = ["StyleNet", "StyleNetState", "StyleNetTransform", "FORMAT", "FORMAT_VERSION"]
 
@@ -306,11 +306,11 @@ class StyleNetTransform:
 
     Up to :data:`KERNEL_MAX_FRAMES` frames (the live path: one per hop) run in one compiled
     call that reads the weights as float16 when float16 holds them exactly (every saved
-    preset's do), see :mod:`stylepedal.effect._kernels`; longer batches run through BLAS.
+    preset's do), see :mod:`stylepedal.effect.engine.kernels`; longer batches run through BLAS.
     """
 
     def __init__(self, net: StyleNet) -> None:
-        from ._kernels import as_half_bits, net_frames
+        from ..engine.kernels import as_half_bits, net_frames
 
         self.model_bins = net.n_bins
         self.channels = net.channels

@@ -23,8 +23,8 @@ import math
 
 import numpy as np
 
-from .._validate import check_non_negative_int, check_positive_int, check_sample_rate
-from ..errors import ParameterError
+from ..._validate import check_non_negative_int, check_positive_int, check_sample_rate
+from ...errors import ParameterError
 from .cqt import SINE_SCALE, _audio_1d, _rep_2d, _seed
 
 __all__ = ["MelRepresentation"]

@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from .._validate import as_audio_2d, check_range, check_sample_rate, restore_layout
-from ..audio_io import read_audio, write_audio
-from ..errors import ParameterError
+from ..._validate import as_audio_2d, check_range, check_sample_rate, restore_layout
+from ...audio_io import read_audio, write_audio
+from ...errors import ParameterError
 
 __all__ = [
     "add_cli",

@@ -35,8 +35,8 @@ from typing import Any
 
 import numpy as np
 
-from .._validate import check_non_negative_int, check_positive_int, check_sample_rate, sanitize
-from ..errors import ParameterError
+from ..._validate import check_non_negative_int, check_positive_int, check_sample_rate, sanitize
+from ...errors import ParameterError
 
 __all__ = ["CqtRepresentation", "spectral_convergence_db", "snr_db"]
 

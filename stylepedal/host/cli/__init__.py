@@ -13,8 +13,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from .. import __version__
-from ..errors import StylepedalError
+from ... import __version__
+from ...errors import StylepedalError
 
 # name -> "module:function"; order is the order of `stylepedal --help`.
 COMMANDS: dict[str, str] = {
@@ -23,11 +23,11 @@ COMMANDS: dict[str, str] = {
     "live": "stylepedal.host.live:add_cli",
     "devices": "stylepedal.host.live:add_devices_cli",
     "presets": "stylepedal.presets.cli:add_cli",
-    "train": "stylepedal.effect.train:add_cli",
-    "optimize": "stylepedal.effect.optimize:add_cli",
-    "eval": "stylepedal.effect.metrics:add_cli",
-    "texture": "stylepedal.effect.optimize:add_texture_cli",
-    "prep": "stylepedal.host.prep:add_cli",
+    "train": "stylepedal.effect.model.train:add_cli",
+    "optimize": "stylepedal.effect.research.optimize:add_cli",
+    "eval": "stylepedal.effect.research.metrics:add_cli",
+    "texture": "stylepedal.effect.research.optimize:add_texture_cli",
+    "prep": "stylepedal.effect.research.prep:add_cli",
     "plot": "stylepedal.host.plot:add_cli",
 }
 

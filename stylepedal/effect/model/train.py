@@ -1,4 +1,5 @@
-"""Train a per-style :class:`~stylepedal.effect.network.StyleNet` on the seeds' Gram objective.
+"""Train a per-style :class:`~stylepedal.effect.model.network.StyleNet` on the seeds' Gram
+objective.
 
 The seeds optimise one spectrogram per input (minutes per clip). Here a small causal network
 learns, once per style, a mapping that lowers the same objective on *any* guitar-like input:
@@ -10,7 +11,7 @@ where ``x`` are content log-magnitude frames (the model's 5.333 ms frame period)
 seeds' 23.2 ms hop, so the width-11 Gram kernel sees the seeds' ~250 ms of context, and the loss
 is 4x cheaper).
 
-Content is the procedural guitar corpus (:mod:`stylepedal.effect.corpus`) plus optional user
+Content is the procedural guitar corpus (:mod:`stylepedal.effect.model.corpus`) plus optional user
 clips, analysed once at 22050 Hz (the model band is the whole band there). Style Grams are
 computed once, averaged over all style files weighted by their frame counts.
 
@@ -34,9 +35,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._validate import check_sample_rate
-from ..errors import CacheError, ParameterError
-from .stft import MODEL_HOP_SECONDS
+from ..._validate import check_sample_rate
+from ...errors import CacheError, ParameterError
+from ..engine.stft import MODEL_HOP_SECONDS
 
 if TYPE_CHECKING:  # torch is imported lazily so `stylepedal --help` stays fast
     import torch
@@ -118,7 +119,7 @@ class TrainConfig:
     heldout_clips : int
         Corpus clips of another seed used only to measure the held-out loss.
     channels, kernel_size, dilations, gate : int, int, tuple, bool
-        Network shape (see :class:`~stylepedal.effect.network.StyleNet`).
+        Network shape (see :class:`~stylepedal.effect.model.network.StyleNet`).
     seed : int
         Seeds the network init and the segment sampling: same config, same model.
     """
@@ -275,7 +276,7 @@ def prepare_style(audio: np.ndarray, sample_rate: int, *, name: str = "style") -
 
 
 def _frames(audio: np.ndarray) -> np.ndarray:
-    from .stft import analyze
+    from ..engine.stft import analyze
 
     return analyze(audio, TRAIN_SAMPLE_RATE)
 
@@ -455,7 +456,7 @@ def train_style(
 
     Examples
     --------
-    >>> from stylepedal.effect.gram import FeatureConfig
+    >>> from stylepedal.effect.model.gram import FeatureConfig
     >>> t = np.arange(22050 * 2) / 22050
     >>> style = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
     >>> cfg = TrainConfig(features=FeatureConfig(n_filters=16), steps=2, batch_size=1,
@@ -582,16 +583,16 @@ def train_style(
 def _cmd_train(args: argparse.Namespace) -> int:
     import torch
 
-    from ..presets.cache import cache_key
-    from ..presets.format import Preset, StyleSource, check_name
-    from ..presets.store import Store
+    from ...presets.cache import cache_key
+    from ...presets.format import Preset, StyleSource, check_name
+    from ...presets.store import Store
     from .gram import FeatureConfig
     from .network import FORMAT_VERSION as NETWORK_FORMAT_VERSION
 
     name = check_name(args.name)
     torch.set_num_threads(max(1, int(args.threads)))
-    from ..audio_io import read_audio
-    from ..presets._io import sha256_file
+    from ...audio_io import read_audio
+    from ...presets._io import sha256_file
 
     styles = [read_audio(p, mono=True, name="style") for p in args.styles]
     contents = [read_audio(p, mono=True, name="content") for p in (args.content or [])]

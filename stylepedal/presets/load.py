@@ -31,9 +31,9 @@ def transform_from_preset(preset: Any, store: Any = None) -> Any:
     store : Store, optional
         Where to look; the default store (``STYLEPEDAL_HOME``) if None.
     """
-    from ..presets.format import Preset
-    from ..presets.store import Store
-    from .network import StyleNet
+    from ..effect.model.network import StyleNet
+    from .format import Preset
+    from .store import Store
 
     store = store if store is not None else Store()
     if isinstance(preset, str):
@@ -58,7 +58,7 @@ def effect_from_preset(preset: Any, *, store: Any = None, **overrides: Any) -> A
     --------
     >>> fx = effect_from_preset("Organ", mix=0.5)  # doctest: +SKIP
     """
-    from .transfer import StyleTransfer
+    from ..effect.engine.effect import StyleTransfer
 
     loaded, transform = transform_from_preset(preset, store)
     settings = {

@@ -4,7 +4,7 @@ Two kinds of measure, each as a ratio against the unprocessed content so 0 is "r
 style" and 1 is "no closer than the content was":
 
 - **Gram style distance** ``||G_out - G_style|| / ||G_content - G_style||`` (Frobenius norms
-  over all layers) with the random-filter features of :mod:`stylepedal.effect.gram`: the
+  over all layers) with the random-filter features of :mod:`stylepedal.effect.model.gram`: the
   square of the numerator is exactly the optimiser's style loss. **Content distance**
   ``||F_out - F_content|| / ||F_content||``: the relative feature error (0 = same content).
 - **MIR descriptors** the paper (hordiales & Barrera 2019) proposes to judge style, from
@@ -26,11 +26,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._validate import check_sample_rate
-from ..errors import ParameterError
+from ..._validate import check_sample_rate
+from ...errors import ParameterError
 
 if TYPE_CHECKING:  # torch loads with gram.py: keep `stylepedal --help` fast
-    from .gram import FeatureConfig
+    from ..model.gram import FeatureConfig
 
 __all__ = ["DESCRIPTORS", "add_cli", "descriptors", "evaluate", "format_table"]
 
@@ -152,7 +152,7 @@ def evaluate(
 
     Examples
     --------
-    >>> from stylepedal.effect.gram import FeatureConfig
+    >>> from stylepedal.effect.model.gram import FeatureConfig
     >>> rng = np.random.default_rng(0)
     >>> c = rng.standard_normal(22050).astype(np.float32) * 0.1
     >>> s = np.sin(np.arange(22050) * 0.1).astype(np.float32) * 0.5
@@ -162,7 +162,7 @@ def evaluate(
     """
     import torch
 
-    from .gram import FeatureConfig, GramFeatures
+    from ..model.gram import FeatureConfig, GramFeatures
     from .optimize import check_style_audio, style_gram
     from .represent import get_representation, mono_audio
 
@@ -305,7 +305,7 @@ def add_cli(subparsers: Any) -> None:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from .gram import FeatureConfig
+    from ..model.gram import FeatureConfig
     from .optimize import read_audio
 
     sr = args.sample_rate

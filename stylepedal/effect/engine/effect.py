@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validate import (
+from ..._validate import (
     as_audio_2d,
     check_choice,
     check_positive_int,
@@ -29,8 +29,8 @@ from .._validate import (
     check_sample_rate,
     restore_layout,
 )
-from .._validate import sanitize as _sanitize
-from ..errors import ParameterError
+from ..._validate import sanitize as _sanitize
+from ...errors import ParameterError
 from .phase import PHASE_MODES, PghiState, PhaseGradient
 from .stft import (
     LATENCY_MODES,
@@ -66,7 +66,7 @@ def _kernels() -> Any:
     and each kernel is called once with the argument types ``_block`` passes, so that numba
     compiles them (or loads them from its cache) when the first effect is built, not in the
     first block of a live stream. Later calls return the cached module."""
-    from . import _kernels as kernels
+    from . import kernels
 
     config = StftConfig.for_rate(48000)
     mag = np.zeros((1, 1, MODEL_BINS), dtype=np.float32)
@@ -167,7 +167,7 @@ class StyleTransfer:
     latency_mode : {"default", "low"}
         ``"default"``: 10.6 ms (511 samples at 48 kHz); ``"low"``: 5.3 ms (255 samples).
     phase_mode : {"input", "pghi"}
-        Phase of the output frames, see :mod:`stylepedal.effect.phase`.
+        Phase of the output frames, see :mod:`stylepedal.effect.engine.phase`.
     gate_db : float
         Input level (dBFS) above which the style is fully applied; 20 dB below it the wet path
         follows the input's own magnitude, so no style texture drones over the noise floor.
@@ -223,7 +223,7 @@ class StyleTransfer:
         The model is loaded from the store's verified cache (factory presets ship theirs);
         keyword arguments override the preset's effect parameters.
         """
-        from .loading import effect_from_preset
+        from ...presets.load import effect_from_preset
 
         effect: StyleTransfer = effect_from_preset(preset, **overrides)
         return effect

@@ -59,13 +59,13 @@ from typing import Any
 
 import numpy as np
 
-from .._validate import (
+from ..._validate import (
     check_choice,
     check_non_negative_int,
     check_positive_int,
     check_sample_rate,
 )
-from ..errors import ParameterError
+from ...errors import ParameterError
 from .cqt import SINE_SCALE, _audio_1d, _rep_2d, _seed
 
 __all__ = [
