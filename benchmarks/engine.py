@@ -26,8 +26,11 @@ import numpy as np  # noqa: E402
 from scipy.signal import lfilter  # noqa: E402
 
 from stylepedal.effect import StftConfig, StyleTransfer  # noqa: E402
-from stylepedal.effect.engine.phase import griffin_lim, spectral_convergence_db  # noqa: E402
 from stylepedal.effect.engine.stft import MODEL_BINS, stft  # noqa: E402
+from stylepedal.effect.research.reconstruction import (  # noqa: E402
+    engine_convergence_db,
+    griffin_lim,
+)
 
 
 def guitar_like(sample_rate: int, seconds: float, seed: int = 0) -> np.ndarray:
@@ -127,11 +130,11 @@ def convergence(seconds: float, gla_iters: int) -> dict:
         y = fx(x, sr).astype(np.float64)
         aligned = y[cfg.latency_samples :]
         aligned = np.pad(aligned, (0, cfg.latency_samples))
-        result[f"stream_{mode}_db"] = round(spectral_convergence_db(target, aligned, cfg), 2)
+        result[f"stream_{mode}_db"] = round(engine_convergence_db(target, aligned, cfg), 2)
     t = time.perf_counter()
     gla = griffin_lim(target, cfg, n_iter=gla_iters)
     result[f"offline_griffin_lim_{gla_iters}_db"] = round(
-        spectral_convergence_db(target, gla, cfg), 2
+        engine_convergence_db(target, gla, cfg), 2
     )
     result["offline_griffin_lim_seconds"] = round(time.perf_counter() - t, 2)
     result["pghi_minus_griffin_lim_db"] = round(

@@ -100,7 +100,7 @@ def stft_mag(y: np.ndarray) -> np.ndarray:
 
 
 def round_trip(rep, y: np.ndarray, gl_iters: int) -> dict:
-    from stylepedal.effect.research.cqt import spectral_convergence_db
+    from stylepedal.effect.research.reconstruction import spectral_convergence_db
 
     t0 = time.perf_counter()
     x = rep.analyze(y, SR)
@@ -179,8 +179,9 @@ def main() -> None:
     args = parser.parse_args()
     warnings.simplefilter("ignore")
 
-    from stylepedal.effect.research.cqt import CqtRepresentation, snr_db
+    from stylepedal.effect.research.cqt import CqtRepresentation
     from stylepedal.effect.research.mel import MelRepresentation
+    from stylepedal.effect.research.reconstruction import snr_db
     from stylepedal.effect.research.represent import StftRepresentation
     from stylepedal.effect.research.sms import SmsRepresentation
 

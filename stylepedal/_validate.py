@@ -6,6 +6,7 @@ inside the engine trust what these functions return.
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any
 
@@ -13,9 +14,16 @@ import numpy as np
 
 from .errors import ParameterError
 
+# Audio whose peak is at or below this level is silence: a style (or content) needs sound.
+SILENCE_DBFS = -90.0
+
 __all__ = [
+    "SILENCE_DBFS",
     "as_audio_2d",
+    "check_audible",
+    "check_bool",
     "check_choice",
+    "check_int_range",
     "check_non_negative_int",
     "check_positive_int",
     "check_range",
@@ -109,19 +117,72 @@ def check_non_negative_int(value: Any, name: str) -> int:
     return int(value)
 
 
-def check_range(value: Any, name: str, low: float, high: float) -> float:
-    """Return ``value`` as float if ``low <= value <= high``, else raise ParameterError."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ParameterError(f"{name}={value!r} must be a number in [{low}, {high}]")
+def check_range(
+    value: Any, name: str, low: float, high: float, *, error: type[Exception] = ParameterError
+) -> float:
+    """Return ``value`` as a float if it is a finite number in ``[low, high]``, else raise
+    ``error`` (a :class:`ParameterError` unless a caller names another, e.g. PresetError)."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not math.isfinite(float(value))
+    ):
+        raise error(f"{name}={value!r} must be a number in [{low}, {high}]")
     v = float(value)
     if not (low <= v <= high):
-        raise ParameterError(f"{name}={value!r} is out of range: allowed is [{low}, {high}]")
-    return v
+        raise error(f"{name}={value!r} is out of range: allowed is [{low}, {high}]")
+    return v + 0.0  # -0.0 reads oddly in files and messages
 
 
-def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
-    """Return ``value`` if it is one of ``choices``, else raise ParameterError."""
-    if value not in choices:
+def check_int_range(
+    value: Any, name: str, low: int, high: int, *, error: type[Exception] = ParameterError
+) -> int:
+    """Return ``value`` if it is an integer (not a bool) in ``[low, high]``, else raise
+    ``error``."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, np.integer))
+        or not low <= value <= high
+    ):
+        raise error(f"{name}={value!r} is out of range: allowed is an integer in [{low}, {high}]")
+    return int(value)
+
+
+def check_choice(
+    value: Any, name: str, choices: tuple[str, ...], *, error: type[Exception] = ParameterError
+) -> str:
+    """Return ``value`` if it is one of ``choices``, else raise ``error``."""
+    if not isinstance(value, str) or value not in choices:
         allowed = ", ".join(repr(c) for c in choices)
-        raise ParameterError(f"{name}={value!r} is not supported: choose one of {allowed}")
-    return str(value)
+        raise error(f"{name}={value!r} is not supported: choose one of {allowed}")
+    return value
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """Return ``value`` (a Python or numpy bool) as a bool, else raise ParameterError."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ParameterError(f"{name}={value!r} must be True or False")
+    return bool(value)
+
+
+def check_audible(audio: np.ndarray, name: str) -> None:
+    """Raise ParameterError if ``audio`` is empty or its peak is at or below
+    :data:`SILENCE_DBFS`.
+
+    Examples
+    --------
+    >>> check_audible(np.zeros(100, np.float32), "style")
+    Traceback (most recent call last):
+    ...
+    stylepedal.errors.ParameterError: style is silent (peak -inf dBFS): allowed is a peak above \
+-90 dBFS
+    """
+    if audio.size == 0:
+        raise ParameterError(f"{name} is empty (0 samples): it needs sound")
+    peak = float(np.max(np.abs(audio)))
+    if peak <= 10.0 ** (SILENCE_DBFS / 20.0):
+        peak_db = 20 * math.log10(peak) if peak > 0 else -math.inf
+        raise ParameterError(
+            f"{name} is silent (peak {peak_db:.1f} dBFS): allowed is a peak above "
+            f"{SILENCE_DBFS:.0f} dBFS"
+        )

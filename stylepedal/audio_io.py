@@ -10,6 +10,7 @@ samples a :class:`~stylepedal.errors.ParameterError`. Writing goes through
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from pathlib import Path
@@ -21,9 +22,18 @@ from ._atomic import atomic_output
 from ._validate import as_audio_2d, check_range, check_sample_rate
 from .errors import AudioFileError, ParameterError
 
-__all__ = ["FORMATS", "open_audio", "read_audio", "write_audio"]
+__all__ = [
+    "FORMATS",
+    "bit_depth_for",
+    "check_output_path",
+    "open_audio",
+    "read_audio",
+    "write_audio",
+]
 
 FORMATS: tuple[str, ...] = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
+log = logging.getLogger(__name__)
+
 # Formats with an integer/float sample resolution to choose; ogg and mp3 are lossy codecs.
 _BIT_DEPTH_FORMATS = (".wav", ".flac", ".aiff", ".aif")
 
@@ -36,6 +46,44 @@ def _check_format(path: Path, what: str) -> str:
             f"use an extension such as .wav (allowed are {', '.join(FORMATS)})"
         )
     return suffix
+
+
+def check_output_path(path: str | os.PathLike[str], *, name: str = "output") -> Path:
+    """Check that ``path`` can take an audio file (a known extension, an existing folder)
+    before any slow work produces what goes in it.
+
+    Raises
+    ------
+    AudioFileError
+        for an unsupported extension or a missing folder.
+
+    Examples
+    --------
+    >>> check_output_path("out.flac").name
+    'out.flac'
+    """
+    p = Path(path)
+    _check_format(p, f"{name} file")
+    folder = p.parent if str(p.parent) else Path(".")
+    if not folder.is_dir():
+        raise AudioFileError(f"output folder {str(folder)!r} does not exist")
+    return p
+
+
+def bit_depth_for(suffix: str, source_dtype: str = "float32") -> int:
+    """The sample resolution that keeps a ``source_dtype`` signal's where the format can hold
+    it: 16 bits for 8/16-bit sources, 32-bit float in WAV, else 24 bits.
+
+    Examples
+    --------
+    >>> bit_depth_for(".wav"), bit_depth_for(".flac"), bit_depth_for(".wav", "int16")
+    (32, 24, 16)
+    """
+    if source_dtype in ("int8", "uint8", "int16"):
+        return 16
+    if suffix.lower() == ".wav" and source_dtype.startswith("float"):
+        return 32
+    return 24
 
 
 def open_audio(path: str | os.PathLike[str], *, name: str = "input") -> Any:
@@ -174,6 +222,7 @@ def write_audio(
     *,
     overwrite: bool = True,
     bit_depth: int | None = None,
+    scale_to_fit: bool = False,
     name: str = "output",
 ) -> Path:
     """Write audio atomically with ``pedalboard.io.AudioFile``; the format follows the extension.
@@ -191,6 +240,9 @@ def write_audio(
     bit_depth : int or None
         Sample resolution for wav/flac/aiff (32 is float, WAV only); None: pedalboard's
         default (16-bit). Ignored for ogg and mp3.
+    scale_to_fit : bool
+        Scale a signal whose peak is above 1.0 down to a 0.99 peak, so that integer formats
+        do not clip it (the optimiser's output can exceed full scale).
     name : str
         What the file is, for error messages.
 
@@ -221,10 +273,12 @@ def write_audio(
     data, _ = as_audio_2d(audio)
     if not np.isfinite(data).all():
         raise ParameterError(f"audio to write to {str(p)!r} holds NaN/Inf samples")
-    folder = p.parent if str(p.parent) else Path(".")
-    if not folder.is_dir():
-        raise AudioFileError(f"output folder {str(folder)!r} does not exist")
-    suffix = _check_format(p, f"{name} file")
+    check_output_path(p, name=name)
+    suffix = p.suffix.lower()
+    peak = float(np.abs(data).max()) if scale_to_fit and data.size else 0.0
+    if peak > 1.0:
+        log.info("output peak %.2f > 1: scaled to 0.99 to avoid clipping", peak)
+        data = data * np.float32(0.99 / peak)
     kwargs: dict[str, Any] = {}
     if bit_depth is not None and suffix in _BIT_DEPTH_FORMATS:
         kwargs["bit_depth"] = bit_depth

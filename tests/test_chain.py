@@ -10,7 +10,8 @@ import pytest
 
 from stylepedal.effect import StyleTransfer
 from stylepedal.errors import ParameterError
-from stylepedal.host.chain import _PIPE_FRAMES, FIXED_BLOCK, MAX_BLOCK, Chain
+from stylepedal.host._workers import PIPE_FRAMES
+from stylepedal.host.chain import FIXED_BLOCK, MAX_BLOCK, Chain
 from tests.tolerances import IDENTITY_ATOL, STREAM_ATOL
 
 SR = 48000
@@ -315,7 +316,7 @@ def test_stream_with_channel_workers_equals_process_bit_for_bit(post, channels, 
     longer than the pipelined stream's own blocks (which it cuts)."""
     import multiprocessing
 
-    sizes = [5000, 1, 17, MAX_BLOCK, 3 * MAX_BLOCK + 7, _PIPE_FRAMES + 3, 700]
+    sizes = [5000, 1, 17, MAX_BLOCK, 3 * MAX_BLOCK + 7, PIPE_FRAMES + 3, 700]
     x = rng.uniform(-0.4, 0.4, (channels, sum(sizes) - 5)).astype(np.float32)
     reference = Chain(_preset_items(POSTS[post]()))
     reference.start(SR, channels)
@@ -427,7 +428,7 @@ def test_stream_closed_early_stops_the_workers_and_refuses_channel_changes(rng):
 
 
 def test_worker_error_replies_are_never_the_length_of_a_block():
-    from stylepedal.host.chain import _error_reply
+    from stylepedal.host._workers import _error_reply
 
     for text in ("", "x", "ab", "abc", "abcd", "é" * 7, "y" * 5000):
         reply = _error_reply(text)
@@ -440,7 +441,7 @@ def test_pipelined_stream_sockets_hold_a_block(rng):
     import socket
     from pathlib import Path
 
-    from stylepedal.host.chain import _socket_bytes
+    from stylepedal.host._workers import _socket_bytes
 
     size = _socket_bytes(2)
     limit = Path("/proc/sys/net/core/wmem_max")

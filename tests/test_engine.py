@@ -455,7 +455,7 @@ def test_fft_paths_equal_scipy_fft(dtype, shape, rng):
     # it must be there on the supported scipy, and give scipy.fft's result bit for bit
     import scipy.fft
 
-    from stylepedal.effect.engine import stft as stft_mod
+    from stylepedal.effect.engine import fft as stft_mod
 
     assert stft_mod._POCKETFFT is not None
     x = rng.standard_normal(shape).astype(dtype)

@@ -12,6 +12,7 @@ from stylepedal.effect.engine.kernels import (
     gate_wet,
     overlap_add_tails,
     wet_gains,
+    wet_magnitudes,
 )
 from stylepedal.effect.engine.stft import StftConfig, from_logmag, overlap_add
 
@@ -129,12 +130,34 @@ def test_wet_gains_equal_from_logmag_gate_and_gains(rng):
     np.testing.assert_array_equal(spec, ref_spec)
 
 
+def test_wet_magnitudes_are_wet_gains_without_the_spectrum(rng):
+    """Both phase modes take the model band's wet magnitude from one kernel: wet_gains is
+    wet_magnitudes followed by the gains on the spectrum."""
+    cfg = StftConfig.for_rate(48000)
+    spec = (rng.normal(size=(2, 6, 2241)) + 1j * rng.normal(size=(2, 6, 2241))).astype(
+        np.complex64
+    )
+    spec[:, 1] *= 1e-4  # under the gate
+    mag = np.abs(spec[..., :MODEL])
+    grown = np.expm1(rng.uniform(-2.0, 45.0, (2, 6, MODEL)).astype(np.float32))
+    args = (np.float32(cfg.window_sum / 1024.0), np.expm1(np.float32(40.0)),
+            np.float32(2.0 / cfg.window_sum), -70.0, 20.0, 128, 16.0)  # fmt: skip
+    wet, ratio = grown.copy(), np.empty((2, 6), np.float32)
+    wet_magnitudes(mag, wet, *args, ratio)
+    ref_spec, ref_wet, ref_ratio = spec.copy(), grown.copy(), np.empty((2, 6), np.float32)
+    wet_gains(ref_spec, mag, ref_wet, *args, ref_ratio)
+    np.testing.assert_array_equal(wet, ref_wet)
+    np.testing.assert_array_equal(ratio, ref_ratio)
+    assert not np.array_equal(ref_spec, spec)  # wet_gains changed its spectrum, this did not
+
+
 def test_a_stream_never_compiles_a_kernel(rng):
     """Everything a stream calls was compiled when the effect was built (numba compiles a new
     signature on first call: seconds, inside an audio callback). Streams in every mode, mono
     and stereo, with gliding parameters, float64 and channels-last input add no signature."""
     from stylepedal.effect import StyleTransfer
     from stylepedal.effect.engine import kernels
+    from stylepedal.effect.model import kernels as net_kernels
 
     effects = [
         StyleTransfer.from_preset("Brass", phase_mode=phase, latency_mode=latency)
@@ -142,10 +165,11 @@ def test_a_stream_never_compiles_a_kernel(rng):
         for latency in ("default", "low")
     ] + [StyleTransfer.identity()]
     names = [
-        "net_frames", "gate_wet", "apply_gains", "overlap_add_tails", "scale_flush",
-        "all_finite", "band_magnitudes", "wet_gains",
+        "gate_wet", "apply_gains", "overlap_add_tails", "scale_flush", "all_finite",
+        "band_magnitudes", "wet_gains", "wet_magnitudes",
     ]  # fmt: skip
     before = {name: len(getattr(kernels, name).signatures) for name in names}
+    before["net_frames"] = len(net_kernels.net_frames.signatures)
     for fx in effects:
         for channels in (1, 2):
             x = rng.uniform(-0.2, 0.2, (channels, 9600)).astype(np.float32)
@@ -168,4 +192,6 @@ def test_a_stream_never_compiles_a_kernel(rng):
         x[0, 5] = np.nan
         for i in range(0, 1280, 128):
             chain.process(x[:, i : i + 128], 48000)
-    assert {name: len(getattr(kernels, name).signatures) for name in names} == before
+    after = {name: len(getattr(kernels, name).signatures) for name in names}
+    after["net_frames"] = len(net_kernels.net_frames.signatures)
+    assert after == before

@@ -142,6 +142,6 @@ def test_cli_missing_file(clips, tmp_path, capsys):
     assert code == 2
     assert "no such file" in capsys.readouterr().err
     with pytest.raises(AudioFileError):
-        from stylepedal.effect.research.optimize import read_audio
+        from stylepedal.audio_io import read_audio
 
         read_audio(tmp_path / "no.wav")

@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stylepedal.effect.engine.kernels import as_half_bits
+from stylepedal.effect.model.kernels import as_half_bits
 from stylepedal.effect.model.network import StyleNet
 from stylepedal.errors import CacheError, ParameterError
 from tests.tolerances import NETWORK_STREAM_ATOL

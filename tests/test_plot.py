@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
-from stylepedal.effect.research.prep import write_audio_file
+from stylepedal.audio_io import write_audio
 from stylepedal.errors import AudioFileError, ParameterError
 from stylepedal.host.cli import main as cli_main
 from stylepedal.host.plot import make_figure, save_figure
@@ -74,7 +74,7 @@ def test_bad_input(tmp_path, three):
 
 def test_cli_plot(tmp_path, three, capsys):
     for (_label, audio, sr), name in zip(three, ("c.wav", "s.flac", "o.wav"), strict=True):
-        write_audio_file(tmp_path / name, audio, sr)
+        write_audio(tmp_path / name, audio, sr)
     out = tmp_path / "figure.png"
     code = cli_main(
         ["plot", "--content", str(tmp_path / "c.wav"), "--style", str(tmp_path / "s.flac"),

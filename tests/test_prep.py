@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from stylepedal.audio_io import read_audio, write_audio
 from stylepedal.effect.research.prep import (
     estimate_tempo,
     integrated_loudness,
@@ -12,11 +13,9 @@ from stylepedal.effect.research.prep import (
     normalize_loudness,
     parse_trim,
     prepare,
-    read_audio_file,
     trim,
-    write_audio_file,
 )
-from stylepedal.errors import AudioFileError, ParameterError
+from stylepedal.errors import ParameterError
 from stylepedal.host.cli import main as cli_main
 from tests.signals import pluck
 from tests.tolerances import LOUDNESS_TOL_LU, TEMPO_MATCH_TOL_BPM
@@ -150,8 +149,8 @@ def test_prepare_runs_all_steps_and_writes_atomically(tmp_path):
     sr = 44100
     content = drum_loop(100.0, 10.0, sr, seed=3)
     reference = drum_loop(120.0, 8.0, sr, seed=4)
-    write_audio_file(tmp_path / "in.wav", np.stack([content, content]), sr)
-    write_audio_file(tmp_path / "ref.flac", reference, sr)
+    write_audio(tmp_path / "in.wav", np.stack([content, content]), sr)
+    write_audio(tmp_path / "ref.flac", reference, sr)
     info = prepare(
         tmp_path / "in.wav",
         tmp_path / "out.wav",
@@ -159,7 +158,7 @@ def test_prepare_runs_all_steps_and_writes_atomically(tmp_path):
         reference=tmp_path / "ref.flac",
         loudness_lufs=-23.0,
     )
-    out, out_sr = read_audio_file(tmp_path / "out.wav")
+    out, out_sr = read_audio(tmp_path / "out.wav")
     assert out_sr == sr and out.shape[0] == 2
     assert out.shape[1] / sr == pytest.approx(9.6 * 100 / 120, rel=0.01)
     assert abs(estimate_tempo(out, sr) - 120.0) < TEMPO_MATCH_TOL_BPM
@@ -170,14 +169,14 @@ def test_prepare_runs_all_steps_and_writes_atomically(tmp_path):
 
 def test_cli_prep(tmp_path, capsys):
     sr = 22050
-    write_audio_file(tmp_path / "in.wav", pluck(sr, 4.0), sr)
+    write_audio(tmp_path / "in.wav", pluck(sr, 4.0), sr)
     code = cli_main(
         ["prep", str(tmp_path / "in.wav"), str(tmp_path / "out.flac"), "--trim", "1:3.5",
          "--loudness", "-20", "--match-tempo", "120"]
     )  # fmt: skip
     assert code == 0
     assert "wrote" in capsys.readouterr().out
-    out, out_sr = read_audio_file(tmp_path / "out.flac")
+    out, out_sr = read_audio(tmp_path / "out.flac")
     assert out_sr == sr
     assert abs(integrated_loudness(out, sr) + 20.0) < LOUDNESS_TOL_LU
 
@@ -194,37 +193,8 @@ def test_cli_prep(tmp_path, capsys):
 )
 def test_cli_prep_errors_write_nothing(tmp_path, capsys, extra, message):
     sr = 22050
-    write_audio_file(tmp_path / "in.wav", pluck(sr, 4.0), sr)
+    write_audio(tmp_path / "in.wav", pluck(sr, 4.0), sr)
     code = cli_main(["prep", str(tmp_path / "in.wav"), str(tmp_path / "out.wav"), *extra])
     assert code == 2
     assert message in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.wav"]
-
-
-def test_file_errors(tmp_path):
-    with pytest.raises(AudioFileError, match="does not exist"):
-        read_audio_file(tmp_path / "nope.wav")
-    (tmp_path / "junk.wav").write_bytes(b"not audio at all")
-    with pytest.raises(AudioFileError, match="cannot be read as audio"):
-        read_audio_file(tmp_path / "junk.wav")
-    with pytest.raises(AudioFileError, match="folder"):
-        write_audio_file(tmp_path / "no" / "x.wav", np.zeros(10, np.float32), 22050)
-    with pytest.raises(AudioFileError, match="extension"):
-        write_audio_file(tmp_path / "x", np.zeros(10, np.float32), 22050)
-
-
-@pytest.mark.parametrize("name", ["a.wav", "a.aiff", "a.flac"])
-def test_written_files_are_readable_by_group_like_plain_files(tmp_path, name):
-    import os
-    import stat
-
-    sr = 22050
-    audio = pluck(sr, 0.2)
-    old = os.umask(0o022)
-    try:
-        path = write_audio_file(tmp_path / name, audio, sr)
-    finally:
-        os.umask(old)
-    assert stat.S_IMODE(path.stat().st_mode) == 0o644  # not mkstemp's owner-only 0600
-    back, back_sr = read_audio_file(path)
-    assert back_sr == sr and back.shape == (1, audio.size)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from stylepedal.errors import StylepedalError
-from stylepedal.presets import cli as presets_cli
+from stylepedal.host.cli import presets as presets_cli
 from stylepedal.presets import store as store_mod
 from stylepedal.presets.format import Preset
 from stylepedal.presets.store import Store
@@ -24,7 +24,7 @@ def run(argv: list[str]) -> int:
     """What ``stylepedal presets ...`` does, without importing the other commands' modules."""
     parser = argparse.ArgumentParser(prog="stylepedal")
     sub = parser.add_subparsers(dest="command")
-    presets_cli.add_cli(sub)
+    presets_cli.add_presets(sub)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

@@ -12,9 +12,9 @@ from pedalboard.io import AudioFile
 
 from stylepedal.effect import StyleTransfer
 from stylepedal.errors import AudioFileError, ParameterError
-from stylepedal.host.chain import Chain
+from stylepedal.host.chain import Chain, build_chain
 from stylepedal.host.cli import main
-from stylepedal.host.render import build_chain, render_file
+from stylepedal.host.render import render_file
 from tests.helpers import make_preset
 from tests.tolerances import PCM16_ROUND_TRIP_ATOL
 

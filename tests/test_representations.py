@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from stylepedal.effect.model.gram import FeatureConfig, GramFeatures, gram, style_loss
-from stylepedal.effect.research.cqt import CqtRepresentation, snr_db, spectral_convergence_db
+from stylepedal.effect.research.cqt import CqtRepresentation
 from stylepedal.effect.research.mel import MelRepresentation
 from stylepedal.effect.research.optimize import optimize_logmag
+from stylepedal.effect.research.reconstruction import snr_db, spectral_convergence_db
 from stylepedal.effect.research.represent import Representation, get_representation
 from stylepedal.effect.research.sms import SmsRepresentation
 from stylepedal.errors import ParameterError

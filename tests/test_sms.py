@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stylepedal.effect.research.cqt import snr_db
+from stylepedal.effect.research.reconstruction import snr_db
 from stylepedal.effect.research.sms import SmsRepresentation, additive_synthesis
 from stylepedal.errors import ParameterError
 from tests.signals import pluck

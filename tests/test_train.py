@@ -98,14 +98,14 @@ def test_style_grams_are_frame_weighted_average(rng):
 def test_style_grams_divide_each_layer_by_its_own_frames(rng):
     """With two feature layers each layer's Gram is averaged over that layer's frames (the
     second convolution has fewer): the same Grams as the seeds' optimiser computes."""
+    from stylepedal.effect.model.gram import style_gram
     from stylepedal.effect.model.train import _frames
-    from stylepedal.effect.research.optimize import style_gram
 
     feats = GramFeatures(1030, FeatureConfig(n_filters=8, kernel_size=5, layers=2))
     audio = (_organ(1.0, rng), SR)
     grams, n = style_grams([audio], feats, feature_stride=1)
     spec = np.ascontiguousarray(_frames(prepare_style(*audio)).T)
-    expected = style_gram([spec], feats)
+    expected, _ = style_gram([spec], feats)
     assert len(grams) == 2 and n == spec.shape[1] - 2 * 4
     for got, want in zip(grams, expected, strict=True):
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)

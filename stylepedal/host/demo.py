@@ -9,14 +9,12 @@ output and a figure of content / style / output spectrograms::
 
 from __future__ import annotations
 
-import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 from ..errors import ParameterError
 
-__all__ = ["run_demo", "add_cli"]
+__all__ = ["run_demo"]
 
 
 def _style_clip(preset: Any) -> tuple[Any, int] | None:
@@ -97,32 +95,3 @@ def run_demo(
         "render_seconds": round(result.seconds, 3),
         "realtime_factor": round(result.realtime_factor, 1),
     }
-
-
-def _cmd(args: argparse.Namespace) -> int:
-    summary = run_demo(
-        args.preset,
-        args.out_dir,
-        seconds=args.seconds,
-        sample_rate=args.sample_rate,
-        seed=args.seed,
-    )
-    print(json.dumps(summary))
-    return 0
-
-
-def add_cli(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "demo",
-        help="render a generated guitar clip through a factory preset (WAV + PNG)",
-        description="Render a generated guitar-like clip through a preset and write input.wav, "
-        "output-PRESET.wav and a content/style/output spectrogram figure demo-PRESET.png.",
-    )
-    parser.add_argument("--preset", default="Organ", help="preset name (default: Organ)")
-    parser.add_argument(
-        "--out-dir", default="demo-out", help="folder for the files (default: demo-out)"
-    )
-    parser.add_argument("--seconds", type=float, default=8.0, help="clip length (default: 8)")
-    parser.add_argument("--sample-rate", type=int, default=48000, help="default: 48000")
-    parser.add_argument("--seed", type=int, default=7, help="which generated clip (default: 7)")
-    parser.set_defaults(func=_cmd)

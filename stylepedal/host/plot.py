@@ -11,7 +11,6 @@ Log-frequency axis, dB magnitude (``librosa.display.specshow``), matplotlib's Ag
 
 from __future__ import annotations
 
-import argparse
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,7 +21,7 @@ import numpy as np
 from .._validate import as_audio_2d, check_sample_rate
 from ..errors import AudioFileError, ParameterError
 
-__all__ = ["add_cli", "make_figure", "save_figure"]
+__all__ = ["make_figure", "save_figure"]
 
 # Dynamic range shown (dB below the loudest panel's peak).
 _DB_RANGE = 80.0
@@ -149,33 +148,3 @@ def save_figure(
     with atomic_output(path) as tmp:
         fig.savefig(tmp, format="png", dpi=dpi)
     return path
-
-
-def add_cli(subparsers: Any) -> None:
-    """Register ``stylepedal plot --content C --style S --output O FIGURE.png``."""
-    parser = subparsers.add_parser(
-        "plot",
-        help="save content, style and output spectrograms side by side as a PNG",
-        description=(
-            "Draw the log-frequency spectrograms of the content, style and output files side"
-            " by side, on one dB scale, like the seeds' figures."
-        ),
-    )
-    parser.add_argument("figure", metavar="FIGURE.png", help="PNG file to write")
-    parser.add_argument("--content", metavar="C", required=True, help="content audio file")
-    parser.add_argument("--style", metavar="S", required=True, help="style audio file")
-    parser.add_argument("--output", metavar="O", required=True, help="stylised output file")
-    parser.add_argument("--title", default=None, help="figure title")
-    parser.set_defaults(func=_cmd_plot)
-
-
-def _cmd_plot(args: argparse.Namespace) -> int:
-    from ..audio_io import read_audio
-
-    panels = []
-    for label, name in (("Content", args.content), ("Style", args.style), ("Output", args.output)):
-        audio, sr = read_audio(name, name=label.lower())
-        panels.append((f"{label}: {Path(name).name}", audio, sr))
-    path = save_figure(args.figure, panels, title=args.title)
-    print(f"wrote {path}")
-    return 0

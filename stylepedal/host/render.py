@@ -20,7 +20,6 @@ up with the input, followed by up to a few MP3 frames of padding at the end.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import functools
 import logging
@@ -36,23 +35,21 @@ import numpy as np
 from .._atomic import atomic_output
 from .._memory import keep_freed_memory
 from .._threads import single_threaded_math
-from .._validate import check_positive_int
+from .._validate import check_int_range, check_positive_int
 from ..audio_io import FORMATS, open_audio
 from ..errors import AudioFileError, ParameterError
 
 __all__ = [
     "FORMATS",
     "RenderResult",
-    "add_cli",
-    "build_chain",
     "mp3_codec_delay",
     "render_file",
+    "render_files",
 ]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CHUNK_FRAMES = 65536
-_PLOT_SECONDS = 30.0  # a --plot figure shows the first 30 s: memory stays flat for long files
 
 
 @dataclass(frozen=True)
@@ -72,60 +69,6 @@ class RenderResult:
     def realtime_factor(self) -> float:
         """Audio seconds rendered per second of wall time."""
         return (self.frames / self.sample_rate) / max(self.seconds, 1e-9)
-
-
-def build_chain(
-    preset: str | None,
-    *,
-    mix: float | None = None,
-    pre: str = "",
-    post: str = "",
-    effect: Any = None,
-    gate_db: float | None = None,
-) -> Any:
-    """The chain ``pre + [style effect] + post`` as the CLI builds it.
-
-    Parameters
-    ----------
-    preset : str or None
-        Preset name (user or factory) for :meth:`StyleTransfer.from_preset`; ignored when
-        ``effect`` is given; None: no style effect.
-    mix : float, optional
-        Override the preset's dry/wet mix, [0, 1].
-    pre, post : str
-        Effect specs (:func:`~stylepedal.host.spec.parse_spec`) before and after the effect.
-    effect : StyleTransfer, optional
-        Use this effect instead of loading ``preset``.
-    gate_db : float, optional
-        Override the effect's gate level (dBFS), [-120, 0].
-
-    Examples
-    --------
-    >>> from stylepedal.effect import StyleTransfer
-    >>> chain = build_chain(None, pre="Gain(gain_db=-3)", post="Reverb()",
-    ...                     effect=StyleTransfer.identity())
-    >>> [type(i).__name__ for i in chain]
-    ['Gain', 'StyleTransfer', 'Reverb']
-    """
-    from .chain import Chain
-    from .spec import parse_spec
-
-    before = parse_spec(pre or "")
-    after = parse_spec(post or "")
-    items: list[Any] = list(before)
-    if effect is None and preset is not None:
-        from ..effect import StyleTransfer
-
-        overrides = {} if mix is None else {"mix": mix}
-        effect = StyleTransfer.from_preset(preset, **overrides)
-    elif effect is not None and mix is not None:
-        effect.mix = mix
-    if effect is not None and gate_db is not None:
-        effect.gate_db = gate_db
-    if effect is not None:
-        items.append(effect)
-    items.extend(after)
-    return Chain(items)
 
 
 @functools.cache
@@ -367,68 +310,17 @@ def render_file(
     )
 
 
-# ---------------------------------------------------------------------------- CLI
-def add_cli(subparsers: Any) -> None:
-    """Register ``stylepedal render``."""
-    p = subparsers.add_parser(
-        "render",
-        help="render audio files through a preset (and pedalboard effects)",
-        description=(
-            "Render files through the style effect and optional pedalboard effects, "
-            "with the latency compensated: the output has the input's length, rate and "
-            "channels. Give IN OUT, or several inputs with --out-dir."
-        ),
-    )
-    p.add_argument("paths", nargs="+", metavar="PATH", help="IN [IN ...] (OUT | --out-dir D)")
-    p.add_argument("--out-dir", metavar="D", help="write each input as D/<input name>")
-    p.add_argument("--preset", required=True, metavar="NAME", help="style preset name")
-    p.add_argument("--mix", type=float, default=None, help="dry/wet mix in [0, 1]")
-    p.add_argument("--gate-db", type=float, default=None,
-                   help="input level (dBFS) above which the style is fully applied "
-                   "(default -70; -120 lets it play over near-silence)")
-    p.add_argument("--pre", default="", metavar="SPEC",
-                   help="pedalboard effects before, e.g. 'Compressor(threshold_db=-20)'")
-    p.add_argument("--post", default="", metavar="SPEC",
-                   help="pedalboard effects after, e.g. 'Reverb(room_size=0.3)'")
-    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    p.add_argument("--jobs", type=int, default=1, metavar="N",
-                   help="with several inputs: render N files at once on N cores (this process "
-                   "and N-1 workers). Default 1: one file at a time; on a multi-core machine a "
-                   "worker process computes a stereo file's second channel and the --post "
-                   "effects")
-    p.add_argument("--chunk-frames", type=int, default=DEFAULT_CHUNK_FRAMES,
-                   help=argparse.SUPPRESS)
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--plot", metavar="FIGURE.png",
-                   help="also save input/output spectrograms (first 30 s of the first file)")
-    p.set_defaults(func=_run_cli)
-
-
-def _pairs(paths: Sequence[str], out_dir: str | None) -> list[tuple[Path, Path]]:
-    if out_dir is not None:
-        folder = Path(out_dir)
-        if not folder.is_dir():
-            raise AudioFileError(f"--out-dir {out_dir!r} is not an existing folder")
-        pairs = [(Path(p), folder / Path(p).name) for p in paths]
-        names = [o.name.casefold() for _, o in pairs]
-        if len(set(names)) != len(names):
-            raise ParameterError("two inputs have the same file name: they would share an output")
-        return pairs
-    if len(paths) != 2:
-        raise ParameterError(
-            f"got {len(paths)} paths: give IN OUT, or IN [IN ...] with --out-dir D"
-        )
-    return [(Path(paths[0]), Path(paths[1]))]
-
-
-# A worker process of `render --jobs` builds its chain once and reuses it for every file
-# (render_file starts and resets it): (settings, chain).
+# ---------------------------------------------------------------------------- several files
+# A worker process of render_files(jobs > 1) builds its chain once and reuses it for every
+# file (render_file starts and resets it): (settings, chain).
 _worker_chain: tuple[dict[str, Any], Any] | None = None
 
 
 def _chain_in_worker(chain_args: dict[str, Any]) -> Any:
     global _worker_chain
     if _worker_chain is None or _worker_chain[0] != chain_args:
+        from .chain import build_chain
+
         _worker_chain = (dict(chain_args), build_chain(**chain_args))
     return _worker_chain[1]
 
@@ -441,18 +333,80 @@ def _warm_worker(chain_args: dict[str, Any]) -> None:
 def _render_job(
     chain_args: dict[str, Any], src: Path, dst: Path, options: dict[str, Any]
 ) -> RenderResult:
-    """One file in a worker process of ``render --jobs``: the worker's chain, same settings."""
+    """One file in a worker process: the worker's chain, same settings."""
     return render_file(src, dst, _chain_in_worker(chain_args), **options)
 
 
-def _file_options(
-    args: argparse.Namespace, i: int, *, progress: bool, parallel_files: bool = False
-) -> dict[str, Any]:
-    """render_file's keywords for the ``i``-th input of the command line."""
-    return {"chunk_frames": args.chunk_frames, "overwrite": args.overwrite, "progress": progress,
-            "keep_seconds": _PLOT_SECONDS if (args.plot and i == 0) else 0.0,
-            # files rendered in parallel (--jobs) already give every core a file of its own
-            "channel_workers": False if parallel_files else None}
+def render_files(
+    pairs: Sequence[tuple[Path, Path]],
+    chain_args: dict[str, Any],
+    *,
+    jobs: int = 1,
+    overwrite: bool = False,
+    progress: bool = True,
+    chunk_frames: int = DEFAULT_CHUNK_FRAMES,
+    keep_seconds: float = 0.0,
+    on_done: Callable[[Path, Path, RenderResult], None] | None = None,
+) -> list[RenderResult]:
+    """Render ``(input, output)`` pairs through the chain :func:`build_chain` makes of
+    ``chain_args``, ``jobs`` files at a time (this process and ``jobs - 1`` workers).
+
+    With ``jobs=1`` the files go one after another, each using the machine's cores through
+    :meth:`Chain.stream`'s channel workers; with more, every core gets a file of its own.
+    Every file is tried; the first error is raised after all have finished (outputs are
+    atomic: a failed file leaves nothing). ``keep_seconds`` keeps the start of the first
+    file in its result's ``excerpt``; ``on_done(src, dst, result)`` is called per file.
+
+    Raises
+    ------
+    ParameterError
+        for ``jobs`` outside 1..64 or a bad chain setting (before any work).
+    AudioFileError
+        for an existing output without ``overwrite`` (before any work) or a file that fails.
+    """
+    jobs = check_int_range(jobs, "jobs", 1, 64)
+    for _src, dst in pairs:  # fail before any work rather than after the first file
+        if dst.exists() and not overwrite:
+            raise AudioFileError(f"output {str(dst)!r} exists already: pass --overwrite")
+    jobs = min(jobs, len(pairs))
+
+    def options(i: int, *, parallel: bool) -> dict[str, Any]:
+        return {"chunk_frames": chunk_frames, "overwrite": overwrite,
+                "progress": progress and not parallel,
+                "keep_seconds": keep_seconds if i == 0 else 0.0,
+                # files rendered in parallel already give every core a file of its own
+                "channel_workers": False if parallel else None}
+
+    pool = None
+    if jobs > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # Workers start now (model load), while this process does the same. spawn, not fork:
+        # this process may have math libraries' threads, which fork does not copy.
+        pool = ProcessPoolExecutor(max_workers=jobs - 1,
+                                   mp_context=multiprocessing.get_context("spawn"))
+        for _ in range(jobs - 1):
+            pool.submit(_warm_worker, chain_args)
+    from .chain import build_chain
+
+    try:
+        chain = build_chain(**chain_args)  # checks the preset and the specs before any work
+    except BaseException:
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    if pool is None:
+        results = []
+        for i, (src, dst) in enumerate(pairs):
+            result = render_file(src, dst, chain, **options(i, parallel=False))
+            _log_result(src, dst, result)
+            if on_done is not None:
+                on_done(src, dst, result)
+            results.append(result)
+        return results
+    with pool:
+        return _run_jobs(pairs, chain_args, pool, jobs - 1, chain, options, on_done)
 
 
 def _log_result(src: Path, dst: Path, result: RenderResult) -> None:
@@ -463,72 +417,18 @@ def _log_result(src: Path, dst: Path, result: RenderResult) -> None:
     )
 
 
-def _run_cli(args: argparse.Namespace) -> int:
-    if args.mix is not None and not 0.0 <= args.mix <= 1.0:
-        raise ParameterError(f"--mix={args.mix} is out of range: allowed is [0.0, 1.0]")
-    if isinstance(args.jobs, bool) or not isinstance(args.jobs, int) or not 1 <= args.jobs <= 64:
-        raise ParameterError(f"--jobs={args.jobs!r} is out of range: allowed is 1 to 64")
-    pairs = _pairs(args.paths, args.out_dir)
-    for _src, dst in pairs:  # fail before any work rather than after the first file
-        if dst.exists() and not args.overwrite:
-            raise AudioFileError(f"output {str(dst)!r} exists already: pass --overwrite")
-    chain_args = {"preset": args.preset, "mix": args.mix, "pre": args.pre, "post": args.post,
-                  "gate_db": args.gate_db}
-    jobs = min(args.jobs, len(pairs))
-    pool = None
-    if jobs > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        # Workers start now (~2.5 s: torch import, model load), while this process does the same.
-        # spawn, not fork: this process has torch's and OpenBLAS's threads, which fork does not
-        # copy.
-        pool = ProcessPoolExecutor(max_workers=jobs - 1,
-                                   mp_context=multiprocessing.get_context("spawn"))
-        for _ in range(jobs - 1):
-            pool.submit(_warm_worker, chain_args)
-    try:
-        chain = build_chain(**chain_args)  # checks the preset and the specs before any work
-    except BaseException:
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    results: list[RenderResult] = []
-    if pool is not None:
-        with pool:
-            results = _run_jobs(args, pairs, chain_args, pool, jobs - 1, chain)
-    else:
-        for i, (src, dst) in enumerate(pairs):
-            result = render_file(src, dst, chain,
-                                 **_file_options(args, i, progress=not args.no_progress))
-            _log_result(src, dst, result)
-            results.append(result)
-    if args.plot:
-        from .plot import save_figure
-
-        first = results[0]
-        assert first.excerpt is not None  # kept for the first file
-        x, y = first.excerpt
-        save_figure(
-            args.plot,
-            [(f"input: {first.in_path.name}", x.mean(axis=0), first.sample_rate),
-             (f"output: {args.preset}", y.mean(axis=0), first.sample_rate)],
-        )
-    return 0
-
-
 def _run_jobs(
-    args: argparse.Namespace,
-    pairs: list[tuple[Path, Path]],
+    pairs: Sequence[tuple[Path, Path]],
     chain_args: dict[str, Any],
     pool: Any,
     workers: int,
     chain: Any,
+    options: Callable[..., dict[str, Any]],
+    on_done: Callable[[Path, Path, RenderResult], None] | None,
 ) -> list[RenderResult]:
     """Render ``pairs`` here and in ``pool``'s ``workers`` processes: this process takes files
     from the end of the list with ``chain``, the workers from the front (one feeder thread
-    each). Every file is tried; the first error is raised after all have finished (outputs
-    are atomic: a failed file leaves nothing)."""
+    each)."""
     import threading
     from collections import deque
 
@@ -552,13 +452,12 @@ def _run_jobs(
         assert result is not None
         results[i] = result
         _log_result(src, dst, result)
-        if not args.no_progress:
-            print(f"{src} -> {dst}", flush=True)
+        if on_done is not None:
+            on_done(src, dst, result)
 
     def feed() -> None:  # one thread per worker: hands it the next file from the front
         while (i := take(front=True)) is not None:
-            future = pool.submit(_render_job, chain_args, *pairs[i],
-                                 _file_options(args, i, progress=False, parallel_files=True))
+            future = pool.submit(_render_job, chain_args, *pairs[i], options(i, parallel=True))
             try:
                 done(i, future.result(), None)
             except Exception as exc:  # report every file, then raise the first error
@@ -569,8 +468,7 @@ def _run_jobs(
         t.start()
     while (i := take(front=False)) is not None:
         try:
-            options = _file_options(args, i, progress=False, parallel_files=True)
-            done(i, render_file(*pairs[i], chain, **options), None)
+            done(i, render_file(*pairs[i], chain, **options(i, parallel=True)), None)
         except Exception as exc:
             done(i, None, exc)
     for t in feeders:

@@ -41,6 +41,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._validate import check_choice, check_int_range, check_range
+from ..effect.engine.constants import GAIN_DB_RANGE, LATENCY_MODES, MIX_RANGE, PHASE_MODES
 from ..errors import ParameterError, PresetError
 from ._io import atomic_write_text, parse_toml
 
@@ -54,10 +56,6 @@ __all__ = [
 ]
 
 FORMAT_VERSION = 1
-LATENCY_MODES = ("default", "low")
-PHASE_MODES = ("input", "pghi")
-MIX_RANGE = (0.0, 1.0)
-GAIN_DB_RANGE = (-60.0, 24.0)
 PROGRAM_RANGE = (0, 127)
 BANK_RANGE = (0, 16383)
 # Names are file names in the store too: letters, digits, space, - _ + . ( ), no leading dot.
@@ -104,30 +102,6 @@ def _text(value: Any, field_name: str) -> str:
 def _sha(value: Any, field_name: str) -> str:
     if not isinstance(value, str) or not _SHA_RE.fullmatch(value):
         raise PresetError(f"{field_name}={value!r} must be a sha256: 64 lowercase hex digits")
-    return value
-
-
-def _int_in(value: Any, field_name: str, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise PresetError(
-            f"{field_name}={value!r} is out of range: allowed is an integer in [{low}, {high}]"
-        )
-    return value
-
-
-def _float_in(value: Any, field_name: str, low: float, high: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise PresetError(f"{field_name}={value!r} must be a number in [{low}, {high}]")
-    if not low <= value <= high:
-        raise PresetError(f"{field_name}={value!r} is out of range: allowed is [{low}, {high}]")
-    # -0.0 would survive the round trip but reads oddly; normalise it.
-    return float(value) + 0.0
-
-
-def _choice(value: Any, field_name: str, choices: tuple[str, ...]) -> str:
-    if value not in choices or not isinstance(value, str):
-        allowed = ", ".join(repr(c) for c in choices)
-        raise PresetError(f"{field_name}={value!r} is not supported: choose one of {allowed}")
     return value
 
 
@@ -265,18 +239,21 @@ class Preset:
             raise PresetError(f"training={self.training!r} must be a table (dict)")
         training = _sorted_config(_config_value(self.training, "training"))
         object.__setattr__(self, "training", training)
-        object.__setattr__(self, "mix", _float_in(self.mix, "effect.mix", *MIX_RANGE))
+        mix = check_range(self.mix, "effect.mix", *MIX_RANGE, error=PresetError)
+        object.__setattr__(self, "mix", mix)
         object.__setattr__(
             self,
             "output_gain_db",
-            _float_in(self.output_gain_db, "effect.output_gain_db", *GAIN_DB_RANGE),
+            check_range(
+                self.output_gain_db, "effect.output_gain_db", *GAIN_DB_RANGE, error=PresetError
+            ),
         )
-        _choice(self.latency_mode, "effect.latency_mode", LATENCY_MODES)
-        _choice(self.phase_mode, "effect.phase_mode", PHASE_MODES)
+        check_choice(self.latency_mode, "effect.latency_mode", LATENCY_MODES, error=PresetError)
+        check_choice(self.phase_mode, "effect.phase_mode", PHASE_MODES, error=PresetError)
         if self.midi_program is not None:
-            _int_in(self.midi_program, "midi.program", *PROGRAM_RANGE)
+            check_int_range(self.midi_program, "midi.program", *PROGRAM_RANGE, error=PresetError)
         if self.midi_bank is not None:
-            _int_in(self.midi_bank, "midi.bank", *BANK_RANGE)
+            check_int_range(self.midi_bank, "midi.bank", *BANK_RANGE, error=PresetError)
             if self.midi_program is None:
                 raise PresetError(
                     f"midi.bank={self.midi_bank} needs midi.program: a bank alone selects nothing"

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._validate import check_int_range
 from ..errors import ParameterError, PresetError
 from ._io import atomic_write_text, parse_toml
 from .format import BANK_RANGE, PROGRAM_RANGE, Preset, check_name
@@ -51,27 +52,19 @@ _RESERVED_CC = (0, 32)
 _CC_RANGE = (1, 119)
 
 
-def _check_int(value: Any, name: str, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ParameterError(
-            f"{name}={value!r} is out of range: allowed is an integer in [{low}, {high}]"
-        )
-    return value
-
-
 def check_program(program: Any) -> int:
     """Return ``program`` if it is a MIDI program number 0-127, else raise ParameterError."""
-    return _check_int(program, "program", *PROGRAM_RANGE)
+    return check_int_range(program, "program", *PROGRAM_RANGE)
 
 
 def check_bank(bank: Any) -> int:
     """Return ``bank`` if it is a bank number 0-16383 (MSB * 128 + LSB), else ParameterError."""
-    return _check_int(bank, "bank", *BANK_RANGE)
+    return check_int_range(bank, "bank", *BANK_RANGE)
 
 
 def check_cc(cc: Any, *, name: str = "mix_cc") -> int:
     """Return ``cc`` if it can carry the mix: 1-119 except 32 (0/32 select banks)."""
-    _check_int(cc, name, *_CC_RANGE)
+    check_int_range(cc, name, *_CC_RANGE)
     if cc in _RESERVED_CC:
         raise ParameterError(f"{name}={cc} is bank select (CC 0/32): choose another CC in [1, 119]")
     return int(cc)
@@ -273,7 +266,7 @@ class MidiMap:
 
     def mix_from_cc(self, value: int) -> float:
         """Mix in [0, 1] for a CC value 0-127."""
-        return _check_int(value, "value", 0, 127) / 127.0
+        return check_int_range(value, "value", 0, 127) / 127.0
 
     def __len__(self) -> int:
         return len(self._map)
@@ -321,7 +314,7 @@ class MidiSelector:
 
     def __init__(self, midimap: MidiMap, *, channel: int | None = None) -> None:
         self.midimap = midimap
-        self.channel = None if channel is None else _check_int(channel, "channel", 0, 15)
+        self.channel = None if channel is None else check_int_range(channel, "channel", 0, 15)
         self.bank_msb = 0
         self.bank_lsb = 0
 

@@ -11,10 +11,9 @@ import pedalboard
 import pytest
 
 from stylepedal.effect import StyleTransfer
-from stylepedal.host.chain import Chain
+from stylepedal.host.chain import Chain, build_chain
 from stylepedal.host.live import LiveEngine, run_live
 from stylepedal.host.midi import BACKENDS, list_input_ports
-from stylepedal.host.render import build_chain
 from stylepedal.presets.midimap import MidiMap
 from tests.live.conftest import JACK_PERIOD, JACK_RATE, wait_for
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from ..._validate import (
     as_audio_2d,
+    check_bool,
     check_choice,
     check_positive_int,
     check_range,
@@ -31,17 +32,19 @@ from ..._validate import (
 )
 from ..._validate import sanitize as _sanitize
 from ...errors import ParameterError
-from .phase import PHASE_MODES, PghiState, PhaseGradient
-from .stft import (
+from .constants import (
+    GAIN_DB_RANGE,
+    GATE_DB_RANGE,
+    GATE_DEFAULT_DB,
     LATENCY_MODES,
+    MAX_LOGMAG,
+    MIX_RANGE,
     MODEL_BINS,
-    StftConfig,
-    frames,
-    from_logmag,
-    irfft,
-    rfft,
+    PHASE_MODES,
 )
-from .stft import to_logmag as _to_logmag
+from .fft import irfft, rfft
+from .phase import PghiState, PhaseGradient
+from .stft import StftConfig, frames
 from .transforms import FrameTransform, IdentityTransform
 
 __all__ = ["StyleTransfer", "EngineState"]
@@ -49,14 +52,11 @@ __all__ = ["StyleTransfer", "EngineState"]
 SMOOTHING_SECONDS = 0.010  # parameter changes glide over 10 ms: no zipper noise, no clicks
 # The wet path is the model's output when a frame's input peak is above `gate_db`, the input's
 # own magnitude (so: as quiet as the input) more than GATE_RANGE_DB below it, a blend between.
-# A trained style fills silence with texture (the Gram objective rewards it, and so would the
-# seeds' optimiser); on a pedal that is a drone over the pickup's hum when the player stops.
-GATE_DEFAULT_DB = -70.0
 GATE_RANGE_DB = 20.0
 _TOP_BAND = 128  # model bins whose output/input gain continues above 11025 Hz
 _TINY = 1e-30  # smaller output samples are flushed to zero (no subnormals downstream)
 _TINY32 = np.float32(_TINY)
-_CEILING = np.expm1(np.float32(40.0))  # the largest linear model magnitude (stft.from_logmag)
+_CEILING = np.expm1(np.float32(MAX_LOGMAG))  # the largest model magnitude (stft.from_logmag)
 _MAX_HIGH_GAIN = 16.0  # the largest gain the bins above the model band get
 
 
@@ -71,16 +71,14 @@ def _kernels() -> Any:
     config = StftConfig.for_rate(48000)
     mag = np.zeros((1, 1, MODEL_BINS), dtype=np.float32)
     ratio = np.ones((1, 1), dtype=np.float32)
-    kernels.gate_wet(
-        mag, mag.copy(), np.float32(1.0), GATE_DEFAULT_DB - GATE_RANGE_DB, GATE_RANGE_DB,
-        _TOP_BAND, _MAX_HIGH_GAIN, ratio,
-    )  # fmt: skip
     spec = np.zeros((1, 1, config.n_bins), dtype=np.complex64)
     kernels.band_magnitudes(spec, np.float32(1.0), mag, mag.copy())
-    kernels.wet_gains(
-        spec, mag, mag.copy(), np.float32(1.0), _CEILING, np.float32(1.0),
+    args = (
+        mag, mag.copy(), np.float32(1.0), _CEILING, np.float32(1.0),
         GATE_DEFAULT_DB - GATE_RANGE_DB, GATE_RANGE_DB, _TOP_BAND, _MAX_HIGH_GAIN, ratio,
     )  # fmt: skip
+    kernels.wet_gains(spec, *args)
+    kernels.wet_magnitudes(*args)
     block = np.zeros((2, config.hop_length), dtype=np.float32)
     kernels.all_finite(block)
     for wet in (block, block[:, 1:]):  # contiguous, and a view of a stereo queue
@@ -199,15 +197,17 @@ class StyleTransfer:
             transform if transform is not None else IdentityTransform()
         )
         self.name = name
-        self._mix = check_range(mix, "mix", 0.0, 1.0)
-        self._gain_db = check_range(output_gain_db, "output_gain_db", -60.0, 24.0)
-        self._gate_db = check_range(gate_db, "gate_db", -120.0, 0.0)
-        self._latency_mode = check_choice(latency_mode, "latency_mode", LATENCY_MODES)
-        self._phase_mode = check_choice(phase_mode, "phase_mode", PHASE_MODES)
-        self._bypass = self._check_bool(bypass, "bypass")
         self._params = 0  # counts changes of mix, output_gain_db and bypass
         self._state: EngineState | None = None
         self._pghi: PhaseGradient | None = None
+        self._latency_mode, self._phase_mode = LATENCY_MODES[0], PHASE_MODES[0]
+        # every value goes through its property's setter: one check per parameter
+        self.latency_mode = latency_mode
+        self.phase_mode = phase_mode
+        self.mix = mix
+        self.output_gain_db = output_gain_db
+        self.gate_db = gate_db
+        self.bypass = bypass
         _kernels()  # compiled now, not in a stream's first block
 
     # ---------------------------------------------------------------- construction helpers
@@ -243,12 +243,6 @@ class StyleTransfer:
             )
         return value  # type: ignore[no-any-return]
 
-    @staticmethod
-    def _check_bool(value: Any, name: str) -> bool:
-        if not isinstance(value, (bool, np.bool_)):
-            raise ParameterError(f"{name}={value!r} must be True or False")
-        return bool(value)
-
     @property
     def mix(self) -> float:
         """Dry/wet balance in [0, 1] (1 = fully wet)."""
@@ -256,7 +250,7 @@ class StyleTransfer:
 
     @mix.setter
     def mix(self, value: float) -> None:
-        self._mix = check_range(value, "mix", 0.0, 1.0)
+        self._mix = check_range(value, "mix", *MIX_RANGE)
         self._params += 1
 
     @property
@@ -266,7 +260,7 @@ class StyleTransfer:
 
     @output_gain_db.setter
     def output_gain_db(self, value: float) -> None:
-        self._gain_db = check_range(value, "output_gain_db", -60.0, 24.0)
+        self._gain_db = check_range(value, "output_gain_db", *GAIN_DB_RANGE)
         self._params += 1
 
     @property
@@ -280,7 +274,7 @@ class StyleTransfer:
 
     @gate_db.setter
     def gate_db(self, value: float) -> None:
-        self._gate_db = check_range(value, "gate_db", -120.0, 0.0)
+        self._gate_db = check_range(value, "gate_db", *GATE_DB_RANGE)
 
     @property
     def bypass(self) -> bool:
@@ -289,7 +283,7 @@ class StyleTransfer:
 
     @bypass.setter
     def bypass(self, value: bool) -> None:
-        self._bypass = self._check_bool(value, "bypass")
+        self._bypass = check_bool(value, "bypass")
         self._params += 1
 
     @property
@@ -444,11 +438,10 @@ class StyleTransfer:
                 # nothing to change: the resynthesis is the analysis (exact, and cheaper)
                 out_spec = spec
             elif self._phase_mode == "input":
-                self._apply_model(spec, st)
+                self._wet_band(spec, st, apply=True)
                 out_spec = spec
             else:
-                mag = np.abs(spec)
-                wet_mag = self._wet_magnitude(mag, st)
+                wet_mag = self._wet_magnitude(spec, st)
                 pg = self._pghi_for(cfg)
                 if st.pghi is None:
                     st.pghi = pg.new_state(st.channels)
@@ -472,14 +465,19 @@ class StyleTransfer:
         st.dry = line[:, b:]
         return self._mix_out(wet, dry, st)
 
-    def _apply_model(self, spec: np.ndarray, st: EngineState) -> None:
-        """Turn ``spec`` (the input's complex frames) into the wet spectrum, in place: the
-        model band's wet magnitude as a gain per bin, the bins above it one gain per frame.
+    def _wet_band(
+        self, spec: np.ndarray, st: EngineState, *, apply: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The wet magnitude of the model band of ``spec`` (the input's complex frames) and the
+        gain ``(channels, frames)`` that continues it above the band: the output/input ratio
+        of the band's top bins, at most 16. The one wet-magnitude path of both phase modes;
+        with ``apply``, ``spec`` itself becomes the wet spectrum (input phase), in place.
 
-        The same formulas as :meth:`_model_magnitude` (the gate included) in two compiled
-        passes around numpy's ``log1p``, the network and ``expm1``: the live path's frame,
-        where every numpy call costs a cold-cache trip. The magnitudes are exact (rounded once
-        from float64), where ``np.abs`` may be an ulp off."""
+        Two compiled passes around numpy's ``log1p``, the network and ``expm1``: the live
+        path's frame, where every numpy call costs a cold-cache trip. The magnitudes are exact
+        (rounded once from float64), where ``np.abs`` may be an ulp off. Gate: where the input
+        is more than GATE_RANGE_DB below gate_db the wet magnitude is the input's own, so a
+        model that would invent sound from nothing stays silent."""
         cfg = st.config
         kernels = _kernels()
         shape = (*spec.shape[:2], MODEL_BINS)
@@ -487,40 +485,25 @@ class StyleTransfer:
         feats = np.empty(shape, dtype=np.float32)
         kernels.band_magnitudes(spec, cfg.feature_scale32, mag, feats)
         np.log1p(feats, out=feats)
-        grown = np.expm1(self._model(feats, st), dtype=np.float32, order="C")
+        wet = np.expm1(self._model(feats, st), dtype=np.float32, order="C")
         ratio = np.empty(shape[:2], dtype=np.float32)
-        kernels.wet_gains(
-            spec, mag, grown, cfg.magnitude_scale32, _CEILING, cfg.level_scale32,
+        args = (
+            mag, wet, cfg.magnitude_scale32, _CEILING, cfg.level_scale32,
             self._gate_db - GATE_RANGE_DB, GATE_RANGE_DB, _TOP_BAND, _MAX_HIGH_GAIN, ratio,
         )  # fmt: skip
+        if apply:
+            kernels.wet_gains(spec, *args)
+        else:
+            kernels.wet_magnitudes(*args)
+        return wet, ratio
 
-    def _wet_magnitude(self, mag: np.ndarray, st: EngineState) -> np.ndarray:
-        """The wet magnitude of every bin of ``mag`` (a new array; ``mag`` is not changed)."""
-        model_out, ratio = self._model_magnitude(np.ascontiguousarray(mag[..., :MODEL_BINS]), st)
-        if mag.shape[-1] == MODEL_BINS:
-            return model_out
-        wet = np.empty_like(mag)
-        wet[..., :MODEL_BINS] = model_out
-        np.multiply(mag[..., MODEL_BINS:], ratio[..., np.newaxis], out=wet[..., MODEL_BINS:])
+    def _wet_magnitude(self, spec: np.ndarray, st: EngineState) -> np.ndarray:
+        """The wet magnitude of every bin of ``spec`` (for the PGHI phase)."""
+        band, ratio = self._wet_band(spec, st, apply=False)
+        wet = np.abs(spec)
+        wet[..., :MODEL_BINS] = band
+        wet[..., MODEL_BINS:] *= ratio[..., np.newaxis]
         return wet
-
-    def _model_magnitude(
-        self, model_in: np.ndarray, st: EngineState
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """The wet magnitude of the model band (a new array) from its input magnitude
-        ``model_in`` (C order, not changed), and the gain ``(channels, frames)`` that continues
-        it above the band: the output/input ratio of the band's top bins, at most 16.
-
-        Gate: where the input is more than GATE_RANGE_DB below gate_db the wet magnitude is the
-        input's own, so a model that would invent sound from nothing stays silent."""
-        cfg = st.config
-        model_out = from_logmag(self._model(_to_logmag(model_in, cfg), st), cfg)
-        ratio = np.empty(model_in.shape[:2], dtype=np.float32)
-        _kernels().gate_wet(
-            model_in, model_out, cfg.level_scale32, self._gate_db - GATE_RANGE_DB,
-            GATE_RANGE_DB, _TOP_BAND, _MAX_HIGH_GAIN, ratio,
-        )  # fmt: skip
-        return model_out, ratio
 
     def _model(self, feats: np.ndarray, st: EngineState) -> np.ndarray:
         """The transform's output for the model frames ``feats``, at the model's frame rate."""

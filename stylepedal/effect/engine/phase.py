@@ -22,8 +22,8 @@ Modes
     tone). So each region also gets the window's own phase response at the partial's
     interpolated frequency, and peaks advance by that frequency; the Gaussian gradients still
     carry everything that is not a stable partial.
-:func:`griffin_lim` (offline, fast Griffin-Lim with momentum) is the reference both are compared
-against in ``benchmarks/engine.py``.
+:func:`stylepedal.effect.research.reconstruction.griffin_lim` (offline, fast Griffin-Lim with
+momentum) is the reference both are compared against in ``benchmarks/engine.py``.
 """
 
 from __future__ import annotations
@@ -32,11 +32,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .stft import StftConfig, istft, stft
+from .stft import StftConfig
 
-__all__ = ["PHASE_MODES", "PghiState", "PhaseGradient", "griffin_lim", "spectral_convergence_db"]
+__all__ = ["PghiState", "PhaseGradient"]
 
-PHASE_MODES = ("input", "pghi")
 _TOL = 1e-5  # bins more than 100 dB below the frame's peak are not worth integrating from
 _LOBE_BINS = 24  # the window phase response is tabulated this many bins either side of a peak
 # Weight of the Gaussian frequency-direction gradient (group delay from the magnitude's time
@@ -171,53 +170,3 @@ class PhaseGradient:
         state.tgrad[c] = tgrad
         state.started[c] = True
         return phase + self._to_dft
-
-
-def spectral_convergence_db(
-    target_mag: np.ndarray, signal: np.ndarray, config: StftConfig
-) -> float:
-    """``20 log10(|| |STFT(signal)| - target || / ||target||)`` in dB (lower is better).
-
-    ``signal`` must be aligned with the signal ``target_mag`` describes (no engine delay).
-    """
-    got = np.abs(stft(signal, config))
-    n = min(got.shape[-2], target_mag.shape[-2])
-    # the last frames need samples after the end of the reconstruction: compare the rest
-    keep = n - config.overlap
-    diff = got[..., :keep, :] - target_mag[..., :keep, :]
-    return float(
-        20.0 * np.log10(float(np.linalg.norm(diff)) / max(float(np.linalg.norm(target_mag)), 1e-30))
-    )
-
-
-def griffin_lim(
-    mag: np.ndarray,
-    config: StftConfig,
-    *,
-    n_iter: int = 100,
-    momentum: float = 0.99,
-    seed: int = 0,
-) -> np.ndarray:
-    """Offline fast Griffin-Lim (Perraudin et al. 2013) over the engine's STFT pair.
-
-    Parameters
-    ----------
-    mag : ``(frames, n_bins)`` target magnitude.
-    n_iter, momentum, seed : iterations, acceleration (0 gives classic Griffin-Lim), random
-        initial phase.
-
-    Returns
-    -------
-    np.ndarray
-        ``(frames * hop,)`` signal aligned with the signal the magnitude describes.
-    """
-    rng = np.random.default_rng(seed)
-    angles = np.exp(2j * np.pi * rng.random(mag.shape))
-    previous = np.zeros_like(angles)
-    for _ in range(n_iter):
-        signal = istft(mag * angles, config)
-        rebuilt = stft(signal, config)
-        accelerated = rebuilt - (momentum / (1.0 + momentum)) * previous
-        previous = rebuilt
-        angles = accelerated / np.maximum(np.abs(accelerated), 1e-16)
-    return istft(mag * angles, config)

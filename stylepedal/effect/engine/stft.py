@@ -43,19 +43,21 @@ import functools
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.fft
 
 from ..._validate import check_choice, check_sample_rate
 from ...errors import ParameterError
+from .constants import (
+    FEATURE_SCALE,
+    LATENCY_MODES,
+    MAX_LOGMAG,
+    MAX_SAMPLE_RATE,
+    MIN_SAMPLE_RATE,
+    MODEL_BINS,
+    MODEL_HOP_SECONDS,
+)
+from .fft import irfft, rfft
 
 __all__ = [
-    "GRID_HZ",
-    "MODEL_BINS",
-    "MODEL_TOP_HZ",
-    "HOP_SECONDS",
-    "MODEL_HOP_SECONDS",
-    "FEATURE_SCALE",
-    "LATENCY_MODES",
     "StftConfig",
     "analyze",
     "frames",
@@ -66,18 +68,8 @@ __all__ = [
     "to_logmag",
 ]
 
-GRID_HZ = 300.0 / 28.0
-MODEL_BINS = 1030
-MODEL_TOP_HZ = (MODEL_BINS - 1) * GRID_HZ  # 11025 Hz
-# The model's frame period (256 samples at 48 kHz). Models are trained at this frame rate.
-MODEL_HOP_SECONDS = 256.0 / 48000.0
-HOP_SECONDS = MODEL_HOP_SECONDS  # the default mode's STFT hop
-FEATURE_SCALE = 1024.0
-LATENCY_MODES = ("default", "low")
 _MODEL_STRIDE = {"default": 1, "low": 2}  # STFT hops per model frame
 _SYNTH_HOPS = 2  # synthesis window 2M = two hops
-MIN_SAMPLE_RATE = 22050
-MAX_SAMPLE_RATE = 384000
 
 
 @dataclass(frozen=True, eq=False)
@@ -235,71 +227,6 @@ def frames(buffer: np.ndarray, config: StftConfig, n_frames: int) -> np.ndarray:
     return view * window
 
 
-# Batches of at least this many frames (offline rendering, training data) go to torch's FFT
-# (MKL on x86 CPU wheels): on 32 frames of 4480 points, one thread, 5.7-6.1 us per transform
-# (r2c and c2r) against pocketfft's 8.3-8.6 us. Single frames (the live path) stay on scipy's
-# pocketfft, without torch's per-call overhead. The two agree to ~2e-8. Both run on the calling
-# thread's pools: `stylepedal render`/`live` pin them to one thread (stylepedal._threads).
-_PARALLEL_FRAMES = 32
-
-
-def _load_pocketfft() -> object | None:
-    """scipy's pocketfft binding, called without the ~10 Python calls of ``scipy.fft``'s
-    dispatch (argument checks, uarray backend lookup) that wrap it.
-
-    Those calls cost little when hot, but in a live callback the interpreter's caches are cold:
-    paced 2.6 ms apart as in a stream, one frame's r2c took 82-98 us through ``scipy.fft.rfft``
-    and 42-50 us through the binding (48 kHz, 4480 points; hot: 23 and 19 us). The binding is
-    private to scipy, so it is used only if it is there and gives ``scipy.fft``'s own result
-    bit for bit on a probe; else the public functions are used (same result, slower).
-    """
-    try:
-        from scipy.fft._pocketfft import pypocketfft as binding  # type: ignore[attr-defined]
-
-        probe = np.sin(np.arange(2 * 30, dtype=np.float32)).reshape(2, 30)
-        spec = binding.r2c(probe, (-1,), True, 0, None, 1)
-        back = binding.c2r(spec, (-1,), 30, False, 2, None, 1)
-        if np.array_equal(spec, scipy.fft.rfft(probe, axis=-1)) and np.array_equal(
-            back, scipy.fft.irfft(spec, n=30, axis=-1)
-        ):
-            return binding
-    except Exception:  # noqa: BLE001 - any change in scipy's internals: use the public API
-        pass
-    return None
-
-
-_POCKETFFT = _load_pocketfft()
-_REAL = (np.dtype(np.float32), np.dtype(np.float64))
-_COMPLEX = (np.dtype(np.complex64), np.dtype(np.complex128))
-
-
-def rfft(frames: np.ndarray) -> np.ndarray:
-    """Real FFT over the last axis (complex64 for float32 input)."""
-    if frames.ndim >= 2 and frames.shape[-2] >= _PARALLEL_FRAMES and frames.dtype == np.float32:
-        import torch
-
-        return torch.fft.rfft(torch.from_numpy(np.ascontiguousarray(frames)), dim=-1).numpy()
-    if _POCKETFFT is not None and frames.ndim and frames.dtype in _REAL and frames.shape[-1]:
-        return _POCKETFFT.r2c(frames, (-1,), True, 0, None, 1)  # type: ignore[attr-defined]
-    return scipy.fft.rfft(frames, axis=-1, workers=1)
-
-
-def irfft(spec: np.ndarray, n: int) -> np.ndarray:
-    """Inverse of :func:`rfft` to ``n`` samples."""
-    if spec.ndim >= 2 and spec.shape[-2] >= _PARALLEL_FRAMES and spec.dtype == np.complex64:
-        import torch
-
-        return torch.fft.irfft(torch.from_numpy(np.ascontiguousarray(spec)), n=n, dim=-1).numpy()
-    if (
-        _POCKETFFT is not None
-        and spec.ndim
-        and spec.dtype in _COMPLEX
-        and spec.shape[-1] == n // 2 + 1 > 1
-    ):
-        return _POCKETFFT.c2r(spec, (-1,), n, False, 2, None, 1)  # type: ignore[attr-defined]
-    return scipy.fft.irfft(spec, n=n, axis=-1, workers=1)
-
-
 def stft(audio: np.ndarray, config: StftConfig) -> np.ndarray:
     """Complex STFT of ``audio`` (``(..., samples)``) with the engine's framing.
 
@@ -389,9 +316,9 @@ def from_logmag(logmag: np.ndarray, config: StftConfig) -> np.ndarray:
     """Linear magnitude of the model bins from the model feature (inverse of :func:`to_logmag`),
     float32."""
     scale = config.magnitude_scale32
-    # clamp to [0, 40]: a model output below 0 means "no energy", above 40 would overflow
+    # a model output below 0 means "no energy"
     x = np.maximum(logmag, np.float32(0.0), dtype=np.float32, order="C")  # a new C-order array
-    np.minimum(x, np.float32(40.0), out=x)
+    np.minimum(x, np.float32(MAX_LOGMAG), out=x)
     np.expm1(x, out=x)
     x *= scale
     return x

@@ -6,7 +6,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from .stft import MODEL_BINS
+from .constants import MODEL_BINS
 
 __all__ = ["FrameTransform", "IdentityTransform", "GainTransform"]
 

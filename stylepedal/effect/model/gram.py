@@ -13,12 +13,14 @@ The loss normalisation follows the seeds (Ulyanov's TensorFlow notebook):
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
 
+import numpy as np
 import torch
 
-from ..._validate import check_choice, check_range
+from ..._validate import check_range
 from ...errors import ParameterError
+from .features import ORIENTATIONS, FeatureConfig
 
 __all__ = [
     "ORIENTATIONS",
@@ -26,67 +28,10 @@ __all__ = [
     "GramFeatures",
     "content_loss",
     "gram",
+    "style_gram",
     "style_loss",
     "total_loss",
 ]
-
-
-ORIENTATIONS: tuple[str, ...] = ("freq", "time", "2d")
-
-
-@dataclass(frozen=True)
-class FeatureConfig:
-    """What defines the feature extractor; part of every cache key.
-
-    Parameters
-    ----------
-    n_filters : int
-        Random filters per layer (Ulyanov: 4096).
-    kernel_size : int
-        Filter width in frames (Ulyanov: 11; alishdipani: 3).
-    layers : int
-        Stacked conv + ReLU layers; the Gram is taken of every layer's output and summed.
-    seed : int
-        Seed of the random weights: the same seed gives the same features on every machine.
-    orientation : {"freq", "time", "2d"}
-        How the convolution sees the ``(bins, frames)`` spectrogram (seed 004's ``whichChannel``):
-
-        - ``"freq"`` (default, Ulyanov): bins are channels, a 1-D conv slides over time; the
-          Gram correlates filters over time, so it captures *timbre* (which bins move together)
-          and ignores *when*. Works for clips of any length.
-        - ``"time"``: frames are channels, a 1-D conv slides over frequency; the Gram is taken
-          over frequency positions, so it captures *rhythm/envelope* patterns that recur across
-          the spectrum. The conv's input channels are the frame count, so content and style
-          must have the same number of frames (trim them to one duration, as the paper's tips
-          advise: ``stylepedal prep --trim``).
-        - ``"2d"``: one input channel, a ``kernel_size x kernel_size`` Conv2d over (freq, time);
-          the Gram is over all (freq, time) positions, like image style transfer. Local
-          time-frequency shapes (onsets, glides) are shared across pitch; alishdipani found it
-          noisier than 1-D. Memory grows with bins x frames x filters: use few filters (32-128).
-    """
-
-    n_filters: int = 4096
-    kernel_size: int = 11
-    layers: int = 1
-    seed: int = 0
-    orientation: str = "freq"
-
-    def __post_init__(self) -> None:
-        for name in ("n_filters", "kernel_size", "layers"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ParameterError(f"{name}={value!r} must be a positive integer")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ParameterError(f"seed={self.seed!r} must be a non-negative integer")
-        check_choice(self.orientation, "orientation", ORIENTATIONS)
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        # The default orientation is left out so configs (and the cache keys hashed from them)
-        # written before the field existed stay byte-identical; FeatureConfig(**d) restores it.
-        if d["orientation"] == "freq":
-            del d["orientation"]
-        return d
 
 
 class GramFeatures(torch.nn.Module):
@@ -250,3 +195,58 @@ def total_loss(
             raise ParameterError("content_feats=None needs alpha=0 (texture synthesis)")
         loss = loss + alpha * content_loss(feats, content_feats).sum()
     return loss
+
+
+def style_gram(
+    styles: Sequence[np.ndarray], extractor: GramFeatures, *, names: Sequence[str] | None = None
+) -> tuple[list[torch.Tensor], int]:
+    """Frame-weighted average Gram of several style spectrograms, per layer, and the number
+    of last-layer feature frames it averages.
+
+    Each style's Gram is weighted by its number of feature frames, so the result equals the Gram
+    of all styles' features concatenated in time (without frames straddling two files). The
+    one style Gram of the package: the optimiser, training and the metrics use it.
+
+    Parameters
+    ----------
+    styles : sequence of np.ndarray
+        float32 ``(bins, frames_i)`` log-magnitudes.
+    extractor : GramFeatures
+        The feature extractor.
+
+    Returns
+    -------
+    (list of torch.Tensor, int)
+        One ``(1, n_filters, n_filters)`` Gram per layer, and the frames of the last layer.
+
+    Examples
+    --------
+    >>> feats = GramFeatures(8, FeatureConfig(n_filters=4, kernel_size=3))
+    >>> grams, frames = style_gram([np.ones((8, 10), np.float32)], feats)
+    >>> [g.shape for g in grams], frames
+    ([torch.Size([1, 4, 4])], 8)
+    """
+    sums: list[torch.Tensor] = []
+    frames: list[int] = []
+    with torch.no_grad():
+        for i, s in enumerate(styles):
+            name = names[i] if names else f"style[{i}]"
+            if s.shape[1] < extractor.config.min_frames:
+                raise ParameterError(
+                    f"{name} has {s.shape[1]} frames: too short for kernel_size="
+                    f"{extractor.config.kernel_size} x layers={extractor.config.layers}"
+                    f" (needs at least {extractor.config.min_frames} frames)"
+                )
+            feats = extractor(torch.from_numpy(np.ascontiguousarray(s))[None])
+            for layer, f in enumerate(feats):
+                # Un-normalised Gram F F^T; divided by the total frame count below.
+                g = f @ f.transpose(1, 2)
+                if layer == len(sums):
+                    sums.append(g)
+                    frames.append(f.shape[-1])
+                else:
+                    sums[layer] = sums[layer] + g
+                    frames[layer] += f.shape[-1]
+    if not sums:
+        raise ParameterError("style must hold at least one spectrogram")
+    return [g / n for g, n in zip(sums, frames, strict=True)], frames[-1]

@@ -31,12 +31,12 @@ import torch
 
 from ..._validate import check_positive_int
 from ...errors import CacheError, ParameterError
+from ..engine.constants import MODEL_BINS
 
 __all__ = ["StyleNet", "StyleNetState", "StyleNetTransform", "FORMAT", "FORMAT_VERSION"]
 
 FORMAT = "stylepedal.StyleNet"
 FORMAT_VERSION = 1
-_MODEL_BINS = 1030
 # Calls of up to this many frames run in the compiled kernel, longer ones through BLAS.
 # Measured per frame at C=96, one thread, hot: 1 frame 35 us compiled against 65 us BLAS,
 # 2 frames 35 against 32, 4 frames 34 against 19; paced at real time the compiled frame costs
@@ -75,7 +75,7 @@ class StyleNet(torch.nn.Module):
     def __init__(
         self,
         *,
-        n_bins: int = _MODEL_BINS,
+        n_bins: int = MODEL_BINS,
         channels: int = 128,
         kernel_size: int = 3,
         dilations: tuple[int, ...] = (1, 2, 4, 8),
@@ -306,11 +306,11 @@ class StyleNetTransform:
 
     Up to :data:`KERNEL_MAX_FRAMES` frames (the live path: one per hop) run in one compiled
     call that reads the weights as float16 when float16 holds them exactly (every saved
-    preset's do), see :mod:`stylepedal.effect.engine.kernels`; longer batches run through BLAS.
+    preset's do), see :mod:`stylepedal.effect.model.kernels`; longer batches run through BLAS.
     """
 
     def __init__(self, net: StyleNet) -> None:
-        from ..engine.kernels import as_half_bits, net_frames
+        from .kernels import as_half_bits, net_frames
 
         self.model_bins = net.n_bins
         self.channels = net.channels

@@ -24,32 +24,30 @@ balance set by ``alpha`` depends on the length of the clip. The seeds optimise ~
 
 from __future__ import annotations
 
-import argparse
 import logging
 import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..._validate import check_sample_rate
-from ...errors import CacheError, ParameterError
-from ..engine.stft import MODEL_HOP_SECONDS
+from ..._validate import check_audible, check_sample_rate
+from ...errors import ParameterError
+from ..engine.constants import MODEL_BINS, MODEL_HOP_SECONDS
+from .features import FeatureConfig
 
 if TYPE_CHECKING:  # torch is imported lazily so `stylepedal --help` stays fast
     import torch
 
-    from .gram import FeatureConfig, GramFeatures
+    from .gram import GramFeatures
     from .network import StyleNet
 
 __all__ = [
     "TRAIN_SAMPLE_RATE",
     "TrainConfig",
     "TrainReport",
-    "add_cli",
     "clip_loss",
     "prepare_style",
     "style_grams",
@@ -60,8 +58,6 @@ log = logging.getLogger(__name__)
 
 # Training runs at 22050 Hz: the cheapest rate whose band covers the whole model band.
 TRAIN_SAMPLE_RATE = 22050
-# Style audio whose peak is below this is treated as silent.
-SILENCE_DBFS = -90.0
 # Content weight control (TrainConfig.style_reduction): step of the log-multiplier per unit of
 # log error, and its range (alpha x 1 .. alpha x 1000).
 _WEIGHT_RATE = 0.6
@@ -69,12 +65,6 @@ _CONTROL_EVERY = 10
 _LOG_WEIGHT_RANGE = (0.0, math.log(1000.0))
 # Most Gram feature frames computed for the style (bounds the precompute for long files).
 _STYLE_FEATURE_FRAMES = 24000
-
-
-def _feature_config(**kwargs: Any) -> FeatureConfig:
-    from .gram import FeatureConfig
-
-    return FeatureConfig(**kwargs)
 
 
 @dataclass(frozen=True)
@@ -124,7 +114,7 @@ class TrainConfig:
         Seeds the network init and the segment sampling: same config, same model.
     """
 
-    features: FeatureConfig = field(default_factory=lambda: _feature_config(n_filters=512))
+    features: FeatureConfig = field(default_factory=lambda: FeatureConfig(n_filters=512))
     alpha: float = 1e-2
     style_reduction: float = 0.83
     feature_stride: int = 4
@@ -159,8 +149,6 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ParameterError(f"{name}={value!r} must be a positive integer")
-        from .gram import FeatureConfig
-
         if not isinstance(self.features, FeatureConfig):
             raise ParameterError(f"features={self.features!r} must be a FeatureConfig")
         for name, low, high in (
@@ -196,7 +184,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         data = dict(data)
-        data["features"] = _feature_config(**data["features"])
+        data["features"] = FeatureConfig(**data["features"])
         data["dilations"] = tuple(data["dilations"])
         return cls(**data)
 
@@ -260,13 +248,7 @@ def prepare_style(audio: np.ndarray, sample_rate: int, *, name: str = "style") -
         raise ParameterError(f"{name}.ndim={audio.ndim} must be 1 (mono) or 2 (channels, samples)")
     if not np.isfinite(audio).all():
         raise ParameterError(f"{name} contains NaN or Inf samples: clean the audio first")
-    peak = float(np.abs(audio).max()) if audio.size else 0.0
-    if peak <= 10.0 ** (SILENCE_DBFS / 20.0):
-        peak_db = 20 * math.log10(peak) if peak > 0 else -math.inf
-        raise ParameterError(
-            f"{name} is silent (peak {peak_db:.1f} dBFS): allowed is a peak above "
-            f"{SILENCE_DBFS:.0f} dBFS"
-        )
+    check_audible(audio, name)
     audio = audio.astype(np.float32)
     if sample_rate != TRAIN_SAMPLE_RATE:
         import librosa
@@ -296,13 +278,12 @@ def style_grams(
     ParameterError
         for silent, too-short or non-finite style audio (see :func:`prepare_style`).
     """
-    import torch
+    from .gram import style_gram
 
     if not styles:
         raise ParameterError("styles=[] is empty: pass at least one (audio, sample_rate)")
     kernel = features.config.kernel_size
-    sums: list[torch.Tensor] | None = None
-    counts: list[int] | None = None  # frames per layer (each layer's convolution trims some)
+    specs: list[np.ndarray] = []
     for i, item in enumerate(styles):
         if not isinstance(item, (tuple, list)) or len(item) != 2:
             raise ParameterError(f"styles[{i}] must be an (audio, sample_rate) pair")
@@ -319,16 +300,8 @@ def style_grams(
             )
         phases = max(1, min(feature_stride, _STYLE_FEATURE_FRAMES // n_sub))
         offsets = np.linspace(0, feature_stride, phases, endpoint=False).astype(int)
-        with torch.no_grad():
-            for off in offsets:
-                sub = torch.from_numpy(np.ascontiguousarray(frames[off::feature_stride].T))
-                feats = features(sub[None])
-                part = [f[0] @ f[0].T for f in feats]
-                n = [f.shape[-1] for f in feats]
-                sums = part if sums is None else [s + p for s, p in zip(sums, part, strict=True)]
-                counts = n if counts is None else [c + k for c, k in zip(counts, n, strict=True)]
-    assert sums is not None and counts is not None  # styles is non-empty (checked above)
-    return [(s / c)[None] for s, c in zip(sums, counts, strict=True)], counts[-1]
+        specs.extend(np.ascontiguousarray(frames[off::feature_stride].T) for off in offsets)
+    return style_gram(specs, features)
 
 
 class _Content:
@@ -474,7 +447,7 @@ def train_style(
     t0 = time.perf_counter()
     torch.manual_seed(config.seed)
     rng = np.random.default_rng([config.seed, 0x7EA1])
-    features = GramFeatures(1030, config.features)
+    features = GramFeatures(MODEL_BINS, config.features)
     grams, style_frames = style_grams(styles, features, feature_stride=config.feature_stride)
 
     clips = make_corpus(
@@ -575,93 +548,3 @@ def train_style(
         content_weight=config.alpha * math.exp(log_weight),
     )
     return net, report
-
-
-# -- CLI -------------------------------------------------------------------------------------
-
-
-def _cmd_train(args: argparse.Namespace) -> int:
-    import torch
-
-    from ...presets.cache import cache_key
-    from ...presets.format import Preset, StyleSource, check_name
-    from ...presets.store import Store
-    from .gram import FeatureConfig
-    from .network import FORMAT_VERSION as NETWORK_FORMAT_VERSION
-
-    name = check_name(args.name)
-    torch.set_num_threads(max(1, int(args.threads)))
-    from ...audio_io import read_audio
-    from ...presets._io import sha256_file
-
-    styles = [read_audio(p, mono=True, name="style") for p in args.styles]
-    contents = [read_audio(p, mono=True, name="content") for p in (args.content or [])]
-    kwargs: dict[str, Any] = {}
-    if args.steps is not None:
-        kwargs["steps"] = args.steps
-    if args.seconds is not None:
-        kwargs["corpus_seconds"] = args.seconds
-    if args.seed is not None:
-        kwargs["seed"] = args.seed
-    if args.clips is not None:
-        kwargs["corpus_clips"] = args.clips
-    if args.filters is not None:
-        kwargs["features"] = FeatureConfig(n_filters=args.filters)
-    config = TrainConfig(**kwargs)
-    # The user's content clips change the model, so they are part of the key's config.
-    key_config = {
-        "train": config.to_dict(),
-        "network_format_version": NETWORK_FORMAT_VERSION,
-        "content": [sha256_file(p) for p in (args.content or [])],
-    }
-    key = cache_key(styles, key_config)
-    store = Store()
-    sources = tuple(
-        StyleSource(file=Path(p).name, sha256=sha256_file(p), description="") for p in args.styles
-    )
-    preset = Preset(name=name, model_key=key, styles=sources, training=config.to_dict())
-    if key in store.cache:
-        try:
-            store.cache.get(key)
-        except CacheError as exc:
-            log.warning("rebuilding the cached model %s: %s", key[:12], exc)
-        else:
-            path = store.save(preset)
-            print(f"{name!r}: the model for these styles and settings was cached; preset {path}")
-            return 0
-    net, report = train_style(styles, config, content_clips=contents or None, progress=True)
-    meta = {
-        "network": net.to_config(),
-        "train": config.to_dict(),
-        "styles": [s.file for s in sources],
-        "heldout_before": report.heldout_before,
-        "heldout_after": report.heldout_after,
-        "train_seconds": round(report.seconds, 3),
-    }
-    path = store.save(preset, net.to_safetensors(), meta)
-    b, a = report.heldout_before["style"], report.heldout_after["style"]
-    print(
-        f"trained {name!r} in {report.seconds:.1f} s: held-out style loss "
-        f"{b:.4g} -> {a:.4g}; preset {path}"
-    )
-    return 0
-
-
-def add_cli(subparsers: Any) -> None:
-    """Register ``stylepedal train``."""
-    p = subparsers.add_parser(
-        "train",
-        help="train a style model from one or more style recordings",
-        description="Train the per-style causal network on the Gram objective over the "
-        "built-in guitar corpus (plus optional DI clips) and store it.",
-    )
-    p.add_argument("styles", nargs="+", metavar="STYLE", help="style audio file(s)")
-    p.add_argument("--name", required=True, help="preset/model name")
-    p.add_argument("--content", nargs="+", metavar="FILE", help="extra content clips (DI)")
-    p.add_argument("--steps", type=int, default=None, help="training steps (default 300)")
-    p.add_argument("--seconds", type=float, default=None, help="corpus clip length in s")
-    p.add_argument("--seed", type=int, default=None, help="training seed (default 0)")
-    p.add_argument("--clips", type=int, default=None, help="corpus clips (default 32)")
-    p.add_argument("--filters", type=int, default=None, help="Gram filters (default 512)")
-    p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
-    p.set_defaults(func=_cmd_train)

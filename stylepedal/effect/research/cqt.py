@@ -38,7 +38,7 @@ import numpy as np
 from ..._validate import check_non_negative_int, check_positive_int, check_sample_rate, sanitize
 from ...errors import ParameterError
 
-__all__ = ["CqtRepresentation", "spectral_convergence_db", "snr_db"]
+__all__ = ["CqtRepresentation"]
 
 # A sinusoid of amplitude a maps to this linear value before log1p (the seeds' STFT scale:
 # |STFT| of a Hann-2048 frame of a*cos is a * sum(window) / 2 = 512 a).
@@ -89,47 +89,6 @@ def _positive_float(value: Any, name: str) -> float:
     if not math.isfinite(v) or v <= 0:
         raise ParameterError(f"{name}={value!r} must be a positive number")
     return v
-
-
-def _fit_length(audio: np.ndarray, length: int | None) -> np.ndarray:
-    if length is None:
-        return audio
-    if audio.shape[0] >= length:
-        return audio[:length]
-    return np.pad(audio, (0, length - audio.shape[0]))
-
-
-def spectral_convergence_db(reference_mag: np.ndarray, estimate_mag: np.ndarray) -> float:
-    """Spectral convergence ``20 log10(||R - E||_F / ||R||_F)`` in dB (lower is better).
-
-    Examples
-    --------
-    >>> m = np.ones((4, 5))
-    >>> round(spectral_convergence_db(m, 0.9 * m), 1)
-    -20.0
-    """
-    frames = min(reference_mag.shape[-1], estimate_mag.shape[-1])
-    r = reference_mag[..., :frames]
-    e = estimate_mag[..., :frames]
-    num = float(np.linalg.norm(r - e))
-    den = float(np.linalg.norm(r))
-    return 20.0 * math.log10(max(num, 1e-12) / max(den, 1e-12))
-
-
-def snr_db(reference: np.ndarray, estimate: np.ndarray) -> float:
-    """Signal-to-noise ratio ``10 log10(sum r^2 / sum (r - e)^2)`` in dB (higher is better).
-
-    Examples
-    --------
-    >>> r = np.ones(100)
-    >>> round(snr_db(r, 0.9 * r), 1)
-    20.0
-    """
-    n = min(reference.shape[-1], estimate.shape[-1])
-    r = np.asarray(reference[..., :n], dtype=np.float64)
-    e = np.asarray(estimate[..., :n], dtype=np.float64)
-    err = float(np.sum((r - e) ** 2))
-    return 10.0 * math.log10(max(float(np.sum(r**2)), 1e-30) / max(err, 1e-30))
 
 
 class CqtRepresentation:

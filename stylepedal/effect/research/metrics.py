@@ -18,21 +18,17 @@ A ratio whose denominator is 0 (content already equals the style in that measure
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from ..._validate import check_sample_rate
+from ..._validate import check_audible, check_sample_rate
 from ...errors import ParameterError
+from ..model.features import FeatureConfig
 
-if TYPE_CHECKING:  # torch loads with gram.py: keep `stylepedal --help` fast
-    from ..model.gram import FeatureConfig
-
-__all__ = ["DESCRIPTORS", "add_cli", "descriptors", "evaluate", "format_table"]
+__all__ = ["DESCRIPTORS", "descriptors", "evaluate", "format_table"]
 
 # name -> what it measures (for the table)
 DESCRIPTORS: dict[str, str] = {
@@ -162,8 +158,7 @@ def evaluate(
     """
     import torch
 
-    from ..model.gram import FeatureConfig, GramFeatures
-    from .optimize import check_style_audio, style_gram
+    from ..model.gram import GramFeatures, style_gram
     from .represent import get_representation, mono_audio
 
     sample_rate = check_sample_rate(sample_rate)
@@ -175,7 +170,7 @@ def evaluate(
         raise ParameterError("style must hold at least one clip")
     styles_audio = [mono_audio(s, name=f"style[{i}]") for i, s in enumerate(styles_audio)]
     for i, s in enumerate(styles_audio):
-        check_style_audio(s, name=f"style[{i}]")
+        check_audible(s, f"style[{i}]")
 
     rep = get_representation(representation)
     out_spec = rep.analyze(out_audio, sample_rate)
@@ -183,9 +178,9 @@ def evaluate(
     style_specs = [rep.analyze(s, sample_rate) for s in styles_audio]
     extractor = GramFeatures(out_spec.shape[0], features)
     extractor.eval()
-    g_style = style_gram(style_specs, extractor)
-    g_out = style_gram([out_spec], extractor, names=["output"])
-    g_content = style_gram([content_spec], extractor, names=["content"])
+    g_style, _ = style_gram(style_specs, extractor)
+    g_out, _ = style_gram([out_spec], extractor, names=["output"])
+    g_content, _ = style_gram([content_spec], extractor, names=["content"])
     with torch.no_grad():
         loss_out = float(sum(((a - b) ** 2).sum() for a, b in zip(g_out, g_style, strict=True)))
         loss_content = float(
@@ -264,65 +259,3 @@ def format_table(result: dict[str, Any]) -> str:
         f"{result['descriptors_toward_style']}/{len(result['descriptors'])} descriptors did."
     )
     return "\n".join(lines)
-
-
-def add_cli(subparsers: Any) -> None:
-    """Register ``stylepedal eval OUT --content C --style S [S ...] [--json]``."""
-    from .represent import REPRESENTATIONS
-
-    parser = subparsers.add_parser(
-        "eval",
-        help="measure how far a stylised file moved toward its style",
-        description=(
-            "Gram style distance, content distance and MIR descriptor ratios of OUT against"
-            " its CONTENT and STYLE files (ratios < 1: closer to the style than the content)."
-        ),
-    )
-    parser.add_argument("output", metavar="OUT", help="the stylised audio file")
-    parser.add_argument("--content", required=True, help="the unprocessed content file")
-    parser.add_argument("--style", required=True, nargs="+", help="the style file(s)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument(
-        "--sample-rate",
-        type=int,
-        default=22050,
-        help="rate all files are resampled to (default 22050)",
-    )
-    parser.add_argument(
-        "--seconds", type=float, default=None, help="use only the first SECONDS of every file"
-    )
-    parser.add_argument("--filters", type=int, default=4096, help="random filters (4096)")
-    parser.add_argument("--kernel-size", type=int, default=11, help="filter width (11)")
-    parser.add_argument("--layers", type=int, default=1, help="conv layers (1)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random filters (0)")
-    parser.add_argument(
-        "--representation",
-        choices=REPRESENTATIONS,
-        default="stft",
-        help="spectrogram the features see (default stft)",
-    )
-    parser.set_defaults(func=_cmd_eval)
-
-
-def _cmd_eval(args: argparse.Namespace) -> int:
-    from ..model.gram import FeatureConfig
-    from .optimize import read_audio
-
-    sr = args.sample_rate
-    features = FeatureConfig(
-        n_filters=args.filters, kernel_size=args.kernel_size, layers=args.layers, seed=args.seed
-    )
-    out, _ = read_audio(args.output, sample_rate=sr, seconds=args.seconds, name="output")
-    content, _ = read_audio(args.content, sample_rate=sr, seconds=args.seconds, name="content")
-    styles = [
-        read_audio(p, sample_rate=sr, seconds=args.seconds, name="style")[0] for p in args.style
-    ]
-    result = evaluate(
-        out, content, styles, sr, features=features, representation=args.representation
-    )
-    result["files"] = {"output": args.output, "content": args.content, "style": args.style}
-    if args.json:
-        print(json.dumps(result, sort_keys=True))
-    else:
-        print(format_table(result))
-    return 0

@@ -21,53 +21,33 @@ squared excursion above ``hi``.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import math
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from ..._validate import check_choice, check_positive_int, check_range
-from ...audio_io import FORMATS
-from ...errors import AudioFileError, ParameterError
-
-if TYPE_CHECKING:  # torch loads with gram.py: keep `stylepedal --help` fast
-    from ..model.gram import FeatureConfig
+from ...errors import ParameterError
+from ..model.features import FeatureConfig
 
 __all__ = [
     "INITS",
     "OPTIMIZERS",
     "OptimizeResult",
-    "add_cli",
-    "add_texture_cli",
-    "check_output_path",
-    "check_style_audio",
     "optimize_logmag",
-    "parse_rep_options",
-    "read_audio",
-    "representation_from_options",
-    "style_gram",
-    "write_audio",
+    "transfer_audio",
 ]
 
 log = logging.getLogger(__name__)
 
 INITS: tuple[str, ...] = ("content", "noise", "uniform", "truncnormal")
 OPTIMIZERS: tuple[str, ...] = ("lbfgs", "adam")
-# FeatureConfig.orientation's choices (gram.ORIENTATIONS), spelled out here because gram.py
-# imports torch and the CLI parser is built at `stylepedal --help`; a test keeps them equal.
-CLI_ORIENTATIONS: tuple[str, ...] = ("freq", "time", "2d")
 # Default step sizes: L-BFGS uses a strong-Wolfe line search, so 1.0 is its natural scale;
 # for Adam the step is roughly the per-bin change per iteration on the log1p scale (0..~6).
 DEFAULT_LEARNING_RATE = {"lbfgs": 1.0, "adam": 1e-2}
-# A style quieter than this (peak, dBFS) is treated as silence.
-SILENCE_DBFS = -90.0
-AUDIO_EXTENSIONS: tuple[str, ...] = FORMATS
 
 
 @dataclass
@@ -114,65 +94,6 @@ def _as_logmag(value: Any, name: str) -> np.ndarray:
     if (value < 0).any():
         raise ParameterError(f"{name} has negative values: log1p magnitudes are >= 0")
     return np.ascontiguousarray(value, dtype=np.float32)
-
-
-def _min_frames(features: FeatureConfig) -> int:
-    return features.layers * (features.kernel_size - 1) + 1
-
-
-def style_gram(
-    styles: Sequence[np.ndarray], extractor: Any, *, names: Sequence[str] | None = None
-) -> list[Any]:
-    """Frame-weighted average Gram of several style spectrograms, per layer.
-
-    Each style's Gram is weighted by its number of feature frames, so the result equals the Gram
-    of all styles' features concatenated in time (without frames straddling two files).
-
-    Parameters
-    ----------
-    styles : sequence of np.ndarray
-        float32 ``(bins, frames_i)`` log-magnitudes.
-    extractor : GramFeatures
-        The feature extractor.
-
-    Returns
-    -------
-    list of torch.Tensor
-        One ``(1, n_filters, n_filters)`` Gram per layer.
-
-    Examples
-    --------
-    >>> from stylepedal.effect.model.gram import FeatureConfig, GramFeatures
-    >>> feats = GramFeatures(8, FeatureConfig(n_filters=4, kernel_size=3))
-    >>> [g.shape for g in style_gram([np.ones((8, 10), np.float32)], feats)]
-    [torch.Size([1, 4, 4])]
-    """
-    import torch
-
-    sums: list[torch.Tensor] = []
-    frames: list[int] = []
-    with torch.no_grad():
-        for i, s in enumerate(styles):
-            name = names[i] if names else f"style[{i}]"
-            if s.shape[1] < _min_frames(extractor.config):
-                raise ParameterError(
-                    f"{name} has {s.shape[1]} frames: too short for kernel_size="
-                    f"{extractor.config.kernel_size} x layers={extractor.config.layers}"
-                    f" (needs at least {_min_frames(extractor.config)} frames)"
-                )
-            feats = extractor(torch.from_numpy(np.ascontiguousarray(s))[None])
-            for layer, f in enumerate(feats):
-                # Un-normalised Gram F F^T; divided by the total frame count below.
-                g = f @ f.transpose(1, 2)
-                if layer == len(sums):
-                    sums.append(g)
-                    frames.append(f.shape[-1])
-                else:
-                    sums[layer] = sums[layer] + g
-                    frames[layer] += f.shape[-1]
-    if not sums:
-        raise ParameterError("style must hold at least one spectrogram")
-    return [g / n for g, n in zip(sums, frames, strict=True)]
 
 
 def _initial(
@@ -233,7 +154,7 @@ def optimize_logmag(
         with ``n_frames`` given).
     style : np.ndarray or sequence of np.ndarray
         ``(bins, frames_style)`` log1p magnitude, or several whose Grams are averaged,
-        weighted by frame count (:func:`style_gram`).
+        weighted by frame count (:func:`~stylepedal.effect.model.gram.style_gram`).
     features : FeatureConfig
         Random-filter features (default: Ulyanov's 4096 filters of width 11, one layer).
     alpha : float
@@ -284,7 +205,7 @@ def optimize_logmag(
     """
     import torch
 
-    from ..model.gram import FeatureConfig, GramFeatures, content_loss, style_loss
+    from ..model.gram import GramFeatures, content_loss, style_gram, style_loss
 
     features = features or FeatureConfig()
     if not isinstance(features, FeatureConfig):
@@ -324,16 +245,16 @@ def optimize_logmag(
             raise ParameterError("content=None needs init='noise', 'uniform' or 'truncnormal'")
         n_frames = check_positive_int(n_frames, "n_frames")
         shape = (n_bins, n_frames)
-    if shape[1] < _min_frames(features):
+    if shape[1] < features.min_frames:
         raise ParameterError(
             f"the output has {shape[1]} frames: too short for kernel_size="
             f"{features.kernel_size} x layers={features.layers}"
-            f" (needs at least {_min_frames(features)} frames)"
+            f" (needs at least {features.min_frames} frames)"
         )
 
     extractor = GramFeatures(n_bins, features)
     extractor.eval()
-    grams = style_gram(styles, extractor)
+    grams, _ = style_gram(styles, extractor)
     content_feats = None
     if content_arr is not None:
         with torch.no_grad():
@@ -491,468 +412,106 @@ def _run_adam(
         finish_iteration(float(objective()))
 
 
-# -- audio files ----------------------------------------------------------------------------
+# -- audio in, audio out ----------------------------------------------------------------------
 
 
-def read_audio(
-    path: str | os.PathLike[str],
+def transfer_audio(
+    content: np.ndarray | None,
+    styles: Sequence[np.ndarray],
+    sample_rate: int,
     *,
-    sample_rate: int | None = None,
-    seconds: float | None = None,
-    name: str = "audio",
-) -> tuple[np.ndarray, int]:
-    """Read an audio file as float32 mono (:func:`stylepedal.audio_io.read_audio`, ``mono=True``).
-
-    Channels are averaged; the audio is resampled with ``librosa.resample`` when
-    ``sample_rate`` differs from the file's, and cropped to the first ``seconds``.
+    representation: Any = "stft",
+    features: FeatureConfig | None = None,
+    alpha: float = 1e-2,
+    init: str | None = None,
+    optimizer: str = "lbfgs",
+    iterations: int = 300,
+    learning_rate: float | None = None,
+    bound_weight: float = 0.0,
+    griffin_lim_iters: int = 100,
+    texture_samples: int | None = None,
+    seed: int = 0,
+    progress: bool = False,
+    style_names: Sequence[str] | None = None,
+) -> tuple[np.ndarray, OptimizeResult]:
+    """The seeds' whole method on audio: analyse, :func:`optimize_logmag`, resynthesise.
 
     Parameters
     ----------
-    path : path-like
-        Any format pedalboard reads (wav, flac, mp3, ogg, aiff).
-    sample_rate : int or None
-        Rate to return (None: the file's own rate).
-    seconds : float or None
-        Keep only the first ``seconds`` (None: the whole file).
-    name : str
-        What the file is, for error messages (``"style"``, ``"content"``).
+    content : np.ndarray or None
+        Mono float audio at ``sample_rate``; None for texture synthesis of
+        ``texture_samples`` samples (``alpha`` is then 0).
+    styles : sequence of np.ndarray
+        One or more mono style clips at ``sample_rate`` that together define the style.
+    representation : str or Representation
+        A registered name (``"stft"``: the seeds' log1p STFT) or a built representation.
+    init : str or None
+        Default ``"content"`` with content, ``"noise"`` without.
+    griffin_lim_iters : int
+        Phase-reconstruction iterations of the resynthesis.
+    style_names : sequence of str, optional
+        What each style is called in error messages (e.g. its file); ``style[i]`` if None.
+
+    The other settings are :func:`optimize_logmag`'s.
 
     Returns
     -------
-    (np.ndarray, int)
-        ``(samples,)`` float32 audio and its sample rate.
-
-    Raises
-    ------
-    AudioFileError
-        if the file is missing or cannot be decoded.
-    ParameterError
-        if it holds NaN/Inf samples, or for a bad ``sample_rate``/``seconds``.
-
-    Examples
-    --------
-    >>> audio, sr = read_audio("guitar.wav", sample_rate=22050)  # doctest: +SKIP
-    """
-    from ...audio_io import read_audio as _read
-
-    return _read(path, sample_rate=sample_rate, mono=True, seconds=seconds, name=name)
-
-
-def check_style_audio(audio: np.ndarray, *, name: str = "style") -> None:
-    """Raise :class:`ParameterError` if ``audio`` is silent (peak below -90 dBFS) or empty.
-
-    Examples
-    --------
-    >>> check_style_audio(np.zeros(100, np.float32))
-    Traceback (most recent call last):
-    ...
-    stylepedal.errors.ParameterError: style is silent (peak below -90.0 dBFS): a style needs sound
-    """
-    if audio.size == 0:
-        raise ParameterError(f"{name} is empty (0 samples): a style needs sound")
-    peak = float(np.max(np.abs(audio)))
-    if peak <= 10.0 ** (SILENCE_DBFS / 20.0):
-        raise ParameterError(
-            f"{name} is silent (peak below {SILENCE_DBFS} dBFS): a style needs sound"
-        )
-
-
-def check_output_path(path: str | os.PathLike[str]) -> Path:
-    """Check that ``path`` has a writable audio extension and an existing folder."""
-    p = Path(path)
-    if p.suffix.lower() not in AUDIO_EXTENSIONS:
-        allowed = ", ".join(AUDIO_EXTENSIONS)
-        raise ParameterError(f"output {str(p)!r} has extension {p.suffix!r}: use one of {allowed}")
-    if not p.parent.resolve().is_dir():
-        raise AudioFileError(f"output folder {str(p.parent)!r} does not exist")
-    return p
-
-
-def write_audio(path: str | os.PathLike[str], audio: np.ndarray, sample_rate: int) -> Path:
-    """Write mono audio atomically with :func:`stylepedal.audio_io.write_audio` (by extension).
-
-    ``path`` is either the complete new file or untouched. A peak above 1.0 is scaled down
-    to 0.99 first so integer formats do not clip; WAV is written as 16-bit PCM.
-
-    Examples
-    --------
-    >>> write_audio("out.wav", np.zeros(22050, np.float32), 22050)  # doctest: +SKIP
-    """
-    from ...audio_io import write_audio as _write
-
-    p = check_output_path(path)
-    audio = np.asarray(audio, dtype=np.float32).reshape(1, -1)
-    if not np.isfinite(audio).all():
-        raise ParameterError("audio to write holds NaN/Inf samples")
-    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
-    if peak > 1.0:
-        log.info("output peak %.2f > 1: scaled to 0.99 to avoid clipping", peak)
-        audio = audio * (0.99 / peak)
-    return _write(p, audio, sample_rate)
-
-
-# -- CLI ------------------------------------------------------------------------------------
-
-
-def _add_common_options(parser: argparse.ArgumentParser) -> None:
-    from .represent import REPRESENTATIONS
-
-    parser.add_argument(
-        "--init",
-        choices=INITS,
-        default=None,
-        help="initial spectrogram (optimize: content; texture: noise)",
-    )
-    parser.add_argument(
-        "--optimizer",
-        choices=OPTIMIZERS,
-        default="lbfgs",
-        help="L-BFGS (Ulyanov) or Adam (alishdipani); default lbfgs",
-    )
-    parser.add_argument(
-        "--iterations", type=int, default=300, help="optimiser iterations (default 300)"
-    )
-    parser.add_argument(
-        "--learning-rate",
-        type=float,
-        default=None,
-        help="step size (default: 1.0 for L-BFGS, 0.01 for Adam)",
-    )
-    parser.add_argument(
-        "--kernel-size",
-        type=int,
-        default=11,
-        help="filter width in frames (Ulyanov 11, alishdipani 3)",
-    )
-    parser.add_argument(
-        "--filters", type=int, default=4096, help="random filters per layer (default 4096)"
-    )
-    parser.add_argument("--layers", type=int, default=1, help="conv + ReLU layers (default 1)")
-    parser.add_argument(
-        "--griffin-lim-iters",
-        type=int,
-        default=100,
-        help="Griffin-Lim iterations for the phase (default 100)",
-    )
-    parser.add_argument(
-        "--bound-weight",
-        type=float,
-        default=0.0,
-        help="weight of the bound regulariser (seed 004 used 1e-3; default off)",
-    )
-    parser.add_argument(
-        "--representation",
-        choices=REPRESENTATIONS,
-        default="stft",
-        help="analysis/synthesis (default stft: the seeds' log1p STFT)",
-    )
-    parser.add_argument(
-        "--rep-option",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help=(
-            "a keyword setting of the representation, e.g. n_fft=1024 or hop_length=256"
-            " (repeatable; VALUE is an int, float, true/false, none or a string)"
-        ),
-    )
-    parser.add_argument(
-        "--orientation",
-        choices=CLI_ORIENTATIONS,
-        default="freq",
-        help=(
-            "how the random convolution sees the spectrogram: freq (bins as channels, timbre;"
-            " default), time (frames as channels, rhythm; content and style of one length)"
-            " or 2d (a 2-D conv over freq x time; use few --filters)"
-        ),
-    )
-    parser.add_argument(
-        "--seed",
-        type=int,
-        default=0,
-        help="seed of the random filters, the init and the phase (default 0)",
-    )
-    parser.add_argument(
-        "--sample-rate",
-        type=int,
-        default=22050,
-        help="rate the files are resampled to and written at (default 22050)",
-    )
-
-
-def add_cli(subparsers: Any) -> None:
-    """Register ``stylepedal optimize CONTENT STYLE [STYLE ...] OUT``."""
-    parser = subparsers.add_parser(
-        "optimize",
-        help="style transfer by per-input optimisation (the seeds' slow reference method)",
-        description=(
-            "Optimise the spectrogram of CONTENT so its Gram-matrix style matches STYLE (one or"
-            " more files defining one style), then resynthesise with Griffin-Lim. Minutes per"
-            " 10 s clip with the default settings."
-        ),
-    )
-    parser.add_argument(
-        "paths",
-        nargs="+",
-        metavar="CONTENT STYLE [STYLE ...] OUT",
-        help="content file, one or more style files, output file",
-    )
-    parser.add_argument(
-        "--alpha", type=float, default=1e-2, help="content weight (default 1e-2; 0 = style only)"
-    )
-    parser.add_argument(
-        "--style-only",
-        action="store_true",
-        help="style loss only (alpha=0) from the content (alishdipani)",
-    )
-    parser.add_argument(
-        "--seconds",
-        type=float,
-        default=None,
-        help="use only the first SECONDS of every file (default: whole file)",
-    )
-    _add_common_options(parser)
-    parser.set_defaults(func=_cmd_optimize)
-
-
-def add_texture_cli(subparsers: Any) -> None:
-    """Register ``stylepedal texture STYLE [STYLE ...] OUT --seconds N``."""
-    parser = subparsers.add_parser(
-        "texture",
-        help="texture synthesis: new audio with the style's Gram statistics (alpha=0)",
-        description="Synthesise SECONDS of audio whose Gram-matrix style matches STYLE.",
-    )
-    parser.add_argument(
-        "paths",
-        nargs="+",
-        metavar="STYLE [STYLE ...] OUT",
-        help="one or more style files, output file",
-    )
-    parser.add_argument(
-        "--seconds", type=float, default=10.0, help="length of the output (default 10)"
-    )
-    _add_common_options(parser)
-    parser.set_defaults(func=_cmd_texture)
-
-
-def _positive_int_arg(value: int, name: str) -> int:
-    if value < 1:
-        raise ParameterError(f"--{name}={value} must be a positive integer")
-    return value
-
-
-def _feature_config(args: argparse.Namespace) -> FeatureConfig:
-    from ..model.gram import FeatureConfig
-
-    _positive_int_arg(args.kernel_size, "kernel-size")
-    _positive_int_arg(args.filters, "filters")
-    _positive_int_arg(args.layers, "layers")
-    if args.seed < 0:
-        raise ParameterError(f"--seed={args.seed} must be a non-negative integer")
-    return FeatureConfig(
-        n_filters=args.filters,
-        kernel_size=args.kernel_size,
-        layers=args.layers,
-        seed=args.seed,
-        orientation=args.orientation,
-    )
-
-
-def _parse_option_value(text: str) -> Any:
-    """``"512"`` -> 512, ``"0.5"`` -> 0.5, ``"true"`` -> True, ``"none"`` -> None, else the text.
-
-    Parsed by hand (never ``eval``): only these literal kinds are accepted; quotes around a
-    value force a string (``'"512"'`` -> ``"512"``).
-    """
-    lowered = text.strip().lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    if lowered in ("none", "null"):
-        return None
-    stripped = text.strip()
-    if len(stripped) >= 2 and stripped[0] == stripped[-1] and stripped[0] in "'\"":
-        return stripped[1:-1]
-    for kind in (int, float):
-        try:
-            return kind(stripped)
-        except ValueError:
-            pass
-    return stripped
-
-
-def parse_rep_options(items: Sequence[str]) -> dict[str, Any]:
-    """Parse ``--rep-option KEY=VALUE`` strings into keyword arguments.
-
-    Examples
-    --------
-    >>> parse_rep_options(["n_fft=1024", "fmin_hz=55.0", "n_bins=none", "mode=fast"])
-    {'n_fft': 1024, 'fmin_hz': 55.0, 'n_bins': None, 'mode': 'fast'}
-    """
-    options: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        key = key.strip()
-        if not sep or not key.isidentifier():
-            raise ParameterError(
-                f"--rep-option={item!r} must be KEY=VALUE with a keyword name, e.g. n_fft=1024"
-            )
-        if key in options:
-            raise ParameterError(f"--rep-option {key} is given twice: give each key once")
-        options[key] = _parse_option_value(value)
-    return options
-
-
-def representation_from_options(name: str, options: dict[str, Any], *, seed: int = 0) -> Any:
-    """``get_representation(name, seed=seed, **options)``, with unknown keys named clearly.
-
-    The accepted keys are the keyword arguments of the representation class's constructor
-    (found with :func:`inspect.signature`); an option ``seed`` overrides ``seed``.
+    (np.ndarray, OptimizeResult)
+        float32 mono audio at ``sample_rate`` and the optimiser's result.
 
     Raises
     ------
     ParameterError
-        for a key the representation does not accept, listing the ones it does.
-
-    Examples
-    --------
-    >>> representation_from_options("stft", {"n_fft": 1024}).n_fft
-    1024
-    >>> representation_from_options("stft", {"bins": 3})
-    Traceback (most recent call last):
-    ...
-    stylepedal.errors.ParameterError: --rep-option bins is not a setting of representation \
-'stft' (StftRepresentation): accepted keys are n_fft, hop_length, analysis_rate, seed
+        for a silent or too-short style, or bad settings.
     """
-    import inspect
-
+    from ..._validate import check_audible, check_non_negative_int
     from .represent import get_representation
 
-    if options:
-        # the class is resolved through get_representation (a default instance is cheap):
-        # the registry maps names to classes and lazily imported modules
-        cls = type(get_representation(name, seed=seed))
-        params = inspect.signature(cls).parameters.values()
-        accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
-        accepted = [
-            p.name
-            for p in params
-            if p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-        ]
-        unknown = [key for key in options if key not in accepted]
-        if unknown and not accepts_any:
-            raise ParameterError(
-                f"--rep-option {', '.join(unknown)} is not a setting of representation "
-                f"{name!r} ({cls.__name__}): accepted keys are {', '.join(accepted)}"
-            )
-    return get_representation(name, **{"seed": seed, **options})
-
-
-def _read_styles(
-    paths: Sequence[str],
-    rep: Any,
-    sample_rate: int,
-    seconds: float | None,
-    features: FeatureConfig,
-) -> list[np.ndarray]:
-    styles = []
-    for path in paths:
-        audio, _ = read_audio(path, sample_rate=sample_rate, seconds=seconds, name="style")
-        check_style_audio(audio, name=f"style {path!r}")
+    features = features or FeatureConfig()
+    griffin_lim_iters = check_non_negative_int(griffin_lim_iters, "griffin_lim_iters")
+    rep = get_representation(representation) if isinstance(representation, str) else representation
+    specs = []
+    for i, audio in enumerate(styles):
+        name = style_names[i] if style_names else f"style[{i}]"
+        check_audible(audio, name)
         spec = rep.analyze(audio, sample_rate)
-        need = _min_frames(features)
-        if spec.shape[1] < need:
+        if spec.shape[1] < features.min_frames:
             raise ParameterError(
-                f"style {path!r} is too short: {len(audio) / sample_rate:.3f} s gives"
+                f"{name} is too short: {len(audio) / sample_rate:.3f} s gives"
                 f" {spec.shape[1]} frames, kernel_size={features.kernel_size} x layers="
-                f"{features.layers} needs at least {need} frames"
+                f"{features.layers} needs at least {features.min_frames} frames"
             )
-        styles.append(spec)
-    return styles
-
-
-def _run(
-    args: argparse.Namespace, content_path: str | None, style_paths: Sequence[str], out: str
-) -> int:
-    import torch
-
-
-    out_path = check_output_path(out)
-    features = _feature_config(args)
-    if args.iterations < 0:
-        raise ParameterError(f"--iterations={args.iterations} must be >= 0")
-    if args.griffin_lim_iters < 0:
-        raise ParameterError(f"--griffin-lim-iters={args.griffin_lim_iters} must be >= 0")
-    sample_rate = args.sample_rate
-    rep = representation_from_options(
-        args.representation, parse_rep_options(args.rep_option), seed=args.seed
-    )
-    seconds = None if content_path is None else args.seconds
-    styles = _read_styles(style_paths, rep, sample_rate, seconds, features)
-
-    if content_path is None:
-        n_samples = int(round(check_range(args.seconds, "seconds", 1e-3, 3600.0) * sample_rate))
+        specs.append(spec)
+    if content is None:
+        n_samples = check_positive_int(texture_samples, "texture_samples")
         reference = np.zeros(n_samples, dtype=np.float32)
         n_frames = rep.analyze(reference, sample_rate).shape[1]
-        content = None
+        content_spec = None
         alpha = 0.0
-        init = args.init or "noise"
     else:
-        reference, _ = read_audio(
-            content_path, sample_rate=sample_rate, seconds=seconds, name="content"
-        )
-        content = rep.analyze(reference, sample_rate)
+        reference = content
+        content_spec = rep.analyze(content, sample_rate)
         n_frames = None
-        alpha = 0.0 if args.style_only else args.alpha
-        init = args.init or "content"
     log.info(
         "optimising %d frames x %d bins (%s, %d filters, width %d, %d iterations)",
-        content.shape[1] if content is not None else n_frames,
-        styles[0].shape[0],
-        args.optimizer,
-        features.n_filters,
-        features.kernel_size,
-        args.iterations,
+        content_spec.shape[1] if content_spec is not None else n_frames,
+        specs[0].shape[0], optimizer, features.n_filters, features.kernel_size, iterations,
     )
-    threads = torch.get_num_threads()
     result = optimize_logmag(
-        content,
-        styles,
+        content_spec,
+        specs,
         features=features,
         alpha=alpha,
-        init=init,
-        optimizer=args.optimizer,
-        iterations=args.iterations,
-        learning_rate=args.learning_rate,
-        bound_weight=args.bound_weight,
+        init=init or ("content" if content is not None else "noise"),
+        optimizer=optimizer,
+        iterations=iterations,
+        learning_rate=learning_rate,
+        bound_weight=bound_weight,
         n_frames=n_frames,
-        seed=args.seed,
-        progress=True,
+        seed=seed,
+        progress=progress,
     )
     audio = rep.synthesize(
-        result.logmag, sample_rate, n_iter=args.griffin_lim_iters, reference=reference
+        result.logmag, sample_rate, n_iter=griffin_lim_iters, reference=reference
     )
-    write_audio(out_path, audio, sample_rate)
-    content_part = (
-        "" if result.content_loss is None else f", content loss {result.content_loss:.4g}"
-    )
-    print(
-        f"wrote {out_path} ({len(audio) / sample_rate:.2f} s): style loss "
-        f"{result.style_loss:.4g}{content_part}; total {result.initial_loss:.4g} -> "
-        f"{(result.losses or [result.initial_loss])[-1]:.4g} in {result.iterations} iterations"
-        f" ({threads} threads)"
-    )
-    return 0
-
-
-def _cmd_optimize(args: argparse.Namespace) -> int:
-    if len(args.paths) < 3:
-        raise ParameterError(
-            f"optimize needs CONTENT STYLE [STYLE ...] OUT, got {len(args.paths)} path(s)"
-        )
-    return _run(args, args.paths[0], args.paths[1:-1], args.paths[-1])
-
-
-def _cmd_texture(args: argparse.Namespace) -> int:
-    if len(args.paths) < 2:
-        raise ParameterError(f"texture needs STYLE [STYLE ...] OUT, got {len(args.paths)} path(s)")
-    return _run(args, None, args.paths[:-1], args.paths[-1])
+    return audio, result

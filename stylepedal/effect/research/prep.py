@@ -13,7 +13,6 @@ applies them in that order (loudness last, so its target holds in the file writt
 
 from __future__ import annotations
 
-import argparse
 import logging
 import math
 import os
@@ -23,62 +22,23 @@ from typing import Any
 import numpy as np
 
 from ..._validate import as_audio_2d, check_range, check_sample_rate, restore_layout
-from ...audio_io import read_audio, write_audio
+from ...audio_io import bit_depth_for, read_audio, write_audio
 from ...errors import ParameterError
 
 __all__ = [
-    "add_cli",
     "estimate_tempo",
     "match_tempo",
     "normalize_loudness",
     "parse_trim",
     "prepare",
-    "read_audio_file",
     "time_stretch",
     "trim",
-    "write_audio_file",
 ]
 
 log = logging.getLogger(__name__)
 
 # pyloudnorm's gating block: a clip shorter than one block has no integrated loudness.
 _LOUDNESS_BLOCK_S = 0.4
-
-
-# -- files ----------------------------------------------------------------------------------
-
-
-def read_audio_file(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
-    """Read a whole file as float32 ``(channels, frames)`` and its sample rate.
-
-    :func:`stylepedal.audio_io.read_audio` with the file called ``input`` in errors.
-
-    Examples
-    --------
-    >>> import tempfile, os
-    >>> d = tempfile.mkdtemp()
-    >>> p = write_audio_file(os.path.join(d, "a.wav"), np.zeros((1, 100), np.float32), 8000)
-    >>> read_audio_file(p)[0].shape
-    (1, 100)
-    """
-    return read_audio(path, name="input")
-
-
-def write_audio_file(path: str | os.PathLike[str], audio: np.ndarray, sample_rate: int) -> Path:
-    """Write audio atomically (:func:`stylepedal.audio_io.write_audio`, format by extension).
-
-    Float input is written as 32-bit float WAV, 24-bit AIFF (pedalboard's AIFF has no float
-    samples) and pedalboard's default resolution for the other formats.
-
-    Examples
-    --------
-    >>> import tempfile, os
-    >>> write_audio_file(os.path.join(tempfile.mkdtemp(), "a.flac"), np.zeros(8), 8000).name
-    'a.flac'
-    """
-    suffix = Path(path).suffix.lower()
-    bit_depth = {".wav": 32, ".aiff": 24, ".aif": 24}.get(suffix)
-    return write_audio(path, audio, sample_rate, bit_depth=bit_depth)
 
 
 # -- trim -----------------------------------------------------------------------------------
@@ -313,7 +273,7 @@ def prepare(
 
     Returns a summary dict (durations, tempi, stretch factor, loudness).
     """
-    audio, sr = read_audio_file(in_path)
+    audio, sr = read_audio(in_path, name="input")
     info: dict[str, Any] = {"sample_rate": sr, "input_seconds": audio.shape[1] / sr}
     if trim_range is not None:
         audio = trim(audio, sr, start_s=trim_range[0], end_s=trim_range[1])
@@ -323,77 +283,13 @@ def prepare(
         if isinstance(reference, (int, float)):
             target = float(reference)
         else:
-            ref_audio, ref_sr = read_audio_file(reference)
+            ref_audio, ref_sr = read_audio(reference, name="input")
             target = estimate_tempo(ref_audio, ref_sr)
         audio, source, factor = match_tempo(audio, sr, target_bpm=target)
         info.update(source_bpm=source, target_bpm=target, stretch_factor=factor)
     if loudness_lufs is not None:
         audio = normalize_loudness(audio, sr, target_lufs=loudness_lufs)
         info["loudness_lufs"] = integrated_loudness(audio, sr)
-    write_audio_file(out_path, audio, sr)
+    write_audio(out_path, audio, sr, bit_depth=bit_depth_for(Path(out_path).suffix))
     info["output_seconds"] = audio.shape[1] / sr
     return info
-
-
-def _reference_arg(text: str) -> str | float:
-    try:
-        return float(text)
-    except ValueError:
-        return text
-
-
-def add_cli(subparsers: Any) -> None:
-    """Register ``stylepedal prep IN OUT [--trim START:END] [--match-tempo REF] [--loudness]``."""
-    parser = subparsers.add_parser(
-        "prep",
-        help="trim a clip, match its tempo to a reference, normalise its loudness",
-        description=(
-            "Prepare a content or style clip as the paper advises: cut it to the same"
-            " duration as the other, adapt its tempo, and set its loudness. Steps run in the"
-            " order trim, tempo, loudness; the output keeps the input's rate and channels."
-        ),
-    )
-    parser.add_argument("input", metavar="IN", help="audio file to prepare")
-    parser.add_argument("output", metavar="OUT", help="audio file to write (format by extension)")
-    parser.add_argument(
-        "--trim",
-        metavar="START:END",
-        default=None,
-        help="keep START..END seconds, e.g. 1.5:4, :10 or 2: (must lie inside the clip)",
-    )
-    parser.add_argument(
-        "--match-tempo",
-        metavar="REFERENCE",
-        default=None,
-        help="time-stretch to the tempo of REFERENCE (an audio file, or a number of BPM)",
-    )
-    parser.add_argument(
-        "--loudness",
-        metavar="LUFS",
-        type=float,
-        default=None,
-        help="normalise integrated loudness to LUFS (EBU R128: -23)",
-    )
-    parser.set_defaults(func=_cmd_prep)
-
-
-def _cmd_prep(args: argparse.Namespace) -> int:
-    trim_range = parse_trim(args.trim) if args.trim is not None else None
-    reference = _reference_arg(args.match_tempo) if args.match_tempo is not None else None
-    info = prepare(
-        args.input,
-        args.output,
-        trim_range=trim_range,
-        reference=reference,
-        loudness_lufs=args.loudness,
-    )
-    parts = [f"wrote {args.output} ({info['output_seconds']:.2f} s)"]
-    if "source_bpm" in info:
-        parts.append(
-            f"tempo {info['source_bpm']:.1f} -> {info['target_bpm']:.1f} BPM"
-            f" (x{info['stretch_factor']:.3f})"
-        )
-    if "loudness_lufs" in info:
-        parts.append(f"loudness {info['loudness_lufs']:.1f} LUFS")
-    print("; ".join(parts))
-    return 0

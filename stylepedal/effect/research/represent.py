@@ -13,8 +13,8 @@ Registered names:
     1025 bins. Synthesis: ``librosa.griffinlim`` on ``expm1(rep)``.
 ``"engine"``
     The streaming engine's analysis grid (``stylepedal.effect.engine.stft.analyze``, 1030
-    model bins, hop ~5.33 ms); synthesis by ``stylepedal.effect.engine.phase.griffin_lim`` over
-    the engine's STFT.
+    model bins, hop ~5.33 ms); synthesis by Griffin-Lim over the engine's STFT
+    (:func:`stylepedal.effect.research.reconstruction.griffin_lim`).
 ``"cqt"``, ``"mel"``, ``"sms"``
     Provided by their own modules and imported only when asked for.
 """
@@ -36,6 +36,7 @@ __all__ = [
     "StftRepresentation",
     "get_representation",
     "mono_audio",
+    "representation_from_options",
 ]
 
 
@@ -213,7 +214,8 @@ class EngineRepresentation:
 
     Analysis is ``stylepedal.effect.engine.stft.analyze`` (transposed to ``(1030, frames)``);
     synthesis converts back to linear magnitude with ``from_logmag`` and estimates the phase
-    with ``stylepedal.effect.engine.phase.griffin_lim`` over the engine's own STFT pair.
+    with :func:`~stylepedal.effect.research.reconstruction.griffin_lim` over the engine's own
+    STFT pair.
 
     Parameters
     ----------
@@ -244,8 +246,8 @@ class EngineRepresentation:
         n_iter: int = 100,
         reference: np.ndarray | None = None,
     ) -> np.ndarray:
-        from ..engine.phase import griffin_lim
         from ..engine.stft import StftConfig, from_logmag
+        from .reconstruction import griffin_lim
 
         n_iter = _check_n_iter(n_iter)
         config = StftConfig.for_rate(check_sample_rate(sample_rate), self.latency_mode)
@@ -317,6 +319,49 @@ def get_representation(name: str, **kwargs: Any) -> Representation:
         _require_engine()
     rep = target(**kwargs)
     return rep  # type: ignore[no-any-return]
+
+
+def representation_from_options(name: str, options: dict[str, Any], *, seed: int = 0) -> Any:
+    """``get_representation(name, seed=seed, **options)``, with unknown keys named clearly.
+
+    The accepted keys are the keyword arguments of the representation class's constructor
+    (found with :func:`inspect.signature`); an option ``seed`` overrides ``seed``.
+
+    Raises
+    ------
+    ParameterError
+        for a key the representation does not accept, listing the ones it does.
+
+    Examples
+    --------
+    >>> representation_from_options("stft", {"n_fft": 1024}).n_fft
+    1024
+    >>> representation_from_options("stft", {"bins": 3})
+    Traceback (most recent call last):
+    ...
+    stylepedal.errors.ParameterError: --rep-option bins is not a setting of representation \
+'stft' (StftRepresentation): accepted keys are n_fft, hop_length, analysis_rate, seed
+    """
+    import inspect
+
+    if options:
+        # the class is resolved through get_representation (a default instance is cheap):
+        # the registry maps names to classes and lazily imported modules
+        cls = type(get_representation(name, seed=seed))
+        params = inspect.signature(cls).parameters.values()
+        accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+        accepted = [
+            p.name
+            for p in params
+            if p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        ]
+        unknown = [key for key in options if key not in accepted]
+        if unknown and not accepts_any:
+            raise ParameterError(
+                f"--rep-option {', '.join(unknown)} is not a setting of representation "
+                f"{name!r} ({cls.__name__}): accepted keys are {', '.join(accepted)}"
+            )
+    return get_representation(name, **{"seed": seed, **options})
 
 
 def _require_engine() -> None:

@@ -1,8 +1,9 @@
-"""The ``stylepedal`` command line.
+"""The ``stylepedal`` command line: every argparse parser of the package lives in this folder.
 
-Sub-commands live in their own modules and are registered here by name; each module exposes
-``add_cli(subparsers)`` which adds its parser and sets ``func(args) -> int``. Modules import
-heavy libraries (torch, librosa, pedalboard) lazily so ``stylepedal --help`` stays fast.
+One module per command group (``demo``, ``render``, ``live``, ``presets``, ``train``,
+``research``); each exposes ``add_<command>(subparsers)`` functions that add a parser and set
+``func(args) -> int``. A command module imports only argparse at module level and the package's
+implementation inside its functions, so ``stylepedal --help`` stays fast and imports no torch.
 """
 
 from __future__ import annotations
@@ -18,17 +19,17 @@ from ...errors import StylepedalError
 
 # name -> "module:function"; order is the order of `stylepedal --help`.
 COMMANDS: dict[str, str] = {
-    "demo": "stylepedal.host.demo:add_cli",
-    "render": "stylepedal.host.render:add_cli",
-    "live": "stylepedal.host.live:add_cli",
-    "devices": "stylepedal.host.live:add_devices_cli",
-    "presets": "stylepedal.presets.cli:add_cli",
-    "train": "stylepedal.effect.model.train:add_cli",
-    "optimize": "stylepedal.effect.research.optimize:add_cli",
-    "eval": "stylepedal.effect.research.metrics:add_cli",
-    "texture": "stylepedal.effect.research.optimize:add_texture_cli",
-    "prep": "stylepedal.effect.research.prep:add_cli",
-    "plot": "stylepedal.host.plot:add_cli",
+    "demo": "stylepedal.host.cli.demo:add_demo",
+    "render": "stylepedal.host.cli.render:add_render",
+    "live": "stylepedal.host.cli.live:add_live",
+    "devices": "stylepedal.host.cli.live:add_devices",
+    "presets": "stylepedal.host.cli.presets:add_presets",
+    "train": "stylepedal.host.cli.train:add_train",
+    "optimize": "stylepedal.host.cli.research:add_optimize",
+    "eval": "stylepedal.host.cli.research:add_eval",
+    "texture": "stylepedal.host.cli.research:add_texture",
+    "prep": "stylepedal.host.cli.research:add_prep",
+    "plot": "stylepedal.host.cli.research:add_plot",
 }
 
 
@@ -42,14 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for target in COMMANDS.values():
         module_name, func_name = target.split(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            # A command whose module is not present in this build is simply not offered.
-            if exc.name == module_name:
-                continue
-            raise
-        getattr(module, func_name)(sub)
+        getattr(importlib.import_module(module_name), func_name)(sub)
     return parser
 
 

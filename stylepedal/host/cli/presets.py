@@ -6,13 +6,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
-__all__ = ["add_cli"]
 
-
-def add_cli(subparsers: Any) -> None:
+def add_presets(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``stylepedal presets`` and its sub-commands."""
     parser = subparsers.add_parser(
         "presets",
@@ -59,7 +56,7 @@ def add_cli(subparsers: Any) -> None:
 
 
 def _store() -> Any:
-    from .store import Store
+    from ...presets.store import Store
 
     return Store()
 
@@ -77,6 +74,8 @@ def _source_text(entry: Any) -> str:
 
 
 def _list(args: argparse.Namespace) -> int:
+    import json
+
     entries = _store().list()
     if args.json:
         rows = [
@@ -108,7 +107,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from ..errors import CacheError
+    from ...errors import CacheError
 
     store = _store()
     entry = store.entry(args.name)
@@ -141,7 +140,7 @@ def _remove(args: argparse.Namespace) -> int:
 
 
 def _midimap(args: argparse.Namespace) -> int:
-    from .midimap import MidiMapFile, check_bank, check_program
+    from ...presets.midimap import MidiMapFile, check_bank, check_program
 
     store = _store()
     file = store.midimap_file()

@@ -1,0 +1,39 @@
+"""``stylepedal demo``: render a generated guitar clip through a factory preset (WAV + PNG)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_demo(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``stylepedal demo``."""
+    parser = subparsers.add_parser(
+        "demo",
+        help="render a generated guitar clip through a factory preset (WAV + PNG)",
+        description="Render a generated guitar-like clip through a preset and write input.wav, "
+        "output-PRESET.wav and a content/style/output spectrogram figure demo-PRESET.png.",
+    )
+    parser.add_argument("--preset", default="Organ", help="preset name (default: Organ)")
+    parser.add_argument(
+        "--out-dir", default="demo-out", help="folder for the files (default: demo-out)"
+    )
+    parser.add_argument("--seconds", type=float, default=8.0, help="clip length (default: 8)")
+    parser.add_argument("--sample-rate", type=int, default=48000, help="default: 48000")
+    parser.add_argument("--seed", type=int, default=7, help="which generated clip (default: 7)")
+    parser.set_defaults(func=_demo)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    import json
+
+    from ..demo import run_demo
+
+    summary = run_demo(
+        args.preset,
+        args.out_dir,
+        seconds=args.seconds,
+        sample_rate=args.sample_rate,
+        seed=args.seed,
+    )
+    print(json.dumps(summary))
+    return 0

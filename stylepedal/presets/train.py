@@ -1,0 +1,83 @@
+"""Train a style model from audio files and keep it as a user preset (``stylepedal train``)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import CacheError
+
+__all__ = ["TrainedPreset", "train_preset"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainedPreset:
+    """What :func:`train_preset` did: where the preset is, and the training report (None when
+    the model for these styles and settings was cached already)."""
+
+    name: str
+    path: Path
+    report: Any = None
+
+
+def train_preset(
+    name: str,
+    style_paths: Sequence[str | os.PathLike[str]],
+    *,
+    content_paths: Sequence[str | os.PathLike[str]] = (),
+    config: Any = None,
+    store: Any = None,
+    progress: bool = True,
+) -> TrainedPreset:
+    """Train the style of ``style_paths`` (with ``config``, default ``TrainConfig()``) and save
+    it as the user preset ``name``; reuse a verified cached model of the same key.
+
+    ``content_paths`` are extra content clips (e.g. a DI recording of the player's guitar);
+    they change the model, so their hashes are part of its cache key.
+    """
+    from ..audio_io import read_audio
+    from ..effect.model.network import FORMAT_VERSION as NETWORK_FORMAT_VERSION
+    from ..effect.model.train import TrainConfig, train_style
+    from ._io import sha256_file
+    from .cache import cache_key
+    from .format import Preset, StyleSource, check_name
+    from .store import Store
+
+    name = check_name(name)
+    config = config if config is not None else TrainConfig()
+    styles = [read_audio(p, mono=True, name="style") for p in style_paths]
+    contents = [read_audio(p, mono=True, name="content") for p in content_paths]
+    key_config = {
+        "train": config.to_dict(),
+        "network_format_version": NETWORK_FORMAT_VERSION,
+        "content": [sha256_file(p) for p in content_paths],
+    }
+    key = cache_key(styles, key_config)
+    store = store if store is not None else Store()
+    sources = tuple(
+        StyleSource(file=Path(p).name, sha256=sha256_file(p), description="") for p in style_paths
+    )
+    preset = Preset(name=name, model_key=key, styles=sources, training=config.to_dict())
+    if key in store.cache:
+        try:
+            store.cache.get(key)
+        except CacheError as exc:
+            log.warning("rebuilding the cached model %s: %s", key[:12], exc)
+        else:
+            return TrainedPreset(name, store.save(preset))
+    net, report = train_style(styles, config, content_clips=contents or None, progress=progress)
+    meta = {
+        "network": net.to_config(),
+        "train": config.to_dict(),
+        "styles": [s.file for s in sources],
+        "heldout_before": report.heldout_before,
+        "heldout_after": report.heldout_after,
+        "train_seconds": round(report.seconds, 3),
+    }
+    return TrainedPreset(name, store.save(preset, net.to_safetensors(), meta), report)
