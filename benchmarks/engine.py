@@ -23,10 +23,10 @@ import time
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
-from scipy.signal import lfilter  # noqa: E402
 
 from stylepedal.effect import StftConfig, StyleTransfer  # noqa: E402
 from stylepedal.effect.engine.stft import MODEL_BINS, stft  # noqa: E402
+from stylepedal.effect.model.corpus import pluck  # noqa: E402
 from stylepedal.effect.research.reconstruction import (  # noqa: E402
     engine_convergence_db,
     griffin_lim,
@@ -34,7 +34,7 @@ from stylepedal.effect.research.reconstruction import (  # noqa: E402
 
 
 def guitar_like(sample_rate: int, seconds: float, seed: int = 0) -> np.ndarray:
-    """Karplus-Strong plucks of a chord progression with strums and dynamics, float32 mono."""
+    """Plucked strings of a chord progression with strums and dynamics, float32 mono."""
     rng = np.random.default_rng(seed)
     n = int(sample_rate * seconds)
     out = np.zeros(n)
@@ -51,17 +51,11 @@ def guitar_like(sample_rate: int, seconds: float, seed: int = 0) -> np.ndarray:
         velocity = rng.uniform(0.3, 1.0)
         for j, f in enumerate(chord):
             start = t0 + j * int(0.012 * sample_rate)
-            period = int(round(sample_rate / f))
             length = min(n - start, int(1.5 * sample_rate))
-            if length <= period:
+            if length <= 0:
                 continue
-            excite = np.zeros(length)
-            excite[:period] = rng.uniform(-1, 1, period)
-            # y[i] = x[i] + 0.996 * 0.5 * (y[i-P] + y[i-P-1]): a damped string loop
-            a = np.zeros(period + 2)
-            a[0] = 1.0
-            a[period] = a[period + 1] = -0.498
-            out[start : start + length] += velocity * lfilter([1.0], a, excite)
+            note = pluck(f, length / sample_rate, sample_rate, rng=rng, velocity=velocity)
+            out[start : start + note.size] += note
         t0 += step
     return (0.5 * out / np.abs(out).max()).astype(np.float32)
 

@@ -29,30 +29,17 @@ FRAMES = 430  # Ulyanov crops the spectrogram to 430 frames
 ITERATIONS = 300
 
 
-def karplus_strong(freq_hz: float, seconds: float, rng: np.random.Generator) -> np.ndarray:
-    """A plucked string: a noise burst through the Karplus-Strong averaging loop (lfilter)."""
-    from scipy.signal import lfilter
-
-    n = int(seconds * SAMPLE_RATE)
-    period = max(2, int(round(SAMPLE_RATE / freq_hz)))
-    excitation = np.zeros(n)
-    excitation[:period] = rng.uniform(-1.0, 1.0, period)
-    # y[i] = x[i] + 0.498 * (y[i - P] + y[i - P - 1])
-    a = np.zeros(period + 2)
-    a[0] = 1.0
-    a[period] = a[period + 1] = -0.498
-    return lfilter([1.0], a, excitation)
-
-
 def make_content(seed: int = 0) -> np.ndarray:
-    """A guitar-like line: Karplus-Strong plucked notes every 0.5 s."""
+    """A guitar-like line: plucked notes every 0.5 s."""
+    from stylepedal.effect.model.corpus import pluck
+
     rng = np.random.default_rng(seed)
     n = int(SECONDS * SAMPLE_RATE)
     out = np.zeros(n)
     notes = [110.0, 146.8, 196.0, 164.8, 220.0, 196.0, 146.8, 130.8]
     step = int(0.5 * SAMPLE_RATE)
     for i, start in enumerate(range(0, n, step)):
-        note = karplus_strong(notes[i % len(notes)], 1.5, rng)
+        note = pluck(notes[i % len(notes)], 1.5, SAMPLE_RATE, rng=rng)
         end = min(n, start + len(note))
         out[start:end] += note[: end - start]
     return (0.5 * out / np.abs(out).max()).astype(np.float32)

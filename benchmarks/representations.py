@@ -40,25 +40,15 @@ SR = 22050
 SECONDS = 5.0
 
 
-def karplus(freq_hz: float, seconds: float, rng: np.random.Generator) -> np.ndarray:
-    from scipy.signal import lfilter
-
-    n = int(seconds * SR)
-    period = max(2, int(round(SR / freq_hz)))
-    x = np.zeros(n)
-    x[:period] = rng.uniform(-1.0, 1.0, period)
-    a = np.zeros(period + 2)
-    a[0], a[period], a[period + 1] = 1.0, -0.498, -0.498
-    return lfilter([1.0], a, x)
-
-
 def pluck_melody(rng: np.random.Generator) -> np.ndarray:
+    from stylepedal.effect.model.corpus import pluck
+
     notes = [110.0, 146.8, 164.8, 196.0, 220.0, 196.0, 164.8, 146.8, 110.0, 130.8]
     n = int(SECONDS * SR)
     y = np.zeros(n)
     step = n // len(notes)
     for i, f in enumerate(notes):
-        y[i * step :] += karplus(f, SECONDS - i * step / SR, rng)[: n - i * step]
+        y[i * step :] += pluck(f, SECONDS - i * step / SR, SR, rng=rng)[: n - i * step]
     return (0.5 * y / np.abs(y).max()).astype(np.float32)
 
 

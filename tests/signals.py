@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from stylepedal.effect.model.corpus import pluck as _pluck
+
 
 def pluck(sample_rate: int, seconds: float, freq_hz: float = 110.0, seed: int = 0) -> np.ndarray:
-    """A guitar-like plucked string (Karplus-Strong), float32 mono."""
-    rng = np.random.default_rng(seed)
-    n = int(sample_rate * seconds)
-    period = max(2, int(round(sample_rate / freq_hz)))
-    buf = rng.uniform(-1, 1, period)
-    out = np.empty(n)
-    for i in range(n):
-        out[i] = buf[i % period]
-        buf[i % period] = 0.996 * 0.5 * (buf[i % period] + buf[(i + 1) % period])
-    return (0.5 * out / (np.abs(out).max() + 1e-9)).astype(np.float32)
+    """A guitar-like plucked string, float32 mono, peak 0.5: the package's one guitar-signal
+    generator (:func:`stylepedal.effect.model.corpus.pluck`)."""
+    return _pluck(freq_hz, seconds, sample_rate, rng=np.random.default_rng(seed), velocity=0.5)

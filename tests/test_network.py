@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from stylepedal.effect.model.kernels import as_half_bits
 from stylepedal.effect.model.network import StyleNet
+from stylepedal.effect.model.stream import StyleNetTransform, read_safetensors
 from stylepedal.errors import CacheError, ParameterError
 from tests.tolerances import NETWORK_STREAM_ATOL
 
@@ -193,6 +194,34 @@ def test_corrupt_or_foreign_weights_are_rejected():
     other = StyleNet(channels=8).to_config()
     with pytest.raises(CacheError, match="match"):
         StyleNet.from_safetensors(data, other)
+
+
+def test_torch_free_loader_plays_the_saved_network_exactly(rng):
+    """The store's loader reads safetensors with numpy (no torch): the transform it builds is
+    the trained network's own, output for output."""
+    net = _trained_like(gate=True).round_to("float16")
+    data = net.to_safetensors()
+    loaded = StyleNetTransform.from_safetensors(data, net.to_config())
+    x = _frames(rng, 2, 40)
+    want = net.as_transform()
+    np.testing.assert_array_equal(
+        loaded(x, loaded.new_state(2)), want(x, want.new_state(2))
+    )
+    assert loaded.half_weights
+
+
+def test_torch_free_loader_refuses_what_does_not_match(rng):
+    net = _trained_like(channels=16)
+    data = net.to_safetensors()
+    with pytest.raises(CacheError, match="valid safetensors"):
+        StyleNetTransform.from_safetensors(data[: len(data) // 2])
+    with pytest.raises(CacheError, match="match"):
+        StyleNetTransform.from_safetensors(data, StyleNet(channels=8).to_config())
+    weights, config = read_safetensors(data)
+    with pytest.raises(CacheError, match="network shape"):
+        StyleNetTransform({**weights, "out.bias": weights["out.bias"][:-1]}, config)
+    with pytest.raises(CacheError, match="bad field"):
+        StyleNetTransform(weights, {**config, "channels": 0})
 
 
 def test_from_config_rejects_foreign_configs():

@@ -14,8 +14,8 @@ log = logging.getLogger(__name__)
 
 # Verified, built transforms by model key (a content hash, so equal keys mean equal weights).
 # A transform holds only read-only weights; each effect keeps its own state (new_state), so one
-# transform serves any number of effects. Building one parses safetensors and converts torch
-# tensors, which holds the GIL for tens of milliseconds: the live host builds every mapped
+# transform serves any number of effects. Building one parses safetensors and prepares the
+# weights, which holds the GIL for tens of milliseconds: the live host builds every mapped
 # preset before its stream starts, so a program change never does that next to the callback.
 _TRANSFORMS: dict[str, Any] = {}
 _LOCK = threading.Lock()
@@ -31,7 +31,7 @@ def transform_from_preset(preset: Any, store: Any = None) -> Any:
     store : Store, optional
         Where to look; the default store (``STYLEPEDAL_HOME``) if None.
     """
-    from ..effect.model.network import StyleNet
+    from ..effect.model.stream import StyleNetTransform
     from .format import Preset
     from .store import Store
 
@@ -45,7 +45,7 @@ def transform_from_preset(preset: Any, store: Any = None) -> Any:
     if cached is not None:
         return preset, cached
     weights, meta = store.load_model_bytes(preset)
-    transform = StyleNet.from_safetensors(weights, meta["network"]).as_transform()
+    transform = StyleNetTransform.from_safetensors(weights, meta["network"])
     with _LOCK:
         _TRANSFORMS.setdefault(preset.model_key, transform)
     return preset, transform

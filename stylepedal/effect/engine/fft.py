@@ -1,4 +1,8 @@
-"""The real FFT pair of the engine, on the backend that is fastest for the call's size."""
+"""The real FFT pair of the engine: scipy's pocketfft, on the calling thread.
+
+One backend for every call, live and offline, so playing a preset needs no torch (torch's MKL
+FFT was faster on offline batches; ``benchmarks/host.py`` measures the render).
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,6 @@ import numpy as np
 import scipy.fft
 
 __all__ = ["irfft", "rfft"]
-
-# Batches of at least this many frames (offline rendering, training data) go to torch's FFT
-# (MKL on x86 CPU wheels): on 32 frames of 4480 points, one thread, 5.7-6.1 us per transform
-# (r2c and c2r) against pocketfft's 8.3-8.6 us. Single frames (the live path) stay on scipy's
-# pocketfft, without torch's per-call overhead. The two agree to ~2e-8. Both run on the calling
-# thread's pools: `stylepedal render`/`live` pin them to one thread (stylepedal._threads).
-_PARALLEL_FRAMES = 32
-
 
 def _load_pocketfft() -> object | None:
     """scipy's pocketfft binding, called without the ~10 Python calls of ``scipy.fft``'s
@@ -47,10 +43,6 @@ _COMPLEX = (np.dtype(np.complex64), np.dtype(np.complex128))
 
 def rfft(frames: np.ndarray) -> np.ndarray:
     """Real FFT over the last axis (complex64 for float32 input)."""
-    if frames.ndim >= 2 and frames.shape[-2] >= _PARALLEL_FRAMES and frames.dtype == np.float32:
-        import torch
-
-        return torch.fft.rfft(torch.from_numpy(np.ascontiguousarray(frames)), dim=-1).numpy()
     if _POCKETFFT is not None and frames.ndim and frames.dtype in _REAL and frames.shape[-1]:
         return _POCKETFFT.r2c(frames, (-1,), True, 0, None, 1)  # type: ignore[attr-defined]
     return scipy.fft.rfft(frames, axis=-1, workers=1)
@@ -58,10 +50,6 @@ def rfft(frames: np.ndarray) -> np.ndarray:
 
 def irfft(spec: np.ndarray, n: int) -> np.ndarray:
     """Inverse of :func:`rfft` to ``n`` samples."""
-    if spec.ndim >= 2 and spec.shape[-2] >= _PARALLEL_FRAMES and spec.dtype == np.complex64:
-        import torch
-
-        return torch.fft.irfft(torch.from_numpy(np.ascontiguousarray(spec)), n=n, dim=-1).numpy()
     if (
         _POCKETFFT is not None
         and spec.ndim
