@@ -15,7 +15,7 @@ from stylepedal.host.chain import Chain, build_chain
 from stylepedal.host.live import LiveEngine, run_live
 from stylepedal.host.midi import BACKENDS, list_input_ports
 from stylepedal.presets.midimap import MidiMap
-from tests.live.conftest import JACK_PERIOD, JACK_RATE, wait_for
+from tests.host.live.conftest import JACK_PERIOD, JACK_RATE, wait_for
 
 pytestmark = pytest.mark.live
 

@@ -14,7 +14,7 @@ from stylepedal.presets._io import sha256_file
 from stylepedal.presets.cache import cache_key
 from stylepedal.presets.store import Store
 
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "build_factory_bank.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "build_factory_bank.py"
 
 
 @pytest.fixture(scope="module")

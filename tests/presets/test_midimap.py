@@ -137,10 +137,8 @@ def test_invalid_file_is_a_preset_error(tmp_path, text, message):
 
 
 def test_store_map_from_presets_and_file(tmp_path: Path):
-    import sys
 
-    sys.path.insert(0, str(Path(__file__).parent))
-    from test_presets_store import user_preset, write_factory
+    from tests.presets.test_store import user_preset, write_factory
 
     factory = tmp_path / "factory"
     write_factory(factory, [("Organ", 0), ("Flute", 4)])

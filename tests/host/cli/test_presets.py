@@ -15,9 +15,7 @@ from stylepedal.host.cli import presets as presets_cli
 from stylepedal.presets import store as store_mod
 from stylepedal.presets.format import Preset
 from stylepedal.presets.store import Store
-
-sys.path.insert(0, str(Path(__file__).parent))
-from test_presets_store import user_preset, write_factory  # noqa: E402
+from tests.presets.test_store import user_preset, write_factory
 
 
 def run(argv: list[str]) -> int:
