@@ -2,11 +2,10 @@
 
 The engine's offline path allocates a few arrays of 0.3-3 MB per block (windowed frames, their
 spectra). glibc serves blocks that large with ``mmap`` and trims freed heap memory back to the
-kernel, so the same pages are faulted in again on every block: measured on a 30 s stereo render,
-470,000-560,000 minor page faults, a third of the wall time in the kernel, and run-to-run speed
-varying 2x (13x-29x real time). Raising glibc's mmap and trim thresholds keeps those pages in the
-process (48,000 faults, 27x every run). In the live path it keeps page faults, which can stall
-for longer than a block, out of the audio callback.
+kernel, so the same pages are faulted in again on every block: a third of a render's wall time
+went to minor page faults, and its speed varied 2x from run to run (``benchmarks/host.py``).
+Raising glibc's mmap and trim thresholds keeps those pages in the process. In the live path it
+keeps page faults, which can stall for longer than a block, out of the audio callback.
 
 This changes a process-wide setting, so the library never does it on import: the two heavy entry
 points, :func:`stylepedal.host.render.render_file` and :func:`stylepedal.host.live.run_live`,

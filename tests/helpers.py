@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+
+from stylepedal.effect.engine.constants import MODEL_BINS
 
 
 def make_preset(name: str, seed: int, program: int | None = None) -> str:
@@ -23,3 +27,21 @@ def make_preset(name: str, seed: int, program: int | None = None) -> str:
     preset = Preset(name=name, model_key=key, midi_program=program)
     Store().save(preset, net.to_safetensors(), {"network": net.to_config()})
     return name
+
+
+class GainTransform:
+    """Scales the linear magnitude of every model bin by ``gain_db`` (a memoryless test transform).
+
+    In the log1p domain: ``log1p(g * expm1(x))``.
+    """
+
+    model_bins = MODEL_BINS
+
+    def __init__(self, gain_db: float) -> None:
+        self.gain = float(10.0 ** (gain_db / 20.0))
+
+    def new_state(self, channels: int) -> None:
+        return None
+
+    def __call__(self, frames: np.ndarray, state: Any) -> np.ndarray:
+        return np.log1p(self.gain * np.expm1(frames)).astype(np.float32)

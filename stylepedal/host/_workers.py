@@ -23,12 +23,9 @@ from ._stages import MAX_BLOCK, in_pieces
 __all__ = ["PIPE_FRAMES", "ChannelWorkerStage"]
 
 # Frames per block of a pipelined stream (Chain.stream); render_file's default chunk is as
-# long. The two processes meet twice per block, and at each meeting the one ahead waits. A
-# 4-minute stereo render through Compressor -> preset -> Reverb (render_file on the track of
-# benchmarks/host.py, interleaved runs) took 3.07-3.30 s (73-78x) with blocks of 16384
-# frames, 2.20-3.02 s (80-109x) with 65536; this process waited 0.34-0.39 s, then 0.05-0.24 s.
-# The sockets' buffers are widened to hold a block (_widen), so that a send does not wait for
-# the reader either: 0.13-0.25 s of sending, then 0.02-0.03 s.
+# long. The two processes meet twice per block and the one ahead waits at each meeting: long
+# blocks wait less (benchmarks/host.py). The sockets' buffers are widened to hold a block
+# (_widen), so that a send does not wait for the reader either.
 PIPE_FRAMES = 8 * MAX_BLOCK
 
 _DRAIN = b"\x00"  # "send the block you hold" (no float32 block is 1 byte long)

@@ -49,10 +49,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Version of the cache layout and of the key derivation. Bump it when either changes: old
-#: entries then no longer match any key and are simply rebuilt.
-# 2: models run at a 5.333 ms frame period (was 2.667 ms in 1); a version-1 model would play at
-# the wrong speed, so its key no longer matches.
+#: Version of the cache layout and of the key derivation. Bump it when either changes (e.g. the
+#: model frame period): old entries then no longer match any key and are simply rebuilt.
 FORMAT_VERSION = 2
 WEIGHTS_FILE = "model.safetensors"
 META_FILE = "meta.json"

@@ -264,10 +264,6 @@ class MidiMap:
         """Every mapping, sorted by (bank, program)."""
         return [self._map[k] for k in sorted(self._map)]
 
-    def mix_from_cc(self, value: int) -> float:
-        """Mix in [0, 1] for a CC value 0-127."""
-        return check_int_range(value, "value", 0, 127) / 127.0
-
     def __len__(self) -> int:
         return len(self._map)
 

@@ -16,7 +16,6 @@ For latency-compensated offline rendering use :mod:`stylepedal.host.render`.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -43,11 +42,12 @@ from .constants import (
     PHASE_MODES,
 )
 from .fft import irfft, rfft
-from .phase import PghiState, PhaseGradient
+from .phase import PhaseGradient
+from .state import EngineState, Ramp
 from .stft import StftConfig, frames
 from .transforms import FrameTransform, IdentityTransform
 
-__all__ = ["StyleTransfer", "EngineState"]
+__all__ = ["StyleTransfer", "EngineState", "finite_or_zeroed"]
 
 SMOOTHING_SECONDS = 0.010  # parameter changes glide over 10 ms: no zipper noise, no clicks
 # The wet path is the model's output when a frame's input peak is above `gate_db`, the input's
@@ -97,58 +97,6 @@ def finite_or_zeroed(x: np.ndarray) -> np.ndarray:
     if _kernels().all_finite(x):
         return x
     return _sanitize(x)
-
-
-class _Ramp:
-    """A parameter that glides linearly to its target over a fixed number of samples.
-
-    Partition-invariant: the value at each sample depends only on how many samples have passed
-    since the target changed, not on block boundaries.
-    """
-
-    __slots__ = ("value", "target", "start", "done", "length")
-
-    def __init__(self, value: float) -> None:
-        self.value = self.target = self.start = float(value)
-        self.done = 0
-        self.length = 1
-
-    def set(self, target: float, length: int) -> None:
-        if target != self.target:
-            self.start, self.target = self.value, float(target)
-            self.done, self.length = 0, max(1, int(length))
-
-    def block(self, n: int) -> float | np.ndarray:
-        if self.done >= self.length:
-            return self.target
-        pos = np.minimum(np.arange(self.done + 1, self.done + n + 1) / self.length, 1.0)
-        values = self.start + (self.target - self.start) * pos
-        self.done += n
-        self.value = float(values[-1]) if n else self.value
-        return values
-
-
-@dataclass
-class EngineState:
-    """Everything that carries across blocks; ``StyleTransfer.reset()`` replaces it."""
-
-    config: StftConfig
-    channels: int
-    inbuf: np.ndarray  # (channels, n_fft - hop + fill) input history
-    fill: int  # input samples since the last frame
-    pending: np.ndarray  # (channels, overlap - 1, hop) overlap-add partial sums
-    outq: np.ndarray  # (channels, n) finished wet samples not yet emitted
-    dry: np.ndarray  # (channels, latency) dry delay line
-    transform_state: Any
-    pghi: PghiState | None  # created on first use: phase_mode="input" never pays for it
-    ramps: dict[str, _Ramp] = field(default_factory=dict)
-    # model_stride > 1 ("low" mode): frames since the last model frame, and that frame's
-    # log-domain change (model output - input), applied to the frames in between
-    frame_phase: int = 0
-    last_delta: np.ndarray | None = None
-    # (parameter version, gain) once mix, gain and bypass have settled fully wet: the output
-    # is then the wet signal times that gain until a parameter is set again
-    steady: tuple[int, np.float32] | None = None
 
 
 class StyleTransfer:
@@ -352,9 +300,9 @@ class StyleTransfer:
     def _new_state(self, config: StftConfig, channels: int) -> EngineState:
         hop = config.hop_length
         ramps = {
-            "mix": _Ramp(self._mix),
-            "gain": _Ramp(10.0 ** (self._gain_db / 20.0)),
-            "active": _Ramp(0.0 if self._bypass else 1.0),
+            "mix": Ramp(self._mix),
+            "gain": Ramp(10.0 ** (self._gain_db / 20.0)),
+            "active": Ramp(0.0 if self._bypass else 1.0),
         }
         return EngineState(
             config=config,

@@ -15,11 +15,10 @@ def _load_pocketfft() -> object | None:
     """scipy's pocketfft binding, called without the ~10 Python calls of ``scipy.fft``'s
     dispatch (argument checks, uarray backend lookup) that wrap it.
 
-    Those calls cost little when hot, but in a live callback the interpreter's caches are cold:
-    paced 2.6 ms apart as in a stream, one frame's r2c took 82-98 us through ``scipy.fft.rfft``
-    and 42-50 us through the binding (48 kHz, 4480 points; hot: 23 and 19 us). The binding is
-    private to scipy, so it is used only if it is there and gives ``scipy.fft``'s own result
-    bit for bit on a probe; else the public functions are used (same result, slower).
+    Those calls cost little when hot, but in a live callback the interpreter's caches are cold
+    and each costs microseconds (``benchmarks/live_frame.py``). The binding is private to
+    scipy, so it is used only if it is there and gives ``scipy.fft``'s own result bit for bit
+    on a probe; else the public functions are used (same result, slower).
     """
     try:
         from scipy.fft._pocketfft import pypocketfft as binding  # type: ignore[attr-defined]

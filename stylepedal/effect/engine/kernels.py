@@ -129,10 +129,8 @@ def scale_flush(x: Any, gain: Any, tiny: Any, out: Any) -> None:  # pragma: no c
 
 @numba.njit(cache=True, nogil=True)
 def all_finite(x: Any) -> bool:  # pragma: no cover - compiled; tested against np.isfinite
-    """True if no sample of the 2-D float32 ``x`` is NaN or infinite (stops at the first).
-
-    One compiled call: in a live callback, where the caches are cold, ``np.isfinite(x).all()``
-    (two numpy calls) took 14-42 us paced on a 128-sample block and this 5-9 us."""
+    """True if no sample of the 2-D float32 ``x`` is NaN or infinite (stops at the first):
+    one compiled call where ``np.isfinite(x).all()`` is two cold-cache numpy calls."""
     for c in range(x.shape[0]):
         for i in range(x.shape[1]):
             v = x[c, i]

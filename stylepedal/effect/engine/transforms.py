@@ -8,7 +8,7 @@ import numpy as np
 
 from .constants import MODEL_BINS
 
-__all__ = ["FrameTransform", "IdentityTransform", "GainTransform"]
+__all__ = ["FrameTransform", "IdentityTransform"]
 
 
 @runtime_checkable
@@ -46,21 +46,3 @@ class IdentityTransform:
 
     def __call__(self, frames: np.ndarray, state: Any) -> np.ndarray:
         return frames
-
-
-class GainTransform:
-    """Scales the linear magnitude of every model bin by ``gain_db`` (a memoryless test transform).
-
-    In the log1p domain: ``log1p(g * expm1(x))``.
-    """
-
-    model_bins = MODEL_BINS
-
-    def __init__(self, gain_db: float) -> None:
-        self.gain = float(10.0 ** (gain_db / 20.0))
-
-    def new_state(self, channels: int) -> None:
-        return None
-
-    def __call__(self, frames: np.ndarray, state: Any) -> np.ndarray:
-        return np.log1p(self.gain * np.expm1(frames)).astype(np.float32)

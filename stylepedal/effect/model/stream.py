@@ -38,10 +38,8 @@ __all__ = [
 FORMAT = "stylepedal.StyleNet"
 FORMAT_VERSION = 1
 
-# Calls of up to this many frames run in the compiled kernel, longer ones through BLAS.
-# Measured per frame at C=96, one thread, hot: 1 frame 35 us compiled against 65 us BLAS,
-# 2 frames 35 against 32, 4 frames 34 against 19; paced at real time the compiled frame costs
-# 82-133 us against 212-298 us (benchmarks/live_frame.py).
+# Calls of up to this many frames run in the compiled kernel, longer ones through BLAS: where
+# the two cost the same per frame (benchmarks/live_frame.py).
 KERNEL_MAX_FRAMES = 2
 
 

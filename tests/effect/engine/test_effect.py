@@ -8,8 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stylepedal import ParameterError
-from stylepedal.effect import GainTransform, IdentityTransform, StftConfig, StyleTransfer
+from stylepedal.effect import IdentityTransform, StftConfig, StyleTransfer
 from stylepedal.effect.engine.stft import MODEL_BINS, analyze, istft, latency_samples, stft
+from tests.helpers import GainTransform
 from tests.tolerances import (
     CLICK_STEP_RATIO,
     FLOAT32_TINY,

@@ -1,0 +1,66 @@
+"""What the streaming engine carries from one block to the next (``StyleTransfer.reset()``
+replaces it): buffers, the transform's and the phase's state, and the parameter ramps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .phase import PghiState
+from .stft import StftConfig
+
+__all__ = ["EngineState", "Ramp"]
+
+
+class Ramp:
+    """A parameter that glides linearly to its target over a fixed number of samples.
+
+    Partition-invariant: the value at each sample depends only on how many samples have passed
+    since the target changed, not on block boundaries.
+    """
+
+    __slots__ = ("value", "target", "start", "done", "length")
+
+    def __init__(self, value: float) -> None:
+        self.value = self.target = self.start = float(value)
+        self.done = 0
+        self.length = 1
+
+    def set(self, target: float, length: int) -> None:
+        if target != self.target:
+            self.start, self.target = self.value, float(target)
+            self.done, self.length = 0, max(1, int(length))
+
+    def block(self, n: int) -> float | np.ndarray:
+        if self.done >= self.length:
+            return self.target
+        pos = np.minimum(np.arange(self.done + 1, self.done + n + 1) / self.length, 1.0)
+        values = self.start + (self.target - self.start) * pos
+        self.done += n
+        self.value = float(values[-1]) if n else self.value
+        return values
+
+
+@dataclass
+class EngineState:
+    """Everything that carries across blocks; ``StyleTransfer.reset()`` replaces it."""
+
+    config: StftConfig
+    channels: int
+    inbuf: np.ndarray  # (channels, n_fft - hop + fill) input history
+    fill: int  # input samples since the last frame
+    pending: np.ndarray  # (channels, overlap - 1, hop) overlap-add partial sums
+    outq: np.ndarray  # (channels, n) finished wet samples not yet emitted
+    dry: np.ndarray  # (channels, latency) dry delay line
+    transform_state: Any
+    pghi: PghiState | None  # created on first use: phase_mode="input" never pays for it
+    ramps: dict[str, Ramp] = field(default_factory=dict)
+    # model_stride > 1 ("low" mode): frames since the last model frame, and that frame's
+    # log-domain change (model output - input), applied to the frames in between
+    frame_phase: int = 0
+    last_delta: np.ndarray | None = None
+    # (parameter version, gain) once mix, gain and bypass have settled fully wet: the output
+    # is then the wet signal times that gain until a parameter is set again
+    steady: tuple[int, np.float32] | None = None
