@@ -52,7 +52,7 @@ def main() -> None:
     parser.add_argument("--pause", type=float, default=0.0026, help="seconds between paced calls")
     args = parser.parse_args()
 
-    import stylepedal.effect.model.network as network
+    import stylepedal.effect.model.stream as network
     from stylepedal.effect import StyleTransfer
     from stylepedal.presets.store import Store
 
