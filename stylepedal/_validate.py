@@ -25,6 +25,7 @@ __all__ = [
     "check_choice",
     "check_int_range",
     "check_non_negative_int",
+    "check_positive_float",
     "check_positive_int",
     "check_range",
     "check_sample_rate",
@@ -115,6 +116,17 @@ def check_non_negative_int(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
         raise ParameterError(f"{name}={value!r} must be a non-negative integer")
     return int(value)
+
+
+def check_positive_float(value: Any, name: str) -> float:
+    """Return ``value`` as a float if it is a finite number above 0, else raise
+    ParameterError."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ParameterError(f"{name}={value!r} must be a positive number")
+    v = float(value)
+    if not math.isfinite(v) or v <= 0:
+        raise ParameterError(f"{name}={value!r} must be a positive number")
+    return v
 
 
 def check_range(

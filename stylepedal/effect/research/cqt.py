@@ -35,62 +35,19 @@ from typing import Any
 
 import numpy as np
 
-from ..._validate import check_non_negative_int, check_positive_int, check_sample_rate, sanitize
+from ..._validate import (
+    check_non_negative_int,
+    check_positive_float,
+    check_positive_int,
+    check_sample_rate,
+)
 from ...errors import ParameterError
+from .represent import SINE_SCALE, check_rep, mono_audio
 
 __all__ = ["CqtRepresentation"]
 
 # A sinusoid of amplitude a maps to this linear value before log1p (the seeds' STFT scale:
 # |STFT| of a Hann-2048 frame of a*cos is a * sum(window) / 2 = 512 a).
-SINE_SCALE = 512.0
-
-
-def _audio_1d(audio: Any, name: str = "audio") -> np.ndarray:
-    """Validate a mono signal; return finite float32 (NaN/Inf -> 0)."""
-    if not isinstance(audio, np.ndarray):
-        raise ParameterError(
-            f"{name} must be a numpy array of float32 samples, got {type(audio).__name__}"
-        )
-    if audio.ndim != 1:
-        raise ParameterError(f"{name}.ndim={audio.ndim} is not supported: pass mono (frames,)")
-    if not np.issubdtype(audio.dtype, np.floating):
-        raise ParameterError(
-            f"{name}.dtype={audio.dtype} is not supported: pass float32 samples in [-1, 1]"
-        )
-    if audio.size == 0:
-        raise ParameterError(f"{name} is empty: pass at least one frame of samples")
-    return sanitize(np.ascontiguousarray(audio, dtype=np.float32))
-
-
-def _rep_2d(rep: Any, n_channels: int, name: str = "rep") -> np.ndarray:
-    """Validate a ``(channels, frames)`` representation array; return float64 >= 0, finite."""
-    if not isinstance(rep, np.ndarray) or rep.ndim != 2:
-        shape = getattr(rep, "shape", None)
-        raise ParameterError(f"{name} shape={shape} must be a 2-D array (channels, frames)")
-    if rep.shape[0] != n_channels:
-        raise ParameterError(
-            f"{name} has {rep.shape[0]} channels: this representation has {n_channels}"
-        )
-    if rep.shape[1] < 1:
-        raise ParameterError(f"{name} has 0 frames: pass at least one frame")
-    rep = np.nan_to_num(np.asarray(rep, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
-    return np.maximum(rep, 0.0)
-
-
-
-def _seed(value: Any) -> int:
-    return check_non_negative_int(value, "seed")
-
-
-def _positive_float(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
-        raise ParameterError(f"{name}={value!r} must be a positive number")
-    v = float(value)
-    if not math.isfinite(v) or v <= 0:
-        raise ParameterError(f"{name}={value!r} must be a positive number")
-    return v
-
-
 class CqtRepresentation:
     """log1p constant-Q magnitude, reconstructed with ``librosa.griffinlim_cqt``.
 
@@ -131,9 +88,9 @@ class CqtRepresentation:
         hop_length: int | None = None,
         seed: int = 0,
     ) -> None:
-        self.seed = _seed(seed)
+        self.seed = check_non_negative_int(seed, "seed")
         self.bins_per_octave = check_positive_int(bins_per_octave, "bins_per_octave")
-        self.fmin_hz = _positive_float(fmin_hz, "fmin_hz")
+        self.fmin_hz = check_positive_float(fmin_hz, "fmin_hz")
         self.n_bins = None if n_bins is None else check_positive_int(n_bins, "n_bins")
         self.hop_length = (
             None if hop_length is None else check_positive_int(hop_length, "hop_length")
@@ -238,7 +195,7 @@ class CqtRepresentation:
         import librosa
 
         sr = check_sample_rate(sample_rate)
-        y = _audio_1d(audio)
+        y = mono_audio(audio, nonfinite="zero")
         n_bins = self.n_bins_for(sr)
         try:
             return np.asarray(librosa.cqt(y, n_bins=n_bins, **self._kwargs(sr)))
@@ -262,7 +219,7 @@ class CqtRepresentation:
         """Undo :meth:`analyze`'s log and gain: linear CQT magnitude (librosa's scale)."""
         sr = check_sample_rate(sample_rate)
         gain = self._gain(sr)
-        x = _rep_2d(rep, gain.shape[0])
+        x = check_rep(rep, gain.shape[0], nonfinite="zero")
         return np.expm1(x) / gain[:, None]
 
     def synthesize(
@@ -291,9 +248,11 @@ class CqtRepresentation:
 
         sr = check_sample_rate(sample_rate)
         n_iter = check_non_negative_int(n_iter, "n_iter")
-        seed = self.seed if seed is None else _seed(seed)
+        seed = self.seed if seed is None else check_non_negative_int(seed, "seed")
         mag = self.to_magnitude(rep, sr)
-        length = None if reference is None else _audio_1d(reference, "reference").shape[0]
+        length = None
+        if reference is not None:
+            length = mono_audio(reference, name="reference", nonfinite="zero").shape[0]
         y = librosa.griffinlim_cqt(
             mag.astype(np.float32),
             n_iter=n_iter,
@@ -315,7 +274,7 @@ class CqtRepresentation:
         import librosa
 
         sr = check_sample_rate(sample_rate)
-        ref = _audio_1d(reference, "reference")
+        ref = mono_audio(reference, name="reference", nonfinite="zero")
         mag = self.to_magnitude(rep, sr)
         phase = np.angle(self.complex_cqt(ref, sr))
         frames = min(mag.shape[1], phase.shape[1])

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..._validate import check_non_negative_int, check_positive_int, check_sample_rate
 from ...errors import ParameterError
-from .cqt import SINE_SCALE, _audio_1d, _rep_2d, _seed
+from .represent import SINE_SCALE, check_rep, mono_audio
 
 __all__ = ["MelRepresentation"]
 
@@ -73,7 +73,7 @@ class MelRepresentation:
         fmax_hz: float | None = None,
         seed: int = 0,
     ) -> None:
-        self.seed = _seed(seed)
+        self.seed = check_non_negative_int(seed, "seed")
         self.n_mels = check_positive_int(n_mels, "n_mels")
         self.n_fft = None if n_fft is None else check_positive_int(n_fft, "n_fft")
         self.hop_length = (
@@ -126,7 +126,7 @@ class MelRepresentation:
         import librosa
 
         p = self._params(sample_rate)
-        y = _audio_1d(audio)
+        y = mono_audio(audio, nonfinite="zero")
         mel = librosa.feature.melspectrogram(y=y, **p)
         return np.log1p(self._scale(p["n_fft"]) * mel).astype(np.float32)
 
@@ -156,9 +156,11 @@ class MelRepresentation:
 
         p = self._params(sample_rate)
         n_iter = check_non_negative_int(n_iter, "n_iter")
-        seed = self.seed if seed is None else _seed(seed)
-        mel = np.expm1(_rep_2d(rep, self.n_mels)) / self._scale(p["n_fft"])
-        length = None if reference is None else _audio_1d(reference, "reference").shape[0]
+        seed = self.seed if seed is None else check_non_negative_int(seed, "seed")
+        mel = np.expm1(check_rep(rep, self.n_mels, nonfinite="zero")) / self._scale(p["n_fft"])
+        length = None
+        if reference is not None:
+            length = mono_audio(reference, name="reference", nonfinite="zero").shape[0]
         # librosa.feature.inverse.mel_to_audio = NNLS back to a linear spectrum, then
         # Griffin-Lim. We run the steps ourselves: to seed Griffin-Lim, to cap the NNLS
         # iterations and to solve it on a copy scaled to a fixed peak (NNLS is homogeneous;
@@ -189,5 +191,5 @@ class MelRepresentation:
         import librosa
 
         p = self._params(sample_rate)
-        y = _audio_1d(audio)
+        y = mono_audio(audio, nonfinite="zero")
         return np.abs(librosa.stft(y, n_fft=p["n_fft"], hop_length=p["hop_length"]))

@@ -26,7 +26,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from ..._validate import check_sample_rate
+from ..._validate import check_non_negative_int, check_sample_rate, sanitize
 from ...errors import ParameterError
 
 __all__ = [
@@ -34,10 +34,17 @@ __all__ = [
     "EngineRepresentation",
     "Representation",
     "StftRepresentation",
+    "SINE_SCALE",
+    "check_rep",
     "get_representation",
     "mono_audio",
     "representation_from_options",
 ]
+
+
+# The cqt, mel and sms views are calibrated so that a sinusoid of amplitude a reads
+# log1p(SINE_SCALE * a) at its bin (the seeds' STFT scale for a Hann-2048 window).
+SINE_SCALE = 512.0
 
 
 @runtime_checkable
@@ -63,13 +70,16 @@ class Representation(Protocol):
     ) -> np.ndarray: ...
 
 
-def mono_audio(audio: Any, *, name: str = "audio") -> np.ndarray:
+def mono_audio(audio: Any, *, name: str = "audio", nonfinite: str = "raise") -> np.ndarray:
     """Validate 1-D float audio and return it as contiguous float32.
+
+    ``nonfinite="raise"`` refuses NaN/Inf samples; ``"zero"`` reads them as 0 (and refuses an
+    empty signal), as the cqt, mel and sms representations do.
 
     Raises
     ------
     ParameterError
-        if ``audio`` is not a 1-D float array or holds NaN/Inf.
+        if ``audio`` is not a 1-D float array, or holds NaN/Inf with ``nonfinite="raise"``.
 
     Examples
     --------
@@ -82,25 +92,38 @@ def mono_audio(audio: Any, *, name: str = "audio") -> np.ndarray:
         raise ParameterError(f"{name}.ndim={audio.ndim} is not supported: pass mono (frames,)")
     if not np.issubdtype(audio.dtype, np.floating):
         raise ParameterError(f"{name}.dtype={audio.dtype} is not supported: pass float samples")
+    if nonfinite == "zero":
+        if audio.size == 0:
+            raise ParameterError(f"{name} is empty: pass at least one frame of samples")
+        return sanitize(np.ascontiguousarray(audio, dtype=np.float32))
     if not np.isfinite(audio).all():
         bad = int((~np.isfinite(audio)).sum())
         raise ParameterError(f"{name} holds {bad} NaN/Inf samples: only finite samples allowed")
     return np.ascontiguousarray(audio, dtype=np.float32)
 
 
-def _check_n_iter(n_iter: Any) -> int:
-    if isinstance(n_iter, bool) or not isinstance(n_iter, int) or n_iter < 0:
-        raise ParameterError(f"n_iter={n_iter!r} must be a non-negative integer")
-    return n_iter
+def check_rep(
+    rep: Any, n_channels: int | None = None, *, name: str = "rep", nonfinite: str = "raise"
+) -> np.ndarray:
+    """Validate a ``(channels, frames)`` representation array; return it as float64.
 
-
-def _check_rep(rep: Any, n_channels: int | None = None) -> np.ndarray:
+    ``nonfinite="raise"`` refuses NaN/Inf; ``"zero"`` reads them (and negative values) as 0 and
+    refuses an array of no frames.
+    """
     if not isinstance(rep, np.ndarray) or rep.ndim != 2:
-        raise ParameterError("rep must be a 2-D array (channels, frames)")
+        shape = getattr(rep, "shape", None)
+        raise ParameterError(f"{name} shape={shape} must be a 2-D array (channels, frames)")
     if n_channels is not None and rep.shape[0] != n_channels:
-        raise ParameterError(f"rep.shape[0]={rep.shape[0]} must be {n_channels} channels")
+        raise ParameterError(
+            f"{name} has {rep.shape[0]} channels: this representation has {n_channels}"
+        )
+    if nonfinite == "zero":
+        if rep.shape[1] < 1:
+            raise ParameterError(f"{name} has 0 frames: pass at least one frame")
+        out = np.nan_to_num(np.asarray(rep, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+        return np.maximum(out, 0.0)
     if not np.isfinite(rep).all():
-        raise ParameterError("rep holds NaN/Inf values: only finite values allowed")
+        raise ParameterError(f"{name} holds NaN/Inf values: only finite values allowed")
     return np.asarray(rep, dtype=np.float64)
 
 
@@ -186,8 +209,8 @@ class StftRepresentation:
         """
         import librosa
 
-        rep = _check_rep(rep, self.n_channels)
-        n_iter = _check_n_iter(n_iter)
+        rep = check_rep(rep, self.n_channels)
+        n_iter = check_non_negative_int(n_iter, "n_iter")
         sample_rate = check_sample_rate(sample_rate)
         mag = np.expm1(np.maximum(rep, 0.0))
         length = None
@@ -249,13 +272,13 @@ class EngineRepresentation:
         from ..engine.stft import StftConfig, from_logmag
         from .reconstruction import griffin_lim
 
-        n_iter = _check_n_iter(n_iter)
+        n_iter = check_non_negative_int(n_iter, "n_iter")
         config = StftConfig.for_rate(check_sample_rate(sample_rate), self.latency_mode)
         if config.model_stride > 1:
             # "low" mode's frames are the model's (every second STFT hop): resynthesise them at
             # the model hop, which the default mode's STFT has.
             config = StftConfig.for_rate(config.sample_rate, "default")
-        rep = _check_rep(rep, config.model_bins)
+        rep = check_rep(rep, config.model_bins)
         mag = np.zeros((rep.shape[1], config.n_bins))
         # Bins above the model band (> 11025 Hz at high rates) stay silent: the optimiser only
         # shapes the model bins.

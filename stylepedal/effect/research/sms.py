@@ -66,7 +66,7 @@ from ..._validate import (
     check_sample_rate,
 )
 from ...errors import ParameterError
-from .cqt import SINE_SCALE, _audio_1d, _rep_2d, _seed
+from .represent import SINE_SCALE, check_rep, mono_audio
 
 __all__ = [
     "RESIDUAL_MODES",
@@ -254,7 +254,7 @@ class SmsRepresentation:
         min_track_frames: int = 3,
         seed: int = 0,
     ) -> None:
-        self.seed = _seed(seed)
+        self.seed = check_non_negative_int(seed, "seed")
         if (
             isinstance(max_sinusoids, bool)
             or not isinstance(max_sinusoids, (int, np.integer))
@@ -418,7 +418,7 @@ class SmsRepresentation:
         ((8, 9, 3), 0.0)
         """
         sr = check_sample_rate(sample_rate)
-        y = _audio_1d(audio)
+        y = mono_audio(audio, nonfinite="zero")
         p = self.params(sr)
         spec = self._zero_phase_spectra(y, p)
         amp_db = 20.0 * np.log10(2.0 * np.abs(spec) + _TINY)
@@ -432,7 +432,7 @@ class SmsRepresentation:
         """Peaks of a ``"spectrum"`` view, tracked: ``(S, frames, 3)``, phases integrated."""
         sr = check_sample_rate(sample_rate)
         p = self.params(sr)
-        x = _rep_2d(rep, p["view_n_fft"] // 2 + 1)
+        x = check_rep(rep, p["view_n_fft"] // 2 + 1, nonfinite="zero")
         amp = np.expm1(x) / SINE_SCALE  # the view's scale makes a sinusoid's peak read a
         amp_db = 20.0 * np.log10(amp.T + _TINY)
         peaks = self._pick_peaks(amp_db, None, sr / p["view_n_fft"])
@@ -444,7 +444,7 @@ class SmsRepresentation:
         if self.view == "spectrum":
             return self.tracks_from_spectrum(rep, sr)
         s = self.max_sinusoids
-        x = _rep_2d(rep, 2 * s)
+        x = check_rep(rep, 2 * s, nonfinite="zero")
         amp = np.expm1(x[:s]) / SINE_SCALE
         freq = x[s:] * 1000.0
         amp = np.where((amp >= 10.0 ** (self.threshold_db / 20.0)) & (freq > 0), amp, 0.0)
@@ -517,12 +517,14 @@ class SmsRepresentation:
         """
         sr = check_sample_rate(sample_rate)
         check_non_negative_int(n_iter, "n_iter")
-        seed = self.seed if seed is None else _seed(seed)
+        seed = self.seed if seed is None else check_non_negative_int(seed, "seed")
         p = self.params(sr)
         hop = p["hop_length"]
         tracks = self.tracks_from_view(rep, sr)
         tracks = _randomize_birth_phases(tracks, seed)
-        ref = None if reference is None else _audio_1d(reference, "reference")
+        ref = None
+        if reference is not None:
+            ref = mono_audio(reference, name="reference", nonfinite="zero")
         residual: np.ndarray | None = None
         if self.residual != "drop":
             if ref is not None:
