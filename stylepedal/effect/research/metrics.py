@@ -1,12 +1,19 @@
 """How far a stylised output moved from its content toward its style (``stylepedal eval``).
 
-Two kinds of measure, each as a ratio against the unprocessed content so 0 is "reached the
-style" and 1 is "no closer than the content was":
+Every measure is a ratio against the unprocessed content, so 0 is "reached the style" and 1 is
+"no closer than the content was":
 
+- **The independent judge** (:mod:`stylepedal.effect.research.judge`, the default report):
+  the style ratio of random-feature judges that no training run uses, and a content score
+  (onset and chroma agreement with the content), for the output and, beside it, for the static
+  EQ-match of the content toward the style (:func:`stylepedal.effect.research.eq.eq_match`):
+  a preset that does not beat that EQ has learned nothing an equaliser could not do
+  (:func:`judge_against_eq`, :func:`beats_baseline`).
 - **Gram style distance** ``||G_out - G_style|| / ||G_content - G_style||`` (Frobenius norms
   over all layers) with the random-filter features of :mod:`stylepedal.effect.model.gram`: the
-  square of the numerator is exactly the optimiser's style loss. **Content distance**
-  ``||F_out - F_content|| / ||F_content||``: the relative feature error (0 = same content).
+  square of the numerator is exactly the optimiser's style loss, so a network trained on these
+  features can fit them. **Content distance** ``||F_out - F_content|| / ||F_content||``: the
+  relative feature error (0 = same content).
 - **MIR descriptors** the paper (hordiales & Barrera 2019) proposes to judge style, from
   librosa: spectral centroid, bandwidth, flatness, roll-off, contrast (7 bands), MFCC mean and
   standard deviation (20 coefficients). Each is summarised over time (mean; the MFCC std is the
@@ -28,7 +35,17 @@ from ..._validate import check_audible, check_sample_rate
 from ...errors import ParameterError
 from ..model.features import FeatureConfig
 
-__all__ = ["DESCRIPTORS", "descriptors", "evaluate", "format_table"]
+__all__ = [
+    "CONTENT_FLOOR",
+    "CONTENT_SLACK",
+    "DESCRIPTORS",
+    "beats_baseline",
+    "descriptors",
+    "evaluate",
+    "format_judge_table",
+    "format_table",
+    "judge_against_eq",
+]
 
 # name -> what it measures (for the table)
 DESCRIPTORS: dict[str, str] = {
@@ -43,6 +60,15 @@ DESCRIPTORS: dict[str, str] = {
 N_FFT = 2048
 HOP_LENGTH = 512
 N_MFCC = 20
+# An output beats a baseline when it is at least as stylised (style ratio <= the baseline's)
+# and keeps the content: a content score of at least min(CONTENT_FLOOR, baseline's - SLACK).
+# The floor lets a baseline that wrecks the content be beaten by any output that keeps it.
+CONTENT_FLOOR = 0.70
+CONTENT_SLACK = 0.05
+BEATS_RULE = (
+    f"ratio <= the baseline's and content >= min({CONTENT_FLOOR}, the baseline's content -"
+    f" {CONTENT_SLACK})"
+)
 
 
 def _frame_descriptors(audio: np.ndarray, sample_rate: int) -> dict[str, np.ndarray]:
@@ -258,4 +284,145 @@ def format_table(result: dict[str, Any]) -> str:
         f"ratio = d(output, style) / d(content, style): < 1 moved toward the style. "
         f"{result['descriptors_toward_style']}/{len(result['descriptors'])} descriptors did."
     )
+    return "\n".join(lines)
+
+
+# -- the independent judge against the static EQ-match ----------------------------------------
+
+
+def beats_baseline(candidate: dict[str, Any], baseline: dict[str, Any]) -> bool:
+    """True when ``candidate`` is at least as stylised as ``baseline`` and keeps the content.
+
+    Both are judge results (dicts with ``ratio`` and ``content``); the rule is
+    ``ratio <= baseline ratio`` and ``content >= min(CONTENT_FLOOR, baseline content -
+    CONTENT_SLACK)``.
+
+    Examples
+    --------
+    >>> beats_baseline({"ratio": 0.6, "content": 0.8}, {"ratio": 0.7, "content": 0.9})
+    True
+    >>> beats_baseline({"ratio": 0.6, "content": 0.6}, {"ratio": 0.7, "content": 0.9})
+    False
+    """
+    floor = min(CONTENT_FLOOR, float(baseline["content"]) - CONTENT_SLACK)
+    return bool(
+        float(candidate["ratio"]) <= float(baseline["ratio"])
+        and float(candidate["content"]) >= floor
+    )
+
+
+def _judged(result: dict[str, Any]) -> dict[str, Any]:
+    keep = ("ratio", "ratios", "content", "onset", "chroma")
+    return {k: result[k] for k in keep}
+
+
+def judge_against_eq(
+    output: np.ndarray,
+    content: np.ndarray,
+    style: np.ndarray | Sequence[np.ndarray],
+    sample_rate: int,
+    *,
+    judge: Any = None,
+) -> dict[str, Any]:
+    """The independent judge's scores of ``output`` and of the static EQ-match beside it.
+
+    Parameters
+    ----------
+    output, content : np.ndarray
+        Mono float audio at ``sample_rate``; ``output`` is the effect applied to ``content``,
+        time-aligned with it.
+    style : np.ndarray or sequence of np.ndarray
+        Style audio (several clips define one style).
+    sample_rate : int
+        Rate of all the audio in Hz.
+    judge : Judge, optional
+        The judge to use (default: a :class:`~stylepedal.effect.research.judge.Judge` with the
+        default judges).
+
+    Returns
+    -------
+    dict
+        ``output`` and ``eq_match``: each ``{"ratio", "ratios" (per judge), "content",
+        "onset", "chroma"}``; ``beats_eq_match`` (:func:`beats_baseline` of the output over
+        the EQ-match), ``rule``, ``judges`` (names) and ``sample_rate``.
+
+    Examples
+    --------
+    >>> from stylepedal.effect.research.judge import Judge, JudgeSpec
+    >>> jd = Judge([JudgeSpec("tiny", seed=1_000_003, width=3, filters=8)])
+    >>> t = np.arange(22050) / 22050
+    >>> c = (0.1 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    >>> s = (0.1 * np.sign(np.sin(2 * np.pi * 330 * t))).astype(np.float32)
+    >>> judge_against_eq(c, c, s, 22050, judge=jd)["output"]["ratio"]
+    1.0
+    """
+    from .eq import eq_match
+    from .judge import Judge
+
+    judge = judge if judge is not None else _default_judge()
+    if not isinstance(judge, Judge):
+        raise ParameterError(f"judge={judge!r} must be a stylepedal.effect.research.judge.Judge")
+    scores = {
+        "output": _judged(judge(output, content, style, sample_rate)),
+        "eq_match": _judged(judge(eq_match(content, style, sample_rate), content, style,
+                                  sample_rate)),
+    }
+    return {
+        **scores,
+        "beats_eq_match": beats_baseline(scores["output"], scores["eq_match"]),
+        "rule": BEATS_RULE,
+        "judges": [s.name for s in judge.specs],
+        "sample_rate": sample_rate,
+    }
+
+
+_JUDGE: Any = None
+
+
+def _default_judge() -> Any:
+    """One judge per process: its weights take a second to draw."""
+    global _JUDGE
+    if _JUDGE is None:
+        from .judge import Judge
+
+        _JUDGE = Judge()
+    return _JUDGE
+
+
+def format_judge_table(result: dict[str, Any]) -> str:
+    """The human-readable table of :func:`judge_against_eq` (what ``stylepedal eval`` prints).
+
+    Examples
+    --------
+    >>> row = {"ratio": 0.5, "ratios": {"a": 0.5}, "content": 0.9, "onset": 0.9, "chroma": 0.9}
+    >>> r = {"output": row, "eq_match": row, "beats_eq_match": True, "rule": BEATS_RULE}
+    >>> print(format_judge_table(r).splitlines()[0])
+    independent judge               OUT   EQ-match
+    """
+    out, eq = result["output"], result["eq_match"]
+    lines = [
+        f"{'independent judge':<26}{'OUT':>9}{'EQ-match':>11}",
+        "-" * 46,
+        f"{'style ratio':<26}{out['ratio']:>9.3f}{eq['ratio']:>11.3f}",
+    ]
+    # the judges' order, whatever order the dict went through (JSON sort_keys reorders it)
+    names = result.get("judges") or list(out["ratios"])
+    lines += [
+        f"{'  judge ' + name:<26}{out['ratios'][name]:>9.3f}{eq['ratios'][name]:>11.3f}"
+        for name in names
+    ]
+    lines += [
+        f"{'content score':<26}{out['content']:>9.3f}{eq['content']:>11.3f}",
+        f"{'  onset r':<26}{out['onset']:>9.3f}{eq['onset']:>11.3f}",
+        f"{'  chroma r':<26}{out['chroma']:>9.3f}{eq['chroma']:>11.3f}",
+        "-" * 46,
+        "style ratio = d(x, style) / d(content, style) under random-feature judges that no",
+        "  training run uses (geometric mean over judges): < 1 is closer to the style than the",
+        "  content was, 0 is the style's Gram, > 1 is further away.",
+        "content score: mean of onset-envelope and chroma correlation with the content (1 = kept).",
+        "EQ-match: the content through the static EQ that gives it the style's long-term",
+        "  spectrum, the baseline a preset must beat.",
+        f"OUT {'beats' if result['beats_eq_match'] else 'does not beat'} the EQ-match"
+        f" ({result['rule']}).",
+    ]
     return "\n".join(lines)

@@ -237,31 +237,50 @@ def _texture(args: argparse.Namespace) -> int:
 
 
 def add_eval(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register ``stylepedal eval OUT --content C --style S [S ...] [--json]``."""
+    """Register ``stylepedal eval OUT --content C --style S [S ...] [--descriptors] [--json]``."""
     from ...effect.research.represent import REPRESENTATIONS
 
     parser = subparsers.add_parser(
         "eval",
-        help="measure how far a stylised file moved toward its style",
+        help="measure how far a stylised file moved toward its style, against a plain EQ",
         description=(
-            "Gram style distance, content distance and MIR descriptor ratios of OUT against"
-            " its CONTENT and STYLE files (ratios < 1: closer to the style than the content)."
+            "Judge OUT (CONTENT through an effect) against STYLE with an independent judge:"
+            " random-feature Gram judges that no training run uses. The style ratio is"
+            " d(OUT, style) / d(CONTENT, style): < 1 means OUT is closer to the style than the"
+            " input was, 0 means it has the style's Gram, > 1 that it moved away. The content"
+            " score (onset and chroma correlation with CONTENT, 1 = kept) says whether the"
+            " playing survived. Beside OUT the same two numbers are given for the EQ-match"
+            " baseline: CONTENT through the static EQ that gives it STYLE's long-term spectrum."
+            " A preset that does not beat it (ratio <= the EQ's and content >= min(0.70, the"
+            " EQ's - 0.05)) does nothing a plain EQ could not. --descriptors adds the Gram"
+            " distance with the training features and the MIR descriptor ratios."
         ),
     )
     parser.add_argument("output", metavar="OUT", help="the stylised audio file")
     parser.add_argument("--content", required=True, help="the unprocessed content file")
-    parser.add_argument("--style", required=True, nargs="+", help="the style file(s)")
+    parser.add_argument("--style", required=True, nargs="+",
+                        help="the style file(s); several define one style")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--sample-rate", type=int, default=22050,
                         help="rate all files are resampled to (default 22050)")
     parser.add_argument("--seconds", type=float, default=None,
                         help="use only the first SECONDS of every file")
-    parser.add_argument("--filters", type=int, default=4096, help="random filters (4096)")
-    parser.add_argument("--kernel-size", type=int, default=11, help="filter width (11)")
-    parser.add_argument("--layers", type=int, default=1, help="conv layers (1)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random filters (0)")
+    parser.add_argument(
+        "--descriptors", action="store_true",
+        help=(
+            "also report the Gram style distance with the training features (--filters,"
+            " --kernel-size, --layers, --seed, --representation) and the MIR descriptor ratios"
+        ),
+    )
+    parser.add_argument("--filters", type=int, default=4096,
+                        help="random filters of --descriptors' Gram (4096)")
+    parser.add_argument("--kernel-size", type=int, default=11,
+                        help="filter width of --descriptors' Gram (11)")
+    parser.add_argument("--layers", type=int, default=1, help="conv layers of --descriptors' Gram")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of --descriptors' random filters (0)")
     parser.add_argument("--representation", choices=REPRESENTATIONS, default="stft",
-                        help="spectrogram the features see (default stft)")
+                        help="spectrogram --descriptors' features see (default stft)")
     parser.set_defaults(func=_eval)
 
 
@@ -269,13 +288,14 @@ def _eval(args: argparse.Namespace) -> int:
     import json
 
     from ...audio_io import read_audio
-    from ...effect.model.features import FeatureConfig
-    from ...effect.research.metrics import evaluate, format_table
+    from ...effect.research.metrics import (
+        evaluate,
+        format_judge_table,
+        format_table,
+        judge_against_eq,
+    )
 
     sr = args.sample_rate
-    features = FeatureConfig(
-        n_filters=args.filters, kernel_size=args.kernel_size, layers=args.layers, seed=args.seed
-    )
 
     def read(path: str, name: str) -> Any:
         return read_audio(path, sample_rate=sr, mono=True, seconds=args.seconds, name=name)[0]
@@ -283,14 +303,25 @@ def _eval(args: argparse.Namespace) -> int:
     out = read(args.output, "output")
     content = read(args.content, "content")
     styles = [read(p, "style") for p in args.style]
-    result = evaluate(
-        out, content, styles, sr, features=features, representation=args.representation
-    )
+    result = judge_against_eq(out, content, styles, sr)
+    if args.descriptors:
+        from ...effect.model.features import FeatureConfig
+
+        features = FeatureConfig(
+            n_filters=args.filters, kernel_size=args.kernel_size, layers=args.layers,
+            seed=args.seed,
+        )
+        result["descriptors"] = evaluate(
+            out, content, styles, sr, features=features, representation=args.representation
+        )
     result["files"] = {"output": args.output, "content": args.content, "style": args.style}
     if args.json:
         print(json.dumps(result, sort_keys=True))
-    else:
-        print(format_table(result))
+        return 0
+    print(format_judge_table(result))
+    if args.descriptors:
+        print()
+        print(format_table(result["descriptors"]))
     return 0
 
 

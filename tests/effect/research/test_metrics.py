@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from stylepedal.effect.model.gram import FeatureConfig
-from stylepedal.effect.research.metrics import DESCRIPTORS, descriptors, evaluate, format_table
+from stylepedal.effect.research.metrics import (
+    DESCRIPTORS,
+    descriptors,
+    evaluate,
+    format_judge_table,
+    format_table,
+)
 from stylepedal.effect.research.optimize import optimize_logmag
 from stylepedal.effect.research.represent import get_representation
 from stylepedal.errors import AudioFileError, ParameterError
@@ -30,6 +36,8 @@ TOP_KEYS = {
     "features",
     "frames",
 }
+
+JUDGE_KEYS = {"output", "eq_match", "beats_eq_match", "rule", "judges", "sample_rate", "files"}
 
 
 def _saw(seconds: float) -> np.ndarray:
@@ -123,16 +131,45 @@ def test_cli_json_and_table(clips, tmp_path, capsys):
     content, style = clips
     c = _write(tmp_path / "c.wav", content)
     s = _write(tmp_path / "s.wav", style)
-    args = ["eval", str(s), "--content", str(c), "--style", str(s), "--filters", "32"]
+    args = ["eval", str(s), "--content", str(c), "--style", str(s)]
     assert cli_main([*args, "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert TOP_KEYS <= set(result)
-    assert result["style_distance"] == 0.0
+    assert JUDGE_KEYS <= set(result) and "descriptors" not in result
+    # OUT is the style itself: the judge puts it at the style's Gram, and it beats the EQ
+    assert result["output"]["ratio"] == 0.0
+    assert 0.0 < result["eq_match"]["ratio"] < 1.0
+    assert result["beats_eq_match"] is True
     assert result["files"]["style"] == [str(s)]
     assert cli_main(args) == 0
     table = capsys.readouterr().out
-    assert "Gram style distance" in table and "spectral_centroid" in table
-    assert table.strip() == format_table(result).strip()
+    assert "style ratio" in table and "EQ-match" in table and "Gram style distance" not in table
+    assert table.strip() == format_judge_table(result).strip()
+
+
+def test_cli_descriptors_keep_the_gram_and_mir_measures(clips, tmp_path, capsys):
+    content, style = clips
+    c = _write(tmp_path / "c.wav", content)
+    s = _write(tmp_path / "s.wav", style)
+    args = ["eval", str(s), "--content", str(c), "--style", str(s), "--descriptors",
+            "--filters", "32"]
+    assert cli_main([*args, "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert TOP_KEYS <= set(result["descriptors"])
+    assert result["descriptors"]["style_distance"] == 0.0
+    assert result["descriptors"]["features"]["n_filters"] == 32
+    assert cli_main(args) == 0
+    table = capsys.readouterr().out
+    assert "style ratio" in table and "Gram style distance" in table
+    assert "spectral_centroid" in table
+    assert format_table(result["descriptors"]).strip() in table
+
+
+def test_eval_help_says_what_the_numbers_mean(capsys):
+    with pytest.raises(SystemExit):
+        cli_main(["eval", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "< 1 means OUT is closer to the style than the input was" in text
+    assert "EQ-match baseline" in text
 
 
 def test_cli_missing_file(clips, tmp_path, capsys):
