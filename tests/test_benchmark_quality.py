@@ -1,0 +1,54 @@
+"""benchmarks/quality.py: its command line runs, and it counts the issue's criteria right."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_help_runs():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "quality.py"), "--help"],
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    for flag in ("--quick", "--optimiser-pairs", "--retrain-factory", "--json-out",
+                 "--markdown", "--cache-dir"):
+        assert flag in result.stdout
+
+
+def _pair(content, style, net, eq, opt=None, *, sampled=True, factory=True):
+    systems = {"network": {"ratio": net[0], "content": net[1]},
+               "eq": {"ratio": eq[0], "content": eq[1]}}
+    if opt is not None:
+        systems["optimiser"] = {"ratio": opt[0], "content": opt[1]}
+    return {"content": content, "style": style, "sampled": sampled, "factory": factory,
+            "systems": systems}
+
+
+def test_criteria(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    from quality import criteria
+
+    pairs = [
+        _pair("g1", "organ", (0.5, 0.9), (0.6, 0.9)),
+        _pair("g2", "organ", (0.6, 0.66), (0.7, 0.95)),  # content 0.66 < min(0.7, 0.9)
+        _pair("g3", "organ", (0.6, 0.8), (0.7, 0.9), sampled=False),  # not a sampled guitar
+        _pair("g1", "cello", (0.9, 0.9), (0.6, 0.9), (0.3, 0.5), factory=False),
+    ]
+    c = criteria(pairs)
+    one = c["network_at_least_as_stylised_as_eq"]
+    assert (one["pairs_passing"], one["pairs"], one["pass"]) == (2, 4, False)
+    two = c["mean_ratio_within_factor_of_better_baseline"]
+    assert two["better_baseline_mean_ratio"] == round((0.6 + 0.7 + 0.7 + 0.3) / 4, 4)
+    assert two["network_mean_ratio"] == round((0.5 + 0.6 + 0.6 + 0.9) / 4, 4)
+    assert two["pass"] is True  # 0.65 <= 1.25 x 0.575
+    three = c["every_factory_preset_on_two_guitars"]
+    # organ passes on g1 (beats EQ, content 0.9) and g2 (content 0.66 >= 0.65); g3 is procedural
+    assert three["guitars_passing"] == {"organ": ["g1", "g2"]}
+    assert three["pass"] is True
+    pairs[1]["systems"]["network"]["content"] = 0.6
+    assert criteria(pairs)["every_factory_preset_on_two_guitars"]["pass"] is False
