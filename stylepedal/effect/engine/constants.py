@@ -9,8 +9,15 @@ model frame per ``MODEL_HOP_SECONDS``, feature ``log1p(FEATURE_SCALE * |X| / sum
 
 from __future__ import annotations
 
+import numpy as np
+
 __all__ = [
+    "CEILING",
     "FEATURE_SCALE",
+    "GATE_RANGE_DB",
+    "MAX_HIGH_GAIN",
+    "TINY32",
+    "TOP_BAND",
     "GAIN_DB_RANGE",
     "GATE_DB_RANGE",
     "GATE_DEFAULT_DB",
@@ -23,6 +30,7 @@ __all__ = [
     "MODEL_BINS",
     "MODEL_HOP_SECONDS",
     "PHASE_MODES",
+    "STYLE_RANGE",
 ]
 
 GRID_HZ = 300.0 / 28.0
@@ -40,8 +48,16 @@ MAX_SAMPLE_RATE = 384000
 LATENCY_MODES: tuple[str, ...] = ("default", "low")
 PHASE_MODES: tuple[str, ...] = ("input", "pghi")
 MIX_RANGE = (0.0, 1.0)
+STYLE_RANGE = (0.0, 1.0)  # 0: the dry spectrum, 1: the full style
 GAIN_DB_RANGE = (-60.0, 24.0)
 GATE_DB_RANGE = (-120.0, 0.0)
 # A trained style fills silence with texture (the Gram objective rewards it, and so would the
 # seeds' optimiser); on a pedal that is a drone over the pickup's hum when the player stops.
 GATE_DEFAULT_DB = -70.0
+# The wet path is the model's output when a frame's input peak is above `gate_db`, the input's
+# own magnitude (so: as quiet as the input) more than GATE_RANGE_DB below it, a blend between.
+GATE_RANGE_DB = 20.0
+TOP_BAND = 128  # model bins whose output/input gain continues above 11025 Hz
+MAX_HIGH_GAIN = 16.0  # the largest gain the bins above the model band get
+TINY32 = np.float32(1e-30)  # smaller output samples are flushed to zero (no subnormals)
+CEILING = np.expm1(np.float32(MAX_LOGMAG))  # the largest model magnitude (stft.from_logmag)

@@ -31,15 +31,21 @@ from ..._validate import (
 )
 from ..._validate import sanitize as _sanitize
 from ...errors import ParameterError
+from .colour import Colour
 from .constants import (
+    CEILING,
     GAIN_DB_RANGE,
     GATE_DB_RANGE,
     GATE_DEFAULT_DB,
+    GATE_RANGE_DB,
     LATENCY_MODES,
-    MAX_LOGMAG,
+    MAX_HIGH_GAIN,
     MIX_RANGE,
     MODEL_BINS,
     PHASE_MODES,
+    STYLE_RANGE,
+    TINY32,
+    TOP_BAND,
 )
 from .fft import irfft, rfft
 from .phase import PhaseGradient
@@ -50,45 +56,22 @@ from .transforms import FrameTransform, IdentityTransform
 __all__ = ["StyleTransfer", "EngineState", "finite_or_zeroed"]
 
 SMOOTHING_SECONDS = 0.010  # parameter changes glide over 10 ms: no zipper noise, no clicks
-# The wet path is the model's output when a frame's input peak is above `gate_db`, the input's
-# own magnitude (so: as quiet as the input) more than GATE_RANGE_DB below it, a blend between.
-GATE_RANGE_DB = 20.0
-_TOP_BAND = 128  # model bins whose output/input gain continues above 11025 Hz
-_TINY = 1e-30  # smaller output samples are flushed to zero (no subnormals downstream)
-_TINY32 = np.float32(_TINY)
-_CEILING = np.expm1(np.float32(MAX_LOGMAG))  # the largest model magnitude (stft.from_logmag)
-_MAX_HIGH_GAIN = 16.0  # the largest gain the bins above the model band get
 
 
 @functools.cache
 def _kernels() -> Any:
-    """The compiled kernels, ready: numba is imported on the first call (not with the package)
-    and each kernel is called once with the argument types ``_block`` passes, so that numba
-    compiles them (or loads them from its cache) when the first effect is built, not in the
-    first block of a live stream. Later calls return the cached module."""
-    from . import kernels
+    """The compiled kernels, ready (numba is imported here, on first use, not with the
+    package)."""
+    from .kernels import ready
 
-    config = StftConfig.for_rate(48000)
-    mag = np.zeros((1, 1, MODEL_BINS), dtype=np.float32)
-    ratio = np.ones((1, 1), dtype=np.float32)
-    spec = np.zeros((1, 1, config.n_bins), dtype=np.complex64)
-    kernels.band_magnitudes(spec, np.float32(1.0), mag, mag.copy())
-    args = (
-        mag, mag.copy(), np.float32(1.0), _CEILING, np.float32(1.0),
-        GATE_DEFAULT_DB - GATE_RANGE_DB, GATE_RANGE_DB, _TOP_BAND, _MAX_HIGH_GAIN, ratio,
-    )  # fmt: skip
-    kernels.wet_gains(spec, *args)
-    kernels.wet_magnitudes(*args)
-    block = np.zeros((2, config.hop_length), dtype=np.float32)
-    kernels.all_finite(block)
-    for wet in (block, block[:, 1:]):  # contiguous, and a view of a stereo queue
-        kernels.scale_flush(wet, np.float32(1.0), _TINY32, np.empty_like(wet))
-    kernels.overlap_add_tails(
-        np.zeros((1, 1, config.n_fft), dtype=np.float32), config.synthesis_window32,
-        np.zeros((1, config.overlap - 1, config.hop_length), dtype=np.float32),
-        config.ola_gain, np.empty((1, config.hop_length), dtype=np.float32),
-    )  # fmt: skip
-    return kernels
+    return ready()
+
+
+def _colour_of(transform: Any) -> Colour | None:
+    """The colour stage a transform asks for (its ``colour_target``: a style's long-term
+    power on the model bins), or None."""
+    target = getattr(transform, "colour_target", None)
+    return None if target is None else Colour(target)
 
 
 def finite_or_zeroed(x: np.ndarray) -> np.ndarray:
@@ -139,6 +122,7 @@ class StyleTransfer:
         phase_mode: str = "input",
         bypass: bool = False,
         gate_db: float = GATE_DEFAULT_DB,
+        style: float = 1.0,
         name: str = "identity",
     ) -> None:
         self._transform = self._check_transform(
@@ -149,7 +133,9 @@ class StyleTransfer:
         self._state: EngineState | None = None
         self._pghi: PhaseGradient | None = None
         self._latency_mode, self._phase_mode = LATENCY_MODES[0], PHASE_MODES[0]
+        self._colour = _colour_of(self._transform)
         # every value goes through its property's setter: one check per parameter
+        self.style = style
         self.latency_mode = latency_mode
         self.phase_mode = phase_mode
         self.mix = mix
@@ -200,6 +186,17 @@ class StyleTransfer:
     def mix(self, value: float) -> None:
         self._mix = check_range(value, "mix", *MIX_RANGE)
         self._params += 1
+
+    @property
+    def style(self) -> float:
+        """How much of the style, in [0, 1]: 0 is the dry spectrum, 1 the full style (the
+        model's change of each frame, and the colour stage's EQ, scaled in the log domain).
+        Changes glide over two frames (10 ms); the colour stage follows at its next design."""
+        return self._style
+
+    @style.setter
+    def style(self, value: float) -> None:
+        self._style = check_range(value, "style", *STYLE_RANGE)
 
     @property
     def output_gain_db(self) -> float:
@@ -266,8 +263,11 @@ class StyleTransfer:
     @transform.setter
     def transform(self, value: FrameTransform) -> None:
         self._transform = self._check_transform(value)
+        colour, self._colour = self._colour, _colour_of(self._transform)
         if self._state is not None:
             self._state.transform_state = value.new_state(self._state.channels)
+            if colour is not None or self._colour is not None:
+                self._state = None  # a colour stage starts from what it has heard
 
     def latency_samples(self, sample_rate: int) -> int:
         """Delay of the output behind the input at ``sample_rate``, in samples.
@@ -320,6 +320,9 @@ class StyleTransfer:
                 if config.model_stride > 1
                 else None
             ),
+            colour=None if self._colour is None else self._colour.new_state(config, channels),
+            raw=None if self._colour is None else np.zeros((channels, 0), dtype=np.float32),
+            style=self._style,
         )
 
     def process(
@@ -377,35 +380,16 @@ class StyleTransfer:
         cfg = st.config
         hop = cfg.hop_length
         b = x.shape[1]
-        buf = np.concatenate((st.inbuf, x), axis=1)
-        total = st.fill + b
-        n_frames = total // hop
-        if n_frames:
-            spec = rfft(frames(buf, cfg, n_frames))
-            if self._phase_mode == "input" and type(self._transform) is IdentityTransform:
-                # nothing to change: the resynthesis is the analysis (exact, and cheaper)
-                out_spec = spec
-            elif self._phase_mode == "input":
-                self._wet_band(spec, st, apply=True)
-                out_spec = spec
-            else:
-                wet_mag = self._wet_magnitude(spec, st)
-                pg = self._pghi_for(cfg)
-                if st.pghi is None:
-                    st.pghi = pg.new_state(st.channels)
-                phase = np.empty_like(wet_mag)
-                for f in range(n_frames):
-                    phase[:, f] = pg.frame(wet_mag[:, f], st.pghi)
-                out_spec = (wet_mag * np.exp(1j * phase)).astype(np.complex64)
-            seg = np.empty((st.channels, n_frames * hop), dtype=np.float32)
-            _kernels().overlap_add_tails(
-                irfft(out_spec, cfg.n_fft), cfg.synthesis_window32, st.pending, cfg.ola_gain, seg
-            )
-            st.outq = np.concatenate((st.outq, seg), axis=1)
+        if st.colour is None:
+            buf = np.concatenate((st.inbuf, x), axis=1)
+            total = st.fill + b
+            n_frames = total // hop
+            if n_frames:
+                self._frames_out(buf, n_frames, st)
             st.inbuf = buf[:, n_frames * hop :]
+            st.fill = total - n_frames * hop
         else:
-            st.inbuf = buf
-        st.fill = total - n_frames * hop
+            self._coloured_frames_out(x, st)
         wet = st.outq[:, :b]
         st.outq = st.outq[:, b:]
         line = np.concatenate((st.dry, x), axis=1)
@@ -413,13 +397,62 @@ class StyleTransfer:
         st.dry = line[:, b:]
         return self._mix_out(wet, dry, st)
 
+    def _coloured_frames_out(self, x: np.ndarray, st: EngineState) -> None:
+        """The frames ``x`` completes, through the colour stage first: whole hops are coloured
+        as they complete, in runs that end where the filter is redesigned (the design sees
+        exactly the frames before it, however the input is cut)."""
+        assert self._colour is not None and st.colour is not None and st.raw is not None
+        cfg = st.config
+        hop = cfg.hop_length
+        raw = np.concatenate((st.raw, x), axis=1)
+        n_frames = raw.shape[1] // hop
+        done = 0
+        while done < n_frames:
+            k = min(n_frames - done, self._colour.frames_to_update(st.colour, cfg))
+            hops = raw[:, done * hop : (done + k) * hop]
+            buf = np.concatenate((st.inbuf, self._colour.filter(hops, st.colour)), axis=1)
+            self._frames_out(buf, k, st)
+            st.inbuf = buf[:, k * hop :]
+            self._colour.observe(hops, st.colour, cfg, self._gate_db - GATE_RANGE_DB,
+                                 self._style)
+            done += k
+        st.raw = raw[:, n_frames * hop :]
+
+    def _frames_out(self, buf: np.ndarray, n_frames: int, st: EngineState) -> None:
+        """Analyse ``n_frames`` frames of ``buf``, run the model, synthesise and queue their
+        output."""
+        cfg = st.config
+        hop = cfg.hop_length
+        spec = rfft(frames(buf, cfg, n_frames))
+        if self._phase_mode == "input" and type(self._transform) is IdentityTransform:
+            # nothing to change: the resynthesis is the analysis (exact, and cheaper)
+            out_spec = spec
+        elif self._phase_mode == "input":
+            self._wet_band(spec, st, apply=True)
+            out_spec = spec
+        else:
+            wet_mag = self._wet_magnitude(spec, st)
+            pg = self._pghi_for(cfg)
+            if st.pghi is None:
+                st.pghi = pg.new_state(st.channels)
+            phase = np.empty_like(wet_mag)
+            for f in range(n_frames):
+                phase[:, f] = pg.frame(wet_mag[:, f], st.pghi)
+            out_spec = (wet_mag * np.exp(1j * phase)).astype(np.complex64)
+        seg = np.empty((st.channels, n_frames * hop), dtype=np.float32)
+        _kernels().overlap_add_tails(
+            irfft(out_spec, cfg.n_fft), cfg.synthesis_window32, st.pending, cfg.ola_gain, seg
+        )
+        st.outq = np.concatenate((st.outq, seg), axis=1)
+
     def _wet_band(
         self, spec: np.ndarray, st: EngineState, *, apply: bool
     ) -> tuple[np.ndarray, np.ndarray]:
         """The wet magnitude of the model band of ``spec`` (the input's complex frames) and the
         gain ``(channels, frames)`` that continues it above the band: the output/input ratio
-        of the band's top bins, at most 16. The one wet-magnitude path of both phase modes;
-        with ``apply``, ``spec`` itself becomes the wet spectrum (input phase), in place.
+        of the band's top bins, at most 16. The one wet-magnitude path
+        of both phase modes; with ``apply``, ``spec`` itself becomes the wet spectrum (input
+        phase), in place.
 
         Two compiled passes around numpy's ``log1p``, the network and ``expm1``: the live
         path's frame, where every numpy call costs a cold-cache trip. The magnitudes are exact
@@ -436,8 +469,8 @@ class StyleTransfer:
         wet = np.expm1(self._model(feats, st), dtype=np.float32, order="C")
         ratio = np.empty(shape[:2], dtype=np.float32)
         args = (
-            mag, wet, cfg.magnitude_scale32, _CEILING, cfg.level_scale32,
-            self._gate_db - GATE_RANGE_DB, GATE_RANGE_DB, _TOP_BAND, _MAX_HIGH_GAIN, ratio,
+            mag, wet, cfg.magnitude_scale32, CEILING, cfg.level_scale32,
+            self._gate_db - GATE_RANGE_DB, GATE_RANGE_DB, TOP_BAND, MAX_HIGH_GAIN, ratio,
         )  # fmt: skip
         if apply:
             kernels.wet_gains(spec, *args)
@@ -454,10 +487,20 @@ class StyleTransfer:
         return wet
 
     def _model(self, feats: np.ndarray, st: EngineState) -> np.ndarray:
-        """The transform's output for the model frames ``feats``, at the model's frame rate."""
+        """The transform's output for the model frames ``feats``, at the model's frame rate,
+        scaled toward the input by the style amount."""
         if st.config.model_stride == 1:
-            return self._run_transform(feats, st)
-        return self._strided_transform(feats, st)
+            out = self._run_transform(feats, st)
+        else:
+            out = self._strided_transform(feats, st)
+        if st.style == self._style == 1.0:
+            return out
+        # the style glides to the set value over two frames: no step in the gains
+        n = feats.shape[1]
+        steps = np.minimum(0.5 * np.arange(1, n + 1), abs(self._style - st.style))
+        style = (st.style + np.sign(self._style - st.style) * steps).astype(np.float32)
+        st.style = float(style[-1])
+        return feats + style[np.newaxis, :, np.newaxis] * (out - feats)
 
     def _run_transform(self, feats: np.ndarray, st: EngineState) -> np.ndarray:
         out = np.asarray(self._transform(feats, st.transform_state))
@@ -517,10 +560,10 @@ class StyleTransfer:
                     out = dry + active * (effected - dry)
                 # a gliding ramp is float64: back to float32 first, the kernel's type
                 out = out.astype(np.float32, copy=False)
-                kernels.scale_flush(out, np.float32(1.0), _TINY32, out)
+                kernels.scale_flush(out, np.float32(1.0), TINY32, out)
                 return out
         out = np.empty_like(wet)
-        kernels.scale_flush(wet, steady[1], _TINY32, out)  # one compiled pass: scale, flush, copy
+        kernels.scale_flush(wet, steady[1], TINY32, out)  # one compiled pass: scale, flush, copy
         return out
 
     def __repr__(self) -> str:

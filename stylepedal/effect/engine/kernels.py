@@ -8,10 +8,21 @@ effect is built, not with the package, and compiles each kernel once per machine
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numba
 import numpy as np
+
+from .constants import (
+    CEILING,
+    GATE_DEFAULT_DB,
+    GATE_RANGE_DB,
+    MAX_HIGH_GAIN,
+    MODEL_BINS,
+    TINY32,
+    TOP_BAND,
+)
 
 __all__ = [
     "all_finite",
@@ -22,6 +33,7 @@ __all__ = [
     "scale_flush",
     "wet_gains",
     "wet_magnitudes",
+    "ready",
 ]
 
 
@@ -207,3 +219,37 @@ def wet_gains(
     wet_magnitudes(mag, grown, scale, ceiling, level_scale, floor_db, range_db, top, max_ratio,
                    ratio)
     apply_gains(spec, mag, grown, ratio)
+
+
+@functools.cache
+def ready() -> Any:
+    """This module, every kernel called once with the argument types the effect passes, so
+    that numba compiles them (or loads them from its cache) when the first effect is built,
+    not in the first block of a live stream. Later calls return at once."""
+    import sys
+
+    from .stft import StftConfig
+
+    kernels = sys.modules[__name__]
+
+    config = StftConfig.for_rate(48000)
+    mag = np.zeros((1, 1, MODEL_BINS), dtype=np.float32)
+    ratio = np.ones((1, 1), dtype=np.float32)
+    spec = np.zeros((1, 1, config.n_bins), dtype=np.complex64)
+    kernels.band_magnitudes(spec, np.float32(1.0), mag, mag.copy())
+    args = (
+        mag, mag.copy(), np.float32(1.0), CEILING, np.float32(1.0),
+        GATE_DEFAULT_DB - GATE_RANGE_DB, GATE_RANGE_DB, TOP_BAND, MAX_HIGH_GAIN, ratio,
+    )  # fmt: skip
+    kernels.wet_gains(spec, *args)
+    kernels.wet_magnitudes(*args)
+    block = np.zeros((2, config.hop_length), dtype=np.float32)
+    kernels.all_finite(block)
+    for wet in (block, block[:, 1:]):  # contiguous, and a view of a stereo queue
+        kernels.scale_flush(wet, np.float32(1.0), TINY32, np.empty_like(wet))
+    kernels.overlap_add_tails(
+        np.zeros((1, 1, config.n_fft), dtype=np.float32), config.synthesis_window32,
+        np.zeros((1, config.overlap - 1, config.hop_length), dtype=np.float32),
+        config.ola_gain, np.empty((1, config.hop_length), dtype=np.float32),
+    )  # fmt: skip
+    return kernels

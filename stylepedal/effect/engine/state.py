@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from .colour import ColourState
 from .phase import PghiState
 from .stft import StftConfig
 
@@ -49,7 +50,7 @@ class EngineState:
 
     config: StftConfig
     channels: int
-    inbuf: np.ndarray  # (channels, n_fft - hop + fill) input history
+    inbuf: np.ndarray  # (channels, n_fft - hop + fill) input history (coloured, if colour)
     fill: int  # input samples since the last frame
     pending: np.ndarray  # (channels, overlap - 1, hop) overlap-add partial sums
     outq: np.ndarray  # (channels, n) finished wet samples not yet emitted
@@ -64,3 +65,7 @@ class EngineState:
     # (parameter version, gain) once mix, gain and bypass have settled fully wet: the output
     # is then the wet signal times that gain until a parameter is set again
     steady: tuple[int, np.float32] | None = None
+    # the colour stage: its state, and the input since the last frame not yet coloured
+    colour: ColourState | None = None
+    raw: np.ndarray | None = None
+    style: float = 1.0  # the style amount in effect at the last frame (glides toward the set one)

@@ -1,0 +1,228 @@
+"""The colour stage: a slowly adapting minimum-phase EQ that gives the input a style's long-term
+spectrum, at the analysis grid's fine resolution and without adding latency.
+
+Why a filter and not STFT gains: the low-delay synthesis keeps only the last ``2M`` samples of
+each frame (10.7 ms), so per-bin gains on the STFT are smeared to ~100 Hz; a style's long-term
+spectrum has detail at the grid's 10.7 Hz (``benchmarks/quality.py`` measures the difference).
+A causal FIR of ~85 ms realises that detail, and a minimum-phase one delays nothing.
+
+The gain per bin is ``(style power / input power) ** (style / 2)``, the input's power being its
+long-term average so far (exponential, bias-corrected, only over frames above the gate; taken
+from the input itself, not the coloured signal, whose leakage around a boosted bin the
+division by the gain would amplify into a runaway),
+smoothed across frequency while little has been heard; clamped to +-``MAX_GAIN_DB`` and scaled
+so the coloured signal is as loud as the input. Every ``UPDATE_FRAMES`` model frames the filter
+is redesigned (cepstral minimum phase on a grid twice the analysis size) and the stream switches
+to it; between updates it runs as a uniformly partitioned convolution, one STFT hop per block.
+Everything is frame-indexed, so any partition of the input gives the same output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...errors import ParameterError
+from .constants import MODEL_BINS
+from .fft import irfft, rfft
+from .stft import StftConfig
+
+__all__ = ["Colour", "ColourState", "IR_SECONDS", "MAX_GAIN_DB", "UPDATE_FRAMES"]
+
+IR_SECONDS = 0.085  # the filter's length: ~12 Hz resolution, the grid's order
+MAX_GAIN_DB = 24.0
+UPDATE_FRAMES = 8  # model frames between two filter designs (43 ms)
+MEMORY_SECONDS = 20.0  # time constant of the input's long-term average
+EARLY_SECONDS = 2.0  # heard material after which the input spectrum is used unsmoothed
+_SMOOTH_OCTAVES = 1.0 / 3.0
+_FLOOR = 1e-6  # input power floor relative to its peak bin: silent bins get a bounded gain
+
+
+@dataclass
+class ColourState:
+    """What the colour stage carries across blocks, per channel."""
+
+    power: np.ndarray  # (channels, MODEL_BINS) float64 weighted sum of input power
+    weight: np.ndarray  # (channels,) float64 sum of the weights
+    log_gain: np.ndarray  # (channels, MODEL_BINS) float32 the gain in effect (natural log)
+    parts: np.ndarray  # (channels, P, B + 1) complex64 the filter's partition spectra
+    fdl: np.ndarray  # (channels, P, B + 1) complex64 spectra of the last P input blocks
+    previous: np.ndarray  # (channels, B) float32 the block before the newest
+    history: np.ndarray  # (channels, n_fft - hop) float32 the input before the newest hops
+    frames: int = 0  # STFT frames observed (the design schedule counts them)
+
+
+class Colour:
+    """The colour stage toward ``target`` (a style's long-term power per model bin).
+
+    Parameters
+    ----------
+    target : np.ndarray
+        ``(MODEL_BINS,)`` non-negative long-term power spectrum of the style on the model grid
+        (any scale: only its shape matters).
+    """
+
+    def __init__(self, target: np.ndarray) -> None:
+        target = np.asarray(target, dtype=np.float64)
+        if target.shape != (MODEL_BINS,) or not np.all(np.isfinite(target)) or target.min() < 0:
+            raise ParameterError(
+                f"colour target of shape {target.shape} must be {MODEL_BINS} finite "
+                "non-negative powers (a style's long-term spectrum on the model grid)"
+            )
+        self.target = np.maximum(target / max(target.sum(), 1e-30), 1e-12)
+
+    # -- state ----------------------------------------------------------------------------------
+    def new_state(self, config: StftConfig, channels: int) -> ColourState:
+        block = config.hop_length
+        parts = _n_parts(config)
+        flat = np.zeros((channels, parts, block + 1), dtype=np.complex64)
+        flat[:, 0, :] = 1.0  # the identity filter until something has been heard
+        return ColourState(
+            power=np.zeros((channels, MODEL_BINS)),
+            weight=np.zeros(channels),
+            log_gain=np.zeros((channels, MODEL_BINS), dtype=np.float32),
+            parts=flat,
+            fdl=np.zeros((channels, parts, block + 1), dtype=np.complex64),
+            previous=np.zeros((channels, block), dtype=np.float32),
+            history=np.zeros((channels, config.n_fft - block), dtype=np.float32),
+        )
+
+    # -- the filter ------------------------------------------------------------------------------
+    def filter(self, x: np.ndarray, state: ColourState) -> np.ndarray:
+        """Filter ``x`` ``(channels, k * hop)`` (whole hops) with the current filter; returns
+        float32 of the same shape."""
+        channels, n = x.shape
+        block = state.previous.shape[1]
+        out = np.empty((channels, n), dtype=np.float32)
+        for i in range(0, n, block):
+            new = x[:, i : i + block]
+            spec = rfft(np.concatenate((state.previous, new), axis=1))
+            state.fdl = np.roll(state.fdl, 1, axis=1)
+            state.fdl[:, 0] = spec
+            acc = np.einsum("cpk,cpk->ck", state.fdl, state.parts)
+            out[:, i : i + block] = irfft(acc, 2 * block)[:, block:]
+            state.previous = np.ascontiguousarray(new, dtype=np.float32)
+        return out
+
+    @staticmethod
+    def frames_to_update(state: ColourState, config: StftConfig) -> int:
+        """STFT frames until the next filter design (at least 1)."""
+        every = UPDATE_FRAMES * config.model_stride
+        return every - state.frames % every
+
+    # -- adaptation ------------------------------------------------------------------------------
+    def observe(
+        self,
+        x: np.ndarray,
+        state: ColourState,
+        config: StftConfig,
+        floor_db: float,
+        strength: float,
+    ) -> bool:
+        """Add the input ``x`` (``(channels, k * hop)``, whole hops, the samples just filtered)
+        to the input's long-term spectrum, frame by frame (frames whose peak is below
+        ``floor_db`` dBFS count for nothing, and less up to 20 dB above it), and redesign the
+        filter when the schedule says so. Returns True if the filter changed."""
+        from .stft import frames as frames_of
+
+        hop = config.hop_length
+        n = x.shape[1] // hop
+        buf = np.concatenate((state.history, x), axis=1)
+        state.history = buf[:, n * hop :]
+        magnitude = np.abs(rfft(frames_of(buf, config, n))[..., :MODEL_BINS])
+        level_db = 20.0 * np.log10(np.maximum(magnitude.max(axis=2) * config.level_scale32,
+                                              1e-30))
+        active = np.clip((level_db - floor_db) / 20.0, 0.0, 1.0)
+        decay = np.exp(-hop / config.sample_rate / MEMORY_SECONDS)
+        for f in range(n):
+            state.power = decay * state.power + active[:, f, np.newaxis] * (
+                magnitude[:, f].astype(np.float64) ** 2
+            )
+            state.weight = decay * state.weight + active[:, f]
+        every = UPDATE_FRAMES * config.model_stride
+        before = state.frames
+        state.frames += n
+        if state.frames // every == before // every:
+            return False
+        self.design(state, config, strength)
+        return True
+
+    def log_gains(self, state: ColourState, config: StftConfig, strength: float) -> np.ndarray:
+        """The gain per model bin (natural log, ``(channels, MODEL_BINS)``) the input's
+        long-term spectrum so far calls for, at ``strength`` (the effect's style amount)."""
+        heard = state.weight * config.hop_length / config.sample_rate
+        out = np.zeros((state.power.shape[0], MODEL_BINS))
+        if strength == 0.0:
+            return out  # the dry spectrum, exactly
+        for c in range(state.power.shape[0]):
+            if state.weight[c] <= 0:
+                continue
+            p = state.power[c] / state.weight[c]
+            early = min(1.0, heard[c] / EARLY_SECONDS)
+            if early < 1.0:
+                p = early * p + (1.0 - early) * _smooth(p, config)
+            p = np.maximum(p, p.max() * _FLOOR)
+            p = p / p.sum()
+            g = strength * 0.5 * (np.log(self.target) - np.log(p))
+            # loudness: the coloured input's power equals the input's (the clamp moves it, so
+            # the two alternate until both hold)
+            for _ in range(_LOUDNESS_PASSES):
+                g = np.clip(g - 0.5 * np.log(np.sum(p * np.exp(2.0 * g))), -_MAX_LOG, _MAX_LOG)
+            out[c] = g
+        return out
+
+    def design(self, state: ColourState, config: StftConfig, strength: float) -> None:
+        """Redesign every channel's filter from its current statistics."""
+        log_gain = self.log_gains(state, config, strength)
+        state.log_gain = log_gain.astype(np.float32)
+        state.parts = _partitions(minimum_phase(log_gain, config), config)
+
+
+_MAX_LOG = MAX_GAIN_DB / 20.0 * np.log(10.0)
+_LOUDNESS_PASSES = 8
+
+
+def _n_parts(config: StftConfig) -> int:
+    return int(np.ceil(IR_SECONDS * config.sample_rate / config.hop_length))
+
+
+def minimum_phase(log_gain: np.ndarray, config: StftConfig) -> np.ndarray:
+    """The minimum-phase impulse response (``(channels, P * hop)``) whose magnitude is
+    ``exp(log_gain)`` on the model bins (the bins above follow the top one), by the folded
+    real cepstrum on a grid twice the analysis size (less cepstral aliasing)."""
+    n = 2 * config.n_fft
+    bins = n // 2 + 1
+    grid = np.arange(bins) * (config.sample_rate / n)
+    model = np.arange(MODEL_BINS) * (config.sample_rate / config.n_fft)
+    log_mag = np.stack([np.interp(grid, model, g) for g in log_gain])
+    cepstrum = irfft(log_mag, n)
+    folded = np.zeros_like(cepstrum)
+    folded[:, 0] = cepstrum[:, 0]
+    folded[:, 1 : n // 2] = 2.0 * cepstrum[:, 1 : n // 2]
+    folded[:, n // 2] = cepstrum[:, n // 2]
+    response = irfft(np.exp(rfft(folded)), n)
+    length = _n_parts(config) * config.hop_length
+    ir = response[:, :length].copy()
+    taper = length // 8  # the last eighth fades out: no cut at the end of the response
+    ir[:, -taper:] *= np.cos(np.linspace(0.0, np.pi / 2.0, taper)) ** 2
+    return ir
+
+
+def _partitions(ir: np.ndarray, config: StftConfig) -> np.ndarray:
+    """Spectra (``(channels, P, B + 1)``) of the response cut into hop-long partitions."""
+    block = config.hop_length
+    channels, length = ir.shape
+    parts = ir.reshape(channels, length // block, block)
+    padded = np.concatenate((parts, np.zeros_like(parts)), axis=2)
+    return rfft(padded.astype(np.float32)).astype(np.complex64)
+
+
+def _smooth(power: np.ndarray, config: StftConfig) -> np.ndarray:
+    """``power`` averaged over a band of ``_SMOOTH_OCTAVES`` around each bin (prefix sums)."""
+    k = np.arange(MODEL_BINS)
+    half = 2.0 ** (_SMOOTH_OCTAVES / 2.0)
+    lo = np.clip(np.floor(k / half), 0, MODEL_BINS - 1).astype(int)
+    hi = np.clip(np.ceil(k * half), 0, MODEL_BINS - 1).astype(int) + 1
+    cs = np.concatenate(([0.0], np.cumsum(power)))
+    return (cs[hi] - cs[lo]) / (hi - lo)
