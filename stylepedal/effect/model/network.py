@@ -21,9 +21,10 @@ from __future__ import annotations
 import json
 from typing import Any, cast
 
+import numpy as np
 import torch
 
-from ..._validate import check_positive_int
+from ..._validate import check_bool, check_positive_int
 from ...errors import CacheError, ParameterError
 from ..engine.constants import MODEL_BINS
 from .stream import FORMAT, FORMAT_VERSION, StyleNetTransform, check_format, read_safetensors
@@ -50,6 +51,13 @@ class StyleNet(torch.nn.Module):
     gate : bool
         Also output a per-bin gain on the input: ``y = relu(x * (1 + g) + delta)`` instead of
         ``relu(x + delta)`` (both start as the identity).
+    level_norm : bool
+        The network sees its input at a normalised level: streaming scales each frame by
+        :func:`~stylepedal.effect.model.stream.level_scales` before it and back after it
+        (training feeds it normalised frames directly).
+    colour : bool
+        Carry a ``colour_target`` buffer: a style's long-term power per bin, which the engine's
+        colour stage EQs the input toward.
 
     Examples
     --------
@@ -68,6 +76,8 @@ class StyleNet(torch.nn.Module):
         dilations: tuple[int, ...] = (1, 2, 4, 8),
         leak: float = 0.1,
         gate: bool = False,
+        level_norm: bool = False,
+        colour: bool = False,
     ) -> None:
         super().__init__()
         self.n_bins = check_positive_int(n_bins, "n_bins")
@@ -79,9 +89,12 @@ class StyleNet(torch.nn.Module):
         if isinstance(leak, bool) or not isinstance(leak, (int, float)) or not 0 <= leak < 1:
             raise ParameterError(f"leak={leak!r} is out of range: allowed is [0, 1)")
         self.leak = float(leak)
-        if not isinstance(gate, bool):
-            raise ParameterError(f"gate={gate!r} must be True or False")
-        self.gate = gate
+        self.gate = check_bool(gate, "gate")
+        self.level_norm = check_bool(level_norm, "level_norm")
+        self.colour = check_bool(colour, "colour")
+        if self.colour:
+            # the style's long-term power per bin, for the engine's colour stage (not trained)
+            self.register_buffer("colour_target", torch.ones(self.n_bins))
         self.inp = torch.nn.Linear(self.n_bins, self.channels)
         self.convs = torch.nn.ModuleList(
             torch.nn.Conv1d(self.channels, self.channels, self.kernel_size, dilation=d)
@@ -139,6 +152,8 @@ class StyleNet(torch.nn.Module):
             "dilations": list(self.dilations),
             "leak": self.leak,
             "gate": self.gate,
+            "level_norm": self.level_norm,
+            "colour": self.colour,
         }
 
     @classmethod
@@ -159,6 +174,8 @@ class StyleNet(torch.nn.Module):
                 dilations=tuple(config["dilations"]),
                 leak=config["leak"],
                 gate=config.get("gate", False),
+                level_norm=config.get("level_norm", False),
+                colour=config.get("colour", False),
             )
         except (KeyError, TypeError) as exc:
             raise CacheError(f"config is missing or has a bad field: {exc}") from exc
@@ -167,12 +184,17 @@ class StyleNet(torch.nn.Module):
         """Weights as safetensors bytes (config JSON in the header metadata).
 
         ``dtype="float16"`` halves the size; call :meth:`round_to` first so the network in
-        memory equals the one that will be loaded.
+        memory equals the one that will be loaded. Buffers (the colour target, a power
+        spectrum spanning many decades) stay float32.
         """
         from safetensors.torch import save
 
         tdtype = _torch_dtype(dtype)
-        tensors = {k: v.detach().to(tdtype).contiguous() for k, v in self.state_dict().items()}
+        buffers = {name for name, _ in self.named_buffers()}
+        tensors = {
+            k: v.detach().to(torch.float32 if k in buffers else tdtype).contiguous()
+            for k, v in self.state_dict().items()
+        }
         meta = {"config": json.dumps(self.to_config(), sort_keys=True)}
         return save(tensors, metadata=meta)
 
@@ -199,6 +221,14 @@ class StyleNet(torch.nn.Module):
             for p in self.parameters():
                 p.copy_(p.to(tdtype).to(torch.float32))
         return self
+
+    def set_colour_target(self, target: np.ndarray) -> None:
+        """Store a style's long-term power per bin for the engine's colour stage."""
+        if not self.colour:
+            raise ParameterError("this network has no colour target: build it with colour=True")
+        buffer = self.get_buffer("colour_target")
+        with torch.no_grad():
+            buffer.copy_(torch.from_numpy(np.asarray(target, dtype=np.float32)))
 
     def n_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..._validate import check_bool, check_positive_int, check_range
 from ...errors import CacheError, ParameterError
+from ..engine.constants import MODEL_HOP_SECONDS
 
 __all__ = [
     "FORMAT",
@@ -77,6 +78,8 @@ def check_config(config: Any) -> dict[str, Any]:
             "dilations": [check_positive_int(d, "dilations[i]") for d in dilations],
             "leak": config["leak"],
             "gate": check_bool(config.get("gate", False), "gate"),
+            "level_norm": check_bool(config.get("level_norm", False), "level_norm"),
+            "colour": check_bool(config.get("colour", False), "colour"),
         }
         check_range(checked["leak"], "leak", 0.0, 0.999999)
     except (KeyError, TypeError, ParameterError) as exc:
@@ -94,6 +97,8 @@ def weight_shapes(config: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
     out = bins * (2 if config["gate"] else 1)
     shapes["out.weight"] = (out, c)
     shapes["out.bias"] = (out,)
+    if config.get("colour"):
+        shapes["colour_target"] = (bins,)
     return shapes
 
 
@@ -139,14 +144,41 @@ def read_safetensors(
     return {k: v.astype(np.float32) for k, v in tensors.items()}, checked
 
 
+# The network of a level-normalised model sees its input at a level set by the input's recent
+# past: frames are scaled by 1 / sqrt(L), L the power-weighted mean frame power over about
+# LEVEL_SECONDS (loud frames count more, so pauses and the noise floor do not pull it down).
+LEVEL_SECONDS = 2.0
+_LEVEL_DECAY = float(np.exp(-MODEL_HOP_SECONDS / LEVEL_SECONDS))
+
+
+def level_scales(power: np.ndarray, state: np.ndarray) -> np.ndarray:
+    """The input scale of each frame (``(channels, frames)``) from the frames' mean power
+    ``power`` (``(channels, frames)``, the linear feature ``expm1(x)`` squared and averaged over
+    the bins); ``state`` ``(channels, 2)`` (the decayed sums of power squared and of power) is
+    updated in place. Training and streaming both call this: one definition of the level."""
+    import scipy.signal
+
+    p = np.asarray(power, dtype=np.float64)
+    b, a = [1.0], [1.0, -_LEVEL_DECAY]
+    # y[n] = decay * y[n - 1] + x[n], started from the sums carried in ``state``
+    num, _ = scipy.signal.lfilter(b, a, p * p, axis=1, zi=_LEVEL_DECAY * state[:, :1])
+    den, _ = scipy.signal.lfilter(b, a, p, axis=1, zi=_LEVEL_DECAY * state[:, 1:])
+    if p.shape[1]:
+        state[:, 0], state[:, 1] = num[:, -1], den[:, -1]
+    level = np.where(den > 0, num / np.maximum(den, 1e-300), p)
+    return (1.0 / np.sqrt(np.maximum(level, 1e-20))).astype(np.float32)
+
+
 @dataclass
 class StyleNetState:
-    """Per-channel history of every dilated convolution's input (RAVE cached_conv)."""
+    """Per-channel history of every dilated convolution's input (RAVE cached_conv), and the
+    input level's running sums."""
 
     channels: int
     # (channels, sum((k-1)*d), C): each layer's last (k-1)*d inputs, oldest first, layer after
     # layer (one array, so the compiled single-frame path and the BLAS path share it)
     history: np.ndarray
+    level: np.ndarray  # (channels, 2) float64, see level_scales
 
 
 class StyleNetTransform:
@@ -213,6 +245,11 @@ class StyleNetTransform:
         self._w_out = t(arr("out.weight"))  # (C, bins) or (C, 2 * bins) with a gate
         self._b_out = np.ascontiguousarray(arr("out.bias"))
         self.gate = bool(config["gate"])
+        self.level_norm = bool(config["level_norm"])
+        # the engine's colour stage reads this: the style's long-term power per model bin
+        self.colour_target = (
+            np.asarray(weights["colour_target"], dtype=np.float64) if config["colour"] else None
+        )
         self._hist = [(self.kernel_size - 1) * d for d in self.dilations]
         self._starts = np.cumsum([0, *self._hist]).tolist()
         # the compiled path's weights: float16 bits if float16 holds all of them, else float32
@@ -233,6 +270,7 @@ class StyleNetTransform:
         return StyleNetState(
             channels=channels,
             history=np.zeros((channels, self._starts[-1], self.channels), np.float32),
+            level=np.zeros((channels, 2)),
         )
 
     def _kernel(self, x: np.ndarray, state: StyleNetState, y: np.ndarray) -> None:
@@ -252,6 +290,15 @@ class StyleNetTransform:
                 f"{state.channels}: call new_state({frames.shape[0]})"
             )
         x = np.ascontiguousarray(frames, dtype=np.float32)
+        if not self.level_norm:
+            return self._network(x, state)
+        linear = np.expm1(x)
+        scale = level_scales(np.mean(linear * linear, axis=2), state.level)[..., np.newaxis]
+        y = self._network(np.log1p(linear * scale), state)
+        return np.log1p(np.expm1(y) / scale)
+
+    def _network(self, x: np.ndarray, state: StyleNetState) -> np.ndarray:
+        """The network on its (normalised) input, C-order float32 ``(channels, n, bins)``."""
         n = x.shape[1]
         if n <= KERNEL_MAX_FRAMES:
             y = np.empty_like(x)

@@ -1,25 +1,24 @@
-"""Train a per-style :class:`~stylepedal.effect.model.network.StyleNet` on the seeds' Gram
-objective.
+"""Train a style: the colour stage's target and a texture network, through the engine itself.
 
-The seeds optimise one spectrogram per input (minutes per clip). Here a small causal network
-learns, once per style, a mapping that lowers the same objective on *any* guitar-like input:
+A style model has two parts, each doing what the low-latency engine can realise:
 
-``loss = style_loss(G(F(y_sub)), G_style) + alpha * content_loss(F(y_sub), F(x_sub))``
+* **colour**: the style's long-term power per model bin (:func:`colour_target`). The engine's
+  colour stage (:mod:`stylepedal.effect.engine.colour`) EQs the input toward it with a slowly
+  adapting minimum-phase filter at the grid's fine resolution. Nothing to learn.
+* **texture**: a small causal network (:class:`~stylepedal.effect.model.network.StyleNet`) that
+  changes each frame of the coloured input, trained on the seeds' Gram objective.
 
-where ``x`` are content log-magnitude frames (the model's 5.333 ms frame period),
-``y = net(x)``, and ``_sub`` keeps every ``feature_stride``-th frame (4 -> 21.3 ms, close to the
-seeds' 23.2 ms hop, so the width-11 Gram kernel sees the seeds' ~250 ms of context, and the loss
-is 4x cheaper).
+The network is judged during training as the user hears it: its per-frame gains go through the
+engine's own low-delay synthesis (:func:`synthesize`, a torch twin of the engine's overlap-add),
+and the loss is taken on the seeds' representation of the result (``log1p|STFT|``, 2048/512
+at 22050 Hz, level-normalised), so it cannot score with detail the synthesis does not keep,
+nor by changing the level. The random feature bank is drawn anew every step (:func:`draw_bank`),
+with widths, sizes and seeds the independent judge (:mod:`stylepedal.effect.research.judge`)
+never uses, so the network learns the style rather than one bank.
 
-Content is the procedural guitar corpus (:mod:`stylepedal.effect.model.corpus`) plus optional user
-clips, analysed once at 22050 Hz (the model band is the whole band there). Style Grams are
-computed once, averaged over all style files weighted by their frame counts.
-
-The content term is a sum over frames while the style term (a normalised Gram) is not, so the
-balance set by ``alpha`` depends on the length of the clip. The seeds optimise ~430 frames
-(10 s at a 23 ms hop); training segments are shorter, so their content term is rescaled to
-``content_reference_frames`` frames, which makes the training objective the seeds' objective on a
-10 s clip.
+Content: the shipped soundfont guitars (:mod:`stylepedal.effect.model.guitars`, the train split
+only) and procedural clips (:mod:`stylepedal.effect.model.corpus`), each at a random level
+(``gain_db_range``), coloured by the engine's colour stage toward this style.
 """
 
 from __future__ import annotations
@@ -33,38 +32,53 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..._validate import check_audible, check_sample_rate
+from ..._validate import check_audible, check_range, check_sample_rate
 from ...errors import ParameterError
-from ..engine.constants import MODEL_BINS, MODEL_HOP_SECONDS
+from ..engine.constants import MODEL_BINS
 from .features import FeatureConfig
 
 if TYPE_CHECKING:  # torch is imported lazily so `stylepedal --help` stays fast
     import torch
 
-    from .gram import GramFeatures
     from .network import StyleNet
 
 __all__ = [
+    "BANK_FILTERS",
+    "BANK_SEED_LIMIT",
+    "BANK_WIDTHS",
     "TRAIN_SAMPLE_RATE",
+    "TRAIN_VERSION",
     "TrainConfig",
     "TrainReport",
-    "clip_loss",
+    "colour_target",
+    "draw_bank",
     "prepare_style",
-    "style_grams",
+    "synthesize",
     "train_style",
 ]
 
 log = logging.getLogger(__name__)
 
+# The training method's version, part of every model's cache key: bump it when a change to the
+# method (not to its settings) would train another model from the same settings.
+TRAIN_VERSION = 2
 # Training runs at 22050 Hz: the cheapest rate whose band covers the whole model band.
 TRAIN_SAMPLE_RATE = 22050
-# Content weight control (TrainConfig.style_reduction): step of the log-multiplier per unit of
-# log error, and its range (alpha x 1 .. alpha x 1000).
-_WEIGHT_RATE = 0.6
+# The random feature banks of training: widths and sizes that the independent judge does not
+# use, seeds below the judge's reserved range (tests check both).
+BANK_WIDTHS: tuple[int, ...] = (2, 4, 7, 9, 13, 17)
+BANK_FILTERS: tuple[int, ...] = (192, 384, 512)
+BANK_SEED_LIMIT = 1_000_000
+# The loss's representation: the seeds' spectrogram, at the level the judge uses.
+_LOSS_N_FFT = 2048
+_LOSS_HOP = 512
+_LOSS_RMS = 0.1
+_ACTIVE_DB = 40.0
+# Content weight control: steps between updates, the step of log(weight) per unit of
+# log(change / target), and the bound on the weight's factor either way.
 _CONTROL_EVERY = 10
-_LOG_WEIGHT_RANGE = (0.0, math.log(1000.0))
-# Most Gram feature frames computed for the style (bounds the precompute for long files).
-_STYLE_FEATURE_FRAMES = 24000
+_CONTROL_RATE = 0.5
+_CONTROL_RANGE = math.log(20.0)
 
 
 @dataclass(frozen=True)
@@ -73,152 +87,119 @@ class TrainConfig:
 
     Parameters
     ----------
-    features : FeatureConfig
-        Gram features. Default 512 filters of width 11 (Ulyanov uses 4096): the features cost
-        ``n_filters * 1030 * 11`` MACs per loss frame and dominate a training step; 512 keeps
-        one style under 120 s on 2 cores (see ``benchmarks/style.py``), and the benchmark
-        checks the trained network against the optimiser on the same features.
     alpha : float
-        Content weight (the seeds' 1e-2; 0 is texture synthesis). The reported losses always
-        use it.
-    style_reduction : float
-        Target share of the input's style loss that the network removes on the held-out
-        corpus clips (0.83; 0 trains with the fixed ``alpha``). Every 10 steps the content
-        weight is adapted (``alpha`` x 1 .. x 1000: never below the seeds' weight) so that
-        the style loss settles at ``1 - style_reduction`` of the unprocessed input's.
-        Why: with a fixed alpha=1e-2 the network closes 90-99 % of the per-input
-        optimiser's style gap but changes the content 1.3-1.5x as much as the optimiser (a
-        network shared by every input cannot tailor its change to each clip), and the
-        content weight that brings it down to the optimiser's content change depends on the
-        style (measured: organ ~5e-2, flute ~2e-1). 0.85 left one benchmark clip's content
-        loss 1.3 % above the optimiser's in one run (0.98 in another); 0.83 keeps all six below
-        0.97 and every gap above 0.85 (chosen on benchmarks/style.py's held-out clips).
-    feature_stride : int
-        Gram loss on every ``feature_stride``-th output frame (4: 21.3 ms).
-    content_reference_frames : int
-        Loss frames the content term is scaled to (the seeds' ~430 frames of a 10 s clip).
-    steps, batch_size, segment_loss_frames, learning_rate : int, int, int, float
-        Adam steps, segments per step, loss frames per segment (80: 1.7 s), peak learning
-        rate (cosine decay to 10 %). Each segment has its own Gram, like a clip: pooling one
-        Gram over a batch of segments from different clips let loud and soft segments cancel
-        and did not generalise to whole clips (held-out style loss -40 % instead of -92 %).
-    grad_clip : float
-        Gradient norm clip of the loss normalised by ``sum(G_style^2)``; 0 disables.
-    corpus_clips, corpus_seconds, corpus_seed : int, float, int
-        The built-in content corpus.
-    heldout_clips : int
-        Corpus clips of another seed used only to measure the held-out loss.
-    channels, kernel_size, dilations, gate : int, int, tuple, bool
+        Initial content weight: the relative feature change of the output against the
+        coloured input costs ``alpha`` times as much as the relative Gram distance to the style.
+    content_target : float
+        The content change the network may make (relative feature change, averaged over
+        recent steps): every ``_CONTROL_EVERY`` steps the content weight is multiplied up while
+        the change is above it and down while below, within ``alpha`` x [1/20, 20]. Styles
+        differ in how far the Gram objective pulls a guitar (a flute pulls hard); one target
+        keeps every style's notes and timing about equally intact. 0 turns the control off.
+    steps, batch_size, segment_frames, learning_rate, grad_clip : int, int, int, float, float
+        Adam steps, segments per step, model frames per segment (300: 1.6 s), peak learning
+        rate (cosine decay to 10 %), gradient-norm clip (0: off).
+    gain_db_range : (float, float)
+        Level augmentation: every content clip is played at a gain drawn from this range.
+    procedural_clips, corpus_seconds : int, float
+        Procedural guitar clips beside the shipped soundfont guitars, and their length.
+    use_guitars : bool
+        Use the shipped soundfont guitars (the train split).
+    channels, kernel_size, dilations : int, int, tuple
         Network shape (see :class:`~stylepedal.effect.model.network.StyleNet`).
     seed : int
-        Seeds the network init and the segment sampling: same config, same model.
+        Seeds the network, the segments, the levels and the banks: same config, same model.
     """
 
-    features: FeatureConfig = field(default_factory=lambda: FeatureConfig(n_filters=512))
-    alpha: float = 1e-2
-    style_reduction: float = 0.83
-    feature_stride: int = 4
-    content_reference_frames: int = 430
-    steps: int = 300
+    alpha: float = 0.5
+    content_target: float = 0.2
+    steps: int = 400
     batch_size: int = 4
-    segment_loss_frames: int = 80
+    segment_frames: int = 300
     learning_rate: float = 2e-3
     grad_clip: float = 1.0
-    corpus_clips: int = 32
-    corpus_seconds: float = 4.0
-    corpus_seed: int = 0
-    heldout_clips: int = 4
-    channels: int = 96
+    gain_db_range: tuple[float, float] = (-24.0, 6.0)
+    procedural_clips: int = 8
+    corpus_seconds: float = 6.0
+    use_guitars: bool = True
+    channels: int = 64
     kernel_size: int = 3
     dilations: tuple[int, ...] = (1, 2, 4, 8)
-    gate: bool = False
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in (
-            "feature_stride",
-            "content_reference_frames",
-            "steps",
-            "batch_size",
-            "segment_loss_frames",
-            "corpus_clips",
-            "heldout_clips",
-            "channels",
-            "kernel_size",
-        ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ParameterError(f"{name}={value!r} must be a positive integer")
-        if not isinstance(self.features, FeatureConfig):
-            raise ParameterError(f"features={self.features!r} must be a FeatureConfig")
-        for name, low, high in (
-            ("alpha", 0.0, 1e6),
-            ("learning_rate", 1e-7, 1.0),
-            ("grad_clip", 0.0, 1e6),
-            ("style_reduction", 0.0, 0.99),
-            ("corpus_seconds", 0.5, 600.0),
-        ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ParameterError(f"{name}={value!r} must be a number in [{low}, {high}]")
-            if not low <= value <= high:
-                raise ParameterError(
-                    f"{name}={value!r} is out of range: allowed is [{low}, {high}]"
-                )
-        if self.segment_loss_frames < self.features.kernel_size:
+        from ..._validate import check_non_negative_int, check_positive_int
+
+        for name in ("steps", "batch_size", "segment_frames", "channels", "kernel_size"):
+            check_positive_int(getattr(self, name), name)
+        for name in ("procedural_clips", "seed"):
+            check_non_negative_int(getattr(self, name), name)
+        check_range(self.alpha, "alpha", 0.0, 1e6)
+        check_range(self.content_target, "content_target", 0.0, 10.0)
+        check_range(self.learning_rate, "learning_rate", 1e-7, 1.0)
+        check_range(self.grad_clip, "grad_clip", 0.0, 1e6)
+        check_range(self.corpus_seconds, "corpus_seconds", 1.0, 600.0)
+        low, high = self.gain_db_range
+        check_range(low, "gain_db_range[0]", -60.0, 24.0)
+        check_range(high, "gain_db_range[1]", low, 24.0)
+        if self.procedural_clips == 0 and not self.use_guitars:
+            raise ParameterError("procedural_clips=0 with use_guitars=False leaves no content")
+        need = _min_segment_frames()
+        if self.segment_frames < need:
             raise ParameterError(
-                f"segment_loss_frames={self.segment_loss_frames} must be >= "
-                f"features.kernel_size={self.features.kernel_size}"
+                f"segment_frames={self.segment_frames} is too short: allowed is at least {need} "
+                f"(the widest training bank, {max(BANK_WIDTHS)} frames of the loss's STFT)"
             )
-        for name in ("seed", "corpus_seed"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ParameterError(f"{name}={value!r} must be a non-negative integer")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able, canonical (used in the cache key)."""
         d = asdict(self)
         d["dilations"] = list(self.dilations)
+        d["gain_db_range"] = list(self.gain_db_range)
         return d
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         data = dict(data)
-        data["features"] = FeatureConfig(**data["features"])
         data["dilations"] = tuple(data["dilations"])
+        data["gain_db_range"] = tuple(data["gain_db_range"])
         return cls(**data)
 
     def make_network(self) -> StyleNet:
         from .network import StyleNet
 
-        return StyleNet(
-            channels=self.channels,
-            kernel_size=self.kernel_size,
-            dilations=self.dilations,
-            gate=self.gate,
-        )
+        return StyleNet(channels=self.channels, kernel_size=self.kernel_size,
+                        dilations=self.dilations, level_norm=True, colour=True)
 
 
 @dataclass
 class TrainReport:
-    """What happened in :func:`train_style`."""
+    """What :func:`train_style` did: losses on held-out procedural clips under a fixed bank,
+    before and after (``{"style", "content", "total"}``), the training losses, the time."""
 
     steps: int
     seconds: float
     train_losses: list[float]
     heldout_before: dict[str, float]
     heldout_after: dict[str, float]
-    style_frames: int
-    content_frames: int
+    content_clips: int
     n_parameters: int
-    config: dict[str, Any]
-    content_weight: float = math.nan
+    content_weight: float
+    config: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-# -- data ------------------------------------------------------------------------------------
+def _min_segment_frames() -> int:
+    """The fewest model frames whose synthesis gives the widest bank enough loss frames."""
+    from ..engine.stft import StftConfig
+
+    hop = StftConfig.for_rate(TRAIN_SAMPLE_RATE).hop_length
+    return -(-(max(BANK_WIDTHS) - 1) * _LOSS_HOP // hop) + 1
+
+
+# -- the style ---------------------------------------------------------------------------------
 
 
 def prepare_style(audio: np.ndarray, sample_rate: int, *, name: str = "style") -> np.ndarray:
@@ -230,7 +211,7 @@ def prepare_style(audio: np.ndarray, sample_rate: int, *, name: str = "style") -
     Raises
     ------
     ParameterError
-        on NaN/Inf samples, silence (peak below -90 dBFS), or a bad shape or rate.
+        on NaN/Inf samples, silence (peak at or below -90 dBFS), or a bad shape or rate.
 
     Examples
     --------
@@ -257,137 +238,198 @@ def prepare_style(audio: np.ndarray, sample_rate: int, *, name: str = "style") -
     return np.ascontiguousarray(audio, dtype=np.float32)
 
 
-def _frames(audio: np.ndarray) -> np.ndarray:
+def colour_target(styles: Sequence[np.ndarray]) -> np.ndarray:
+    """The style's long-term power per model bin (``(MODEL_BINS,)``, summing to 1): the mean
+    over every clip's frames within 40 dB of that clip's loudest, clips weighted by length.
+
+    ``styles`` are mono 22050 Hz clips (:func:`prepare_style`).
+
+    Examples
+    --------
+    >>> t = np.arange(22050) / 22050
+    >>> target = colour_target([np.sin(2 * np.pi * 440 * t).astype(np.float32)])
+    >>> target.shape, int(np.argmax(target)) == round(440 / (300 / 28))
+    ((1030,), True)
+    """
     from ..engine.stft import analyze
 
-    return analyze(audio, TRAIN_SAMPLE_RATE)
+    total = np.zeros(MODEL_BINS)
+    for audio in styles:
+        power = np.expm1(analyze(audio, TRAIN_SAMPLE_RATE).astype(np.float64)) ** 2
+        energy = power.sum(axis=1)
+        active = energy >= energy.max() * 10.0 ** (-_ACTIVE_DB / 10.0)
+        total += power[active].sum(axis=0)
+    return total / max(total.sum(), 1e-300)
 
 
-def style_grams(
-    styles: Sequence[tuple[np.ndarray, int]],
-    features: GramFeatures,
-    *,
-    feature_stride: int,
-) -> tuple[list[torch.Tensor], int]:
-    """Frame-weighted average Gram of several style signals; returns ``(grams, frames)``.
+# -- the random banks --------------------------------------------------------------------------
 
-    Every phase of the stride is used (up to a bound for long files), so no frame is wasted.
 
-    Raises
-    ------
-    ParameterError
-        for silent, too-short or non-finite style audio (see :func:`prepare_style`).
+def draw_bank(rng: np.random.Generator) -> FeatureConfig:
+    """One random feature bank for one training step: a width from :data:`BANK_WIDTHS`, a size
+    from :data:`BANK_FILTERS`, a seed below :data:`BANK_SEED_LIMIT`.
+
+    Examples
+    --------
+    >>> bank = draw_bank(np.random.default_rng(0))
+    >>> bank.kernel_size in BANK_WIDTHS and bank.seed < BANK_SEED_LIMIT
+    True
     """
-    from .gram import style_gram
-
-    if not styles:
-        raise ParameterError("styles=[] is empty: pass at least one (audio, sample_rate)")
-    kernel = features.config.kernel_size
-    specs: list[np.ndarray] = []
-    for i, item in enumerate(styles):
-        if not isinstance(item, (tuple, list)) or len(item) != 2:
-            raise ParameterError(f"styles[{i}] must be an (audio, sample_rate) pair")
-        audio = prepare_style(item[0], item[1], name=f"styles[{i}]")
-        frames = _frames(audio)
-        n_sub = frames.shape[0] // feature_stride
-        if n_sub < kernel:
-            seconds = len(audio) / TRAIN_SAMPLE_RATE
-            need = kernel * feature_stride * MODEL_HOP_SECONDS
-            raise ParameterError(
-                f"styles[{i}] is too short ({seconds:.3f} s): allowed is at least "
-                f"{need:.2f} s (features.kernel_size={kernel} frames at feature_stride="
-                f"{feature_stride})"
-            )
-        phases = max(1, min(feature_stride, _STYLE_FEATURE_FRAMES // n_sub))
-        offsets = np.linspace(0, feature_stride, phases, endpoint=False).astype(int)
-        specs.extend(np.ascontiguousarray(frames[off::feature_stride].T) for off in offsets)
-    return style_gram(specs, features)
+    return FeatureConfig(
+        n_filters=int(rng.choice(BANK_FILTERS)),
+        kernel_size=int(rng.choice(BANK_WIDTHS)),
+        seed=int(rng.integers(0, BANK_SEED_LIMIT)),
+    )
 
 
-class _Content:
-    """Content frames of all clips, sampled as segments."""
-
-    def __init__(self, clips: list[np.ndarray]) -> None:
-        import torch
-
-        self.frames = [torch.from_numpy(_frames(c)) for c in clips]
-        self.total = sum(f.shape[0] for f in self.frames)
-
-    def batch(self, rng: np.random.Generator, batch_size: int, length: int) -> torch.Tensor:
-        import torch
-
-        usable = [i for i, f in enumerate(self.frames) if f.shape[0] >= length]
-        if not usable:
-            raise ParameterError(
-                f"content clips are shorter than a training segment ({length} frames = "
-                f"{length * MODEL_HOP_SECONDS:.2f} s): pass longer clips"
-            )
-        weights = np.array([self.frames[i].shape[0] - length + 1 for i in usable], float)
-        out = []
-        for k in rng.choice(len(usable), size=batch_size, p=weights / weights.sum()):
-            f = self.frames[usable[k]]
-            start = int(rng.integers(0, f.shape[0] - length + 1))
-            out.append(f[start : start + length])
-        return torch.stack(out)
+# -- through the engine ------------------------------------------------------------------------
 
 
-def clip_loss(
-    logmag: torch.Tensor,
-    content: torch.Tensor,
-    grams: list[torch.Tensor],
-    features: GramFeatures,
-    *,
-    alpha: float,
-    feature_stride: int,
-    offset: int = 0,
-    content_scale: float = 1.0,
-) -> dict[str, torch.Tensor]:
-    """The objective on ``(batch, frames, bins)`` outputs vs their content, per batch item.
+class _ColourOnly:
+    """The identity transform with a colour target: the engine's colour stage alone."""
 
-    Returns ``{"style", "content", "total"}`` tensors of shape ``(batch,)``; ``content`` is the
-    raw sum over loss frames, ``total = style + alpha * content_scale * content``.
-    """
+    model_bins = MODEL_BINS
+
+    def __init__(self, target: np.ndarray) -> None:
+        self.colour_target = target
+
+    def new_state(self, channels: int) -> None:
+        return None
+
+    def __call__(self, frames: np.ndarray, state: Any) -> np.ndarray:
+        return frames
+
+
+def coloured(audio: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """``audio`` (mono, 22050 Hz) through the engine's colour stage toward ``target``, aligned
+    with the input (the engine's latency removed)."""
+    from ..engine.effect import StyleTransfer
+
+    fx = StyleTransfer(_ColourOnly(target))
+    latency = fx.latency_samples(TRAIN_SAMPLE_RATE)
+    padded = np.concatenate((audio, np.zeros(latency, np.float32)))
+    return np.asarray(fx(padded, TRAIN_SAMPLE_RATE)[latency:], dtype=np.float32)
+
+
+def synthesize(spec: torch.Tensor) -> torch.Tensor:
+    """The engine's low-delay synthesis at 22050 Hz, in torch (differentiable): complex
+    frames ``(batch, frames, bins)`` -> audio ``(batch, (frames + 1) * hop)``. Each frame's
+    inverse FFT keeps its last ``2M`` samples under the synthesis window, overlap-added at the
+    hop, exactly as the engine does (up to the delay; tests compare the two)."""
     import torch
 
-    from .gram import content_loss, style_loss
+    from ..engine.stft import StftConfig
 
-    y = logmag[:, offset::feature_stride].transpose(1, 2)
-    x = content[:, offset::feature_stride].transpose(1, 2)
-    fy = features(y)
+    cfg = StftConfig.for_rate(TRAIN_SAMPLE_RATE)
+    window = torch.tensor(cfg.synthesis_window32)
+    hop, synth = cfg.hop_length, cfg.synth_length
+    tails = torch.fft.irfft(spec, n=cfg.n_fft, dim=-1)[..., -synth:] * window
+    batch, n, _ = tails.shape
+    out = tails.new_zeros(batch, (n + cfg.overlap - 1) * hop)
+    for j in range(cfg.overlap):
+        piece = tails[..., j * hop : (j + 1) * hop].reshape(batch, n * hop)
+        out = out + torch.nn.functional.pad(piece, (j * hop, (cfg.overlap - 1 - j) * hop))
+    return out / cfg.ola_gain
+
+
+def _loss_logmag(audio: torch.Tensor) -> torch.Tensor:
+    """The seeds' representation of ``audio`` ``(batch, samples)``: ``log1p|STFT|`` (2048/512,
+    Hann) after scaling each item to RMS 0.1 over its frames within 40 dB of its loudest."""
+    import torch
+
+    frames = audio.unfold(-1, _LOSS_N_FFT, _LOSS_HOP)
+    rms = frames.pow(2).mean(-1).clamp_min(1e-20)
+    active = rms >= rms.amax(-1, keepdim=True) * 10.0 ** (-_ACTIVE_DB / 10.0)
+    level = torch.sqrt((rms * active).sum(-1) / active.sum(-1).clamp_min(1))
+    scaled = audio * (_LOSS_RMS / level.clamp_min(1e-10))[:, None]
+    window = torch.hann_window(_LOSS_N_FFT, dtype=audio.dtype)
+    spec = torch.stft(scaled, _LOSS_N_FFT, _LOSS_HOP, window=window, return_complex=True)
+    return torch.log1p(spec.abs())
+
+
+# -- the content -------------------------------------------------------------------------------
+
+
+@dataclass
+class _Clip:
+    spec: np.ndarray  # (frames, bins) complex64: the coloured clip's engine frames
+    scale: np.ndarray  # (frames,) float32: the network input's level scale per frame
+
+
+def _content_clips(config: TrainConfig, extra: Sequence[np.ndarray]) -> list[np.ndarray]:
+    from .corpus import make_corpus
+
+    clips: list[np.ndarray] = []
+    if config.use_guitars:
+        from .guitars import load_guitar_corpus
+
+        clips += [audio for audio, _ in load_guitar_corpus(TRAIN_SAMPLE_RATE)]
+    if config.procedural_clips:
+        clips += make_corpus(config.procedural_clips, config.corpus_seconds, TRAIN_SAMPLE_RATE,
+                             seed=0)
+    return clips + list(extra)
+
+
+def _prepare(clip: np.ndarray, target: np.ndarray, gain_db: float) -> _Clip:
+    from ..engine.stft import StftConfig, stft
+    from .stream import level_scales
+
+    cfg = StftConfig.for_rate(TRAIN_SAMPLE_RATE)
+    audio = coloured((clip * np.float32(10.0 ** (gain_db / 20.0))).astype(np.float32), target)
+    spec = stft(audio, cfg)
+    linear = np.abs(spec) * cfg.feature_scale32
+    scale = level_scales(np.mean(linear * linear, axis=1)[np.newaxis], np.zeros((1, 2)))[0]
+    return _Clip(spec=np.ascontiguousarray(spec, dtype=np.complex64), scale=scale)
+
+
+# -- training ----------------------------------------------------------------------------------
+
+
+def _objective(
+    net: StyleNet,
+    spec: torch.Tensor,
+    scale: torch.Tensor,
+    style_logmag: torch.Tensor,
+    bank: FeatureConfig,
+    alpha: float,
+) -> dict[str, torch.Tensor]:
+    """Style, content and total loss of ``net`` on a batch of coloured frames, per item."""
+    import torch
+
+    from ..engine.stft import StftConfig
+    from .gram import GramFeatures, gram
+
+    cfg = StftConfig.for_rate(TRAIN_SAMPLE_RATE)
+    linear = spec.abs() * float(cfg.feature_scale32)
+    x = torch.log1p(linear * scale[..., None])
+    y = net(x)
+    gain = torch.expm1(y) / scale[..., None] / linear.clamp_min(1e-12)
+    out = synthesize(spec * gain)
     with torch.no_grad():
-        fx = features(x)
-    c = content_loss(fy, fx)
-    targets = [g.expand(y.shape[0], -1, -1) for g in grams]
-    s = style_loss(fy, targets)
-    return {"style": s, "content": c, "total": s + alpha * content_scale * c}
+        dry = _loss_logmag(synthesize(spec))
+    features = GramFeatures(_LOSS_N_FFT // 2 + 1, bank)
+    f_out = features(_loss_logmag(out))[-1]
+    with torch.no_grad():
+        f_dry = features(dry)[-1]
+        g_style = gram(features(style_logmag)[-1])
+    style = ((gram(f_out) - g_style) ** 2).sum(dim=(1, 2)) / (g_style**2).sum()
+    content = ((f_out - f_dry) ** 2).mean(dim=(1, 2)) / (f_dry**2).mean(dim=(1, 2))
+    return {"style": style, "content": content, "total": style + alpha * content}
 
 
 def _heldout(
-    net: StyleNet,
-    clips: list[torch.Tensor],
-    grams: list[torch.Tensor],
-    features: GramFeatures,
-    config: TrainConfig,
+    net: StyleNet, clips: list[_Clip], style_logmag: torch.Tensor, alpha: float
 ) -> dict[str, float]:
-    """Mean whole-clip objective over held-out clips (as the benchmark measures it)."""
     import torch
 
+    bank = draw_bank(np.random.default_rng(0x4E1D))
     totals = {"style": 0.0, "content": 0.0, "total": 0.0}
     with torch.no_grad():
-        for x in clips:
-            y = net(x[None])
-            n_loss = math.ceil(x.shape[0] / config.feature_stride)
-            parts = clip_loss(
-                y,
-                x[None],
-                grams,
-                features,
-                alpha=config.alpha,
-                feature_stride=config.feature_stride,
-                content_scale=config.content_reference_frames / n_loss,
-            )
+        for clip in clips:
+            parts = _objective(net, torch.from_numpy(clip.spec[None]),
+                               torch.from_numpy(clip.scale[None]), style_logmag, bank, alpha)
             for k in totals:
-                totals[k] += float(parts[k].sum()) / len(clips)
+                totals[k] += float(parts[k].mean()) / len(clips)
     return totals
 
 
@@ -399,18 +441,16 @@ def train_style(
     progress: bool = True,
     callback: Callable[[int, float], None] | None = None,
 ) -> tuple[StyleNet, TrainReport]:
-    """Train a causal network that applies one style, on the seeds' Gram objective.
+    """Train a style model from one or more style recordings.
 
     Parameters
     ----------
     styles : sequence of (audio, sample_rate)
-        One or more style recordings that together define the style (their Grams are averaged,
-        weighted by frame count). Any rate is resampled to 22050 Hz; stereo is mixed to mono.
+        Recordings that together define the style (any rate; stereo is mixed to mono).
     config : TrainConfig, optional
         Defaults to ``TrainConfig()``.
     content_clips : sequence of (audio, sample_rate), optional
-        Extra content (e.g. a DI recording of the player's instrument), added to the built-in
-        corpus.
+        Extra content (e.g. a DI recording of the player's guitar) beside the built-in.
     progress : bool
         Show a tqdm progress bar.
     callback : callable, optional
@@ -419,66 +459,62 @@ def train_style(
     Returns
     -------
     (StyleNet, TrainReport)
-        The network with weights rounded to float16 precision (what the store keeps), and the
-        losses (the held-out loss is measured after rounding).
+        The network (level-normalised input, carrying the colour target), its weights rounded
+        to float16 precision (what the store keeps), and what happened.
 
     Raises
     ------
     ParameterError
-        for empty, silent, too-short or non-finite style audio, or bad content clips.
-
-    Examples
-    --------
-    >>> from stylepedal.effect.model.gram import FeatureConfig
-    >>> t = np.arange(22050 * 2) / 22050
-    >>> style = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
-    >>> cfg = TrainConfig(features=FeatureConfig(n_filters=16), steps=2, batch_size=1,
-    ...                   corpus_clips=1, corpus_seconds=2.0, heldout_clips=1, channels=8)
-    >>> net, report = train_style([(style, 22050)], cfg, progress=False)
-    >>> report.steps
-    2
+        for empty, silent or non-finite style audio, or bad content clips.
     """
     import torch
 
-    from .corpus import make_corpus
-    from .gram import GramFeatures
-
     config = config or TrainConfig()
     t0 = time.perf_counter()
-    torch.manual_seed(config.seed)
-    rng = np.random.default_rng([config.seed, 0x7EA1])
-    features = GramFeatures(MODEL_BINS, config.features)
-    grams, style_frames = style_grams(styles, features, feature_stride=config.feature_stride)
-
-    clips = make_corpus(
-        config.corpus_clips, config.corpus_seconds, TRAIN_SAMPLE_RATE, seed=config.corpus_seed
-    )
+    if not styles:
+        raise ParameterError("styles=[] is empty: pass at least one (audio, sample_rate)")
+    style_audio = []
+    for i, item in enumerate(styles):
+        if not isinstance(item, (tuple, list)) or len(item) != 2:
+            raise ParameterError(f"styles[{i}] must be an (audio, sample_rate) pair")
+        style_audio.append(prepare_style(item[0], item[1], name=f"styles[{i}]"))
+    extra = []
     for i, item in enumerate(content_clips or ()):
         if not isinstance(item, (tuple, list)) or len(item) != 2:
             raise ParameterError(f"content_clips[{i}] must be an (audio, sample_rate) pair")
-        clips.append(prepare_style(item[0], item[1], name=f"content_clips[{i}]"))
-    content = _Content(clips)
-    held = make_corpus(
-        config.heldout_clips,
-        config.corpus_seconds,
-        TRAIN_SAMPLE_RATE,
-        seed=config.corpus_seed + 1,
-    )
-    held_frames = [torch.from_numpy(_frames(c)) for c in held]
+        extra.append(prepare_style(item[0], item[1], name=f"content_clips[{i}]"))
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng([config.seed, 0x7EA2])
+    target = colour_target(style_audio)
+    low, high = config.gain_db_range
+    clips = [_prepare(c, target, float(rng.uniform(low, high)))
+             for c in _content_clips(config, extra)]
+    usable = [c for c in clips if c.spec.shape[0] > config.segment_frames]
+    if not usable:
+        raise ParameterError(
+            f"content clips are shorter than a training segment ({config.segment_frames} "
+            "frames): pass longer clips"
+        )
+    from .corpus import make_corpus
+
+    held = [_prepare(c, target, 0.0)
+            for c in make_corpus(2, config.corpus_seconds, TRAIN_SAMPLE_RATE, seed=1)]
+    with torch.no_grad():
+        style_logmag = torch.cat(
+            [_loss_logmag(torch.from_numpy(a)[None]) for a in style_audio], dim=-1
+        )
 
     net = config.make_network()
-    warmup = net.receptive_field - 1
-    length = warmup + config.segment_loss_frames * config.feature_stride
-    content_scale = config.content_reference_frames / config.segment_loss_frames
-    before = _heldout(net, held_frames, grams, features, config)
-
-    style_norm = float(sum((g**2).sum() for g in grams))
+    net.set_colour_target(target)
+    before = _heldout(net, held, style_logmag, config.alpha)
     opt = torch.optim.Adam(net.parameters(), lr=config.learning_rate)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * s / config.steps))
     )
+    weights = np.array([c.spec.shape[0] - config.segment_frames for c in usable], float)
     losses: list[float] = []
-    log_weight = 0.0  # log of the content weight's multiplier (style_reduction control)
+    recent: list[float] = []  # content changes since the last control update
+    log_factor = 0.0
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -486,65 +522,50 @@ def train_style(
         bar = tqdm(total=config.steps, desc="training", unit="step")
     try:
         for step in range(config.steps):
-            x = content.batch(rng, config.batch_size, length)
-            offset = warmup + int(rng.integers(0, config.feature_stride))
-            y = net(x)
-            parts = clip_loss(
-                y[:, offset:],
-                x[:, offset:],
-                grams,
-                features,
-                alpha=config.alpha * math.exp(log_weight),
-                feature_stride=config.feature_stride,
-                content_scale=content_scale,
-            )
+            picks = rng.choice(len(usable), size=config.batch_size, p=weights / weights.sum())
+            starts = [int(rng.integers(0, usable[k].spec.shape[0] - config.segment_frames))
+                      for k in picks]
+            n = config.segment_frames
+            spec = torch.from_numpy(np.stack(
+                [usable[k].spec[s : s + n] for k, s in zip(picks, starts, strict=True)]))
+            scale = torch.from_numpy(np.stack(
+                [usable[k].scale[s : s + n] for k, s in zip(picks, starts, strict=True)]))
+            alpha = config.alpha * math.exp(log_factor)
+            parts = _objective(net, spec, scale, style_logmag, draw_bank(rng), alpha)
+            loss = parts["total"].mean()
+            recent.append(float(parts["content"].detach().mean()))
+            if config.content_target > 0 and len(recent) == _CONTROL_EVERY:
+                change = max(float(np.mean(recent)), 1e-9)
+                log_factor += _CONTROL_RATE * math.log(change / config.content_target)
+                log_factor = min(max(log_factor, -_CONTROL_RANGE), _CONTROL_RANGE)
+                recent.clear()
             opt.zero_grad(set_to_none=True)
-            # Normalised by the loss of a silent output, so the gradient scale (and the clip
-            # below) means the same for every style.
-            (parts["total"].mean() / style_norm).backward()
+            loss.backward()
             if config.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip)
             opt.step()
             sched.step()
-            with torch.no_grad():
-                style_now = float(parts["style"].mean())
-                loss = style_now + config.alpha * content_scale * float(parts["content"].mean())
-            if config.style_reduction > 0 and (step + 1) % _CONTROL_EVERY == 0:
-                # Content weight control on the held-out clips (whole-clip Grams, as the
-                # objective is defined): a multiplicative integral update that raises the
-                # content weight while the style loss is below the target share of the input's
-                # and lowers it while above.
-                net.eval()
-                now = _heldout(net, held_frames, grams, features, config)
-                net.train()
-                ratio = max(now["style"] / max(before["style"], 1e-12), 1e-9)
-                log_weight += _WEIGHT_RATE * (
-                    math.log(1.0 - config.style_reduction) - math.log(ratio)
-                )
-                log_weight = min(max(log_weight, _LOG_WEIGHT_RANGE[0]), _LOG_WEIGHT_RANGE[1])
-            value = loss
-            losses.append(value)
+            losses.append(float(loss.detach()))
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(loss=f"{value:.4g}")
+                bar.set_postfix(loss=f"{losses[-1]:.4g}")
             if callback is not None:
-                callback(step, value)
+                callback(step, losses[-1])
     finally:
         if bar is not None:
             bar.close()
     net.round_to("float16")
     net.eval()
-    after = _heldout(net, held_frames, grams, features, config)
+    after = _heldout(net, held, style_logmag, config.alpha)
     report = TrainReport(
         steps=config.steps,
         seconds=time.perf_counter() - t0,
         train_losses=losses,
         heldout_before=before,
         heldout_after=after,
-        style_frames=style_frames,
-        content_frames=content.total,
+        content_clips=len(usable),
         n_parameters=net.n_parameters(),
+        content_weight=config.alpha * math.exp(log_factor),
         config=config.to_dict(),
-        content_weight=config.alpha * math.exp(log_weight),
     )
     return net, report

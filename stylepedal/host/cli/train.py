@@ -10,17 +10,16 @@ def add_train(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -
     p = subparsers.add_parser(
         "train",
         help="train a style model from one or more style recordings",
-        description="Train the per-style causal network on the Gram objective over the "
-        "built-in guitar corpus (plus optional DI clips) and store it.",
+        description="Train a style from one or more recordings and keep it as a user preset: "
+        "the style's long-term spectrum (which the colour stage EQs the input toward) and a "
+        "causal texture network trained on the Gram objective through the engine's own "
+        "synthesis, over the built-in guitars (plus optional DI clips of yours).",
     )
     p.add_argument("styles", nargs="+", metavar="STYLE", help="style audio file(s)")
     p.add_argument("--name", required=True, help="preset/model name")
     p.add_argument("--content", nargs="+", metavar="FILE", help="extra content clips (DI)")
-    p.add_argument("--steps", type=int, default=None, help="training steps (default 300)")
-    p.add_argument("--seconds", type=float, default=None, help="corpus clip length in s")
+    p.add_argument("--steps", type=int, default=None, help="training steps (default 400)")
     p.add_argument("--seed", type=int, default=None, help="training seed (default 0)")
-    p.add_argument("--clips", type=int, default=None, help="corpus clips (default 32)")
-    p.add_argument("--filters", type=int, default=None, help="Gram filters (default 512)")
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     p.set_defaults(func=_train)
 
@@ -28,7 +27,6 @@ def add_train(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -
 def _train(args: argparse.Namespace) -> int:
     import torch
 
-    from ...effect.model.gram import FeatureConfig
     from ...effect.model.train import TrainConfig
     from ...presets.format import check_name
     from ...presets.train import train_preset
@@ -36,12 +34,9 @@ def _train(args: argparse.Namespace) -> int:
     check_name(args.name)
     torch.set_num_threads(max(1, int(args.threads)))
     settings: dict[str, object] = {}
-    for option, field in (("steps", "steps"), ("seconds", "corpus_seconds"), ("seed", "seed"),
-                          ("clips", "corpus_clips")):
+    for option in ("steps", "seed"):
         if getattr(args, option) is not None:
-            settings[field] = getattr(args, option)
-    if args.filters is not None:
-        settings["features"] = FeatureConfig(n_filters=args.filters)
+            settings[option] = getattr(args, option)
     trained = train_preset(args.name, args.styles, content_paths=args.content or (),
                            config=TrainConfig(**settings))  # type: ignore[arg-type]
     if trained.report is None:
