@@ -416,6 +416,7 @@ def build_chain(
     post: str = "",
     effect: Any = None,
     gate_db: float | None = None,
+    style: float | None = None,
 ) -> Any:
     """The chain ``pre + [style effect] + post`` as the CLI builds it.
 
@@ -432,6 +433,8 @@ def build_chain(
         Use this effect instead of loading ``preset``.
     gate_db : float, optional
         Override the effect's gate level (dBFS), [-120, 0].
+    style : float, optional
+        Override the preset's style amount, [0, 1].
 
     Examples
     --------
@@ -449,12 +452,12 @@ def build_chain(
     if effect is None and preset is not None:
         from ..presets.load import effect_from_preset
 
-        overrides = {} if mix is None else {"mix": mix}
-        effect = effect_from_preset(preset, **overrides)
-    elif effect is not None and mix is not None:
-        effect.mix = mix
-    if effect is not None and gate_db is not None:
-        effect.gate_db = gate_db
+        effect = effect_from_preset(preset)
+    if effect is not None:
+        # each override through the effect's own setter: one check per parameter
+        for name, value in (("mix", mix), ("gate_db", gate_db), ("style", style)):
+            if value is not None:
+                setattr(effect, name, value)
     if effect is not None:
         items.append(effect)
     items.extend(after)

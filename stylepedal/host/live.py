@@ -63,7 +63,7 @@ class LiveEngine:
         Channels processed by the chain (1 for a guitar); the input's first ``channels``
         channels are used and the result is copied to every output channel.
     control : MidiControl, optional
-        Read once per block for a new mix value.
+        Read once per block for new mix and style values.
 
     Examples
     --------
@@ -101,7 +101,7 @@ class LiveEngine:
         fade = max(1, int(round(CROSSFADE_SECONDS * self.sample_rate)))
         self._fade = np.linspace(0.0, 1.0, fade + 1, dtype=np.float32)[1:]
         self._fade_pos = fade
-        self._applied_mix: float | None = None
+        self._applied: dict[str, float] | None = None  # the CC values last applied
         self._times = np.zeros(TIMING_RING, dtype=np.float64)
         # CPU time the audio thread spent in callbacks: wall time minus the time the thread was
         # descheduled (by the server's other threads, other processes or the hypervisor)
@@ -155,7 +155,7 @@ class LiveEngine:
             self._old = self._chain
             self._chain = pending
             self.preset_name = self._pending_name
-            self._applied_mix = None  # the mix knob's position carries over to the new preset
+            self._applied = None  # the knobs' positions carry over to the new preset
             self._fade_pos = 0
             if self.switches < len(self._switch_at):
                 self._switch_at[self.switches] = self.callbacks
@@ -163,12 +163,14 @@ class LiveEngine:
         chain = self._chain
         control = self.control
         if control is not None:
-            mix = control.mix
-            if mix is not None and mix != self._applied_mix:
-                self._applied_mix = mix
+            values = control.values
+            if values is not self._applied:  # replaced whole on every change: one comparison
+                self._applied = values
                 for item in chain.items:
-                    if hasattr(item, "mix") and hasattr(item, "latency_samples"):
-                        item.mix = mix
+                    if hasattr(item, "latency_samples"):
+                        for name, value in values.items():
+                            if hasattr(item, name):
+                                setattr(item, name, value)
         x = indata[:, : self.channels].T
         y = chain.process(x, self.sample_rate)
         old = self._old

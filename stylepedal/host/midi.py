@@ -139,12 +139,12 @@ def open_input(
 
 
 class MidiControl:
-    """Turns MIDI messages into a pending preset name and a pending mix value.
+    """Turns MIDI messages into a pending preset name and pending mix and style values.
 
     Parameters
     ----------
     midimap : stylepedal.presets.midimap.MidiMap
-        Program (+ bank) -> preset name, and the CC number for the mix.
+        Program (+ bank) -> preset name, and the CC numbers for the mix and the style.
     channel : int or None
         Listen to this MIDI channel (0-15) only; None: all channels.
 
@@ -160,7 +160,8 @@ class MidiControl:
     ('Organ', 1.0, 1)
     """
 
-    COUNTERS = ("received", "program_changes", "mix_changes", "unmapped", "ignored", "errors")
+    COUNTERS = ("received", "program_changes", "mix_changes", "style_changes", "unmapped",
+                "ignored", "errors")
 
     def __init__(
         self,
@@ -172,7 +173,9 @@ class MidiControl:
 
         self._selector = MidiSelector(midimap, channel=channel)
         self._presets: collections.deque[str] = collections.deque(maxlen=1)
-        self._mix: float | None = None
+        # the newest value each CC asked for, by parameter name (replaced whole: one reference
+        # assignment, read by the audio side)
+        self._values: dict[str, float] = {}
         self.counts = dict.fromkeys(self.COUNTERS, 0)
         self.wake = threading.Event()
 
@@ -193,7 +196,7 @@ class MidiControl:
         if not isinstance(message, mido.Message):
             self.counts["ignored"] += 1
             return
-        from ..presets.midimap import SelectPreset, SetMix
+        from ..presets.midimap import SelectPreset, SetParameter
 
         kind = message.type
         action = self._selector.handle(message)
@@ -201,11 +204,11 @@ class MidiControl:
             self.counts["program_changes"] += 1
             self._presets.append(action.name)  # maxlen=1: the newest request wins
             self.wake.set()
-        elif isinstance(action, SetMix):
-            mix = float(action.mix)
-            if 0.0 <= mix <= 1.0:  # NaN fails too
-                self.counts["mix_changes"] += 1
-                self._mix = mix  # one reference assignment: the audio side reads it
+        elif isinstance(action, SetParameter):
+            value = float(action.value)
+            if 0.0 <= value <= 1.0:  # NaN fails too
+                self.counts[f"{action.name}_changes"] += 1
+                self._values = {**self._values, action.name: value}
             else:
                 self.counts["ignored"] += 1
         elif kind == "program_change":
@@ -226,4 +229,9 @@ class MidiControl:
     def mix(self) -> float | None:
         """The newest mix a CC asked for (None before the first). The audio side compares it
         with the mix it applied last: no clearing, so no update can be lost between threads."""
-        return self._mix
+        return self._values.get("mix")
+
+    @property
+    def values(self) -> dict[str, float]:
+        """The newest value of every parameter a CC has set (``"mix"``, ``"style"``)."""
+        return self._values

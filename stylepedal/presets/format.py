@@ -42,7 +42,13 @@ from pathlib import Path
 from typing import Any
 
 from .._validate import check_choice, check_int_range, check_range
-from ..effect.engine.constants import GAIN_DB_RANGE, LATENCY_MODES, MIX_RANGE, PHASE_MODES
+from ..effect.engine.constants import (
+    GAIN_DB_RANGE,
+    LATENCY_MODES,
+    MIX_RANGE,
+    PHASE_MODES,
+    STYLE_RANGE,
+)
 from ..errors import ParameterError, PresetError
 from ._io import atomic_write_text, parse_toml
 
@@ -71,7 +77,7 @@ _TOP_KEYS = (
     "styles",
     "training",
 )
-_EFFECT_KEYS = ("mix", "output_gain_db", "latency_mode", "phase_mode")
+_EFFECT_KEYS = ("mix", "style", "output_gain_db", "latency_mode", "phase_mode")
 _MIDI_KEYS = ("program", "bank")
 _STYLE_KEYS = ("file", "sha256", "description")
 _MAX_TEXT = 2000
@@ -196,6 +202,8 @@ class Preset:
         Training config (TOML-able values).
     mix : float
         Wet/dry in [0, 1].
+    style : float
+        Style amount in [0, 1] (0: the dry spectrum, 1: the full style).
     output_gain_db : float
         In [-60, 24] dB.
     latency_mode : {"default", "low"}
@@ -220,6 +228,7 @@ class Preset:
     mix: float = 1.0
     output_gain_db: float = 0.0
     latency_mode: str = "default"
+    style: float = 1.0
     phase_mode: str = "input"
     midi_program: int | None = None
     midi_bank: int | None = None
@@ -241,6 +250,8 @@ class Preset:
         object.__setattr__(self, "training", training)
         mix = check_range(self.mix, "effect.mix", *MIX_RANGE, error=PresetError)
         object.__setattr__(self, "mix", mix)
+        style = check_range(self.style, "effect.style", *STYLE_RANGE, error=PresetError)
+        object.__setattr__(self, "style", style)
         object.__setattr__(
             self,
             "output_gain_db",
@@ -274,6 +285,7 @@ class Preset:
             "model_key": self.model_key,
             "effect": {
                 "mix": self.mix,
+                "style": self.style,
                 "output_gain_db": self.output_gain_db,
                 "latency_mode": self.latency_mode,
                 "phase_mode": self.phase_mode,
@@ -353,6 +365,7 @@ class Preset:
             styles=tuple(styles),
             training=doc.get("training", {}),
             mix=effect.get("mix", 1.0),
+            style=effect.get("style", 1.0),
             output_gain_db=effect.get("output_gain_db", 0.0),
             latency_mode=effect.get("latency_mode", "default"),
             phase_mode=effect.get("phase_mode", "input"),

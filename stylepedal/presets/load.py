@@ -63,6 +63,7 @@ def effect_from_preset(preset: Any, *, store: Any = None, **overrides: Any) -> A
     loaded, transform = transform_from_preset(preset, store)
     settings = {
         "mix": loaded.mix,
+        "style": loaded.style,
         "output_gain_db": loaded.output_gain_db,
         "latency_mode": loaded.latency_mode,
         "phase_mode": loaded.phase_mode,

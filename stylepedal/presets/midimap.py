@@ -1,4 +1,5 @@
-"""The MIDI map: program change (+ bank select) -> preset name, and the CC that sets the mix.
+"""The MIDI map: program change (+ bank select) -> preset name, and the CCs that set the mix
+and the style amount.
 
 A foot controller sends *bank select* (CC 0 = bank MSB, CC 32 = bank LSB, so bank = MSB * 128 +
 LSB, 0-16383) and then a *program change* 0-127. The map is built from the presets' own
@@ -7,6 +8,7 @@ in the store::
 
     format_version = 1
     mix_cc = 1                  # CC number that sets the mix (default 1, the mod wheel)
+    style_cc = 4                # CC number that sets the style amount (default 4, foot pedal)
 
     [[program]]                 # explicit entries win over the presets' own numbers
     bank = 0
@@ -37,7 +39,7 @@ __all__ = [
     "MidiMapFile",
     "MidiSelector",
     "SelectPreset",
-    "SetMix",
+    "SetParameter",
     "check_bank",
     "check_cc",
     "check_program",
@@ -47,6 +49,7 @@ log = logging.getLogger(__name__)
 
 MIDIMAP_FORMAT_VERSION = 1
 DEFAULT_MIX_CC = 1
+DEFAULT_STYLE_CC = 4  # the foot controller: an expression pedal sweeps subtle to full
 # CC 0/32 are bank select and 120-127 channel-mode messages: none of them may set the mix.
 _RESERVED_CC = (0, 32)
 _CC_RANGE = (1, 119)
@@ -60,6 +63,15 @@ def check_program(program: Any) -> int:
 def check_bank(bank: Any) -> int:
     """Return ``bank`` if it is a bank number 0-16383 (MSB * 128 + LSB), else ParameterError."""
     return check_int_range(bank, "bank", *BANK_RANGE)
+
+
+def _check_ccs(mix_cc: Any, style_cc: Any) -> tuple[int, int]:
+    mix, style = check_cc(mix_cc), check_cc(style_cc, name="style_cc")
+    if mix == style:
+        raise ParameterError(
+            f"mix_cc={mix} and style_cc={style} are the same CC: choose two different ones"
+        )
+    return mix, style
 
 
 def check_cc(cc: Any, *, name: str = "mix_cc") -> int:
@@ -95,9 +107,10 @@ class MidiMapFile:
 
     mix_cc: int = DEFAULT_MIX_CC
     overrides: dict[tuple[int, int], str] = field(default_factory=dict)
+    style_cc: int = DEFAULT_STYLE_CC
 
     def __post_init__(self) -> None:
-        check_cc(self.mix_cc)
+        _check_ccs(self.mix_cc, self.style_cc)
         for (bank, program), preset in self.overrides.items():
             check_bank(bank)
             check_program(program)
@@ -107,7 +120,8 @@ class MidiMapFile:
         """Deterministic TOML text, entries sorted by (bank, program)."""
         import tomli_w
 
-        doc: dict[str, Any] = {"format_version": MIDIMAP_FORMAT_VERSION, "mix_cc": self.mix_cc}
+        doc: dict[str, Any] = {"format_version": MIDIMAP_FORMAT_VERSION, "mix_cc": self.mix_cc,
+                               "style_cc": self.style_cc}
         if self.overrides:
             doc["program"] = [
                 {"bank": bank, "program": program, "preset": self.overrides[(bank, program)]}
@@ -136,10 +150,10 @@ class MidiMapFile:
                 f"format_version={version} is newer than this stylepedal reads "
                 f"({MIDIMAP_FORMAT_VERSION}): upgrade stylepedal"
             )
-        unknown = [k for k in doc if k not in ("format_version", "mix_cc", "program")]
+        unknown = [k for k in doc if k not in ("format_version", "mix_cc", "style_cc", "program")]
         if unknown:
             raise PresetError(
-                f"unknown keys {unknown}: allowed are format_version, mix_cc, program"
+                f"unknown keys {unknown}: allowed are format_version, mix_cc, style_cc, program"
             )
         entries = doc.get("program", [])
         if not isinstance(entries, list):
@@ -161,7 +175,8 @@ class MidiMapFile:
             if key in overrides:
                 raise PresetError(f"program[{i}]: bank {key[0]} program {key[1]} is mapped twice")
             overrides[key] = check_name(item["preset"], field_name=f"program[{i}].preset")
-        return cls(mix_cc=doc.get("mix_cc", DEFAULT_MIX_CC), overrides=overrides)
+        return cls(mix_cc=doc.get("mix_cc", DEFAULT_MIX_CC), overrides=overrides,
+                   style_cc=doc.get("style_cc", DEFAULT_STYLE_CC))
 
     @classmethod
     def load(cls, path: str | Path) -> MidiMapFile:
@@ -189,6 +204,8 @@ class MidiMap:
         Later entries for the same (bank, program) replace earlier ones.
     mix_cc : int
         CC number (1-119, not 32) that sets the mix; its value 0-127 maps to mix 0-1.
+    style_cc : int
+        CC number that sets the style amount (0 = the dry spectrum, 127 = the full style).
 
     Examples
     --------
@@ -197,8 +214,14 @@ class MidiMap:
     ('Organ', 'Strings', None)
     """
 
-    def __init__(self, entries: Iterable[MidiEntry] = (), *, mix_cc: int = DEFAULT_MIX_CC) -> None:
-        self.mix_cc = check_cc(mix_cc)
+    def __init__(
+        self,
+        entries: Iterable[MidiEntry] = (),
+        *,
+        mix_cc: int = DEFAULT_MIX_CC,
+        style_cc: int = DEFAULT_STYLE_CC,
+    ) -> None:
+        self.mix_cc, self.style_cc = _check_ccs(mix_cc, style_cc)
         self._map: dict[tuple[int, int], MidiEntry] = {}
         for e in entries:
             check_bank(e.bank)
@@ -247,7 +270,7 @@ class MidiMap:
                 )
                 continue
             entries[(bank, program)] = MidiEntry(bank, program, name, "midimap.toml")
-        return cls(entries.values(), mix_cc=file.mix_cc)
+        return cls(entries.values(), mix_cc=file.mix_cc, style_cc=file.style_cc)
 
     def lookup(self, program: int, bank: int = 0) -> str | None:
         """The preset name for ``program`` in ``bank``, or None if nothing is mapped there.
@@ -278,10 +301,12 @@ class SelectPreset:
 
 
 @dataclass(frozen=True)
-class SetMix:
-    """Action: set the effect's mix to ``mix`` in [0, 1]."""
+class SetParameter:
+    """Action: set the effect's parameter ``name`` (``"mix"`` or ``"style"``) to ``value`` in
+    [0, 1]."""
 
-    mix: float
+    name: str
+    value: float
 
 
 class MidiSelector:
@@ -305,7 +330,7 @@ class MidiSelector:
     >>> sel.handle(mido.Message("program_change", program=4))
     SelectPreset(name='Sax', bank=2, program=4)
     >>> sel.handle(mido.Message("control_change", control=1, value=127))
-    SetMix(mix=1.0)
+    SetParameter(name='mix', value=1.0)
     """
 
     def __init__(self, midimap: MidiMap, *, channel: int | None = None) -> None:
@@ -319,7 +344,7 @@ class MidiSelector:
         """The bank the next program change selects from."""
         return self.bank_msb * 128 + self.bank_lsb
 
-    def handle(self, message: Any) -> SelectPreset | SetMix | None:
+    def handle(self, message: Any) -> SelectPreset | SetParameter | None:
         """Return the action for ``message`` or None (unmapped programs are logged)."""
         kind = getattr(message, "type", None)
         if self.channel is not None and getattr(message, "channel", None) != self.channel:
@@ -333,7 +358,9 @@ class MidiSelector:
             elif control == 32:
                 self.bank_lsb = value
             elif control == self.midimap.mix_cc:
-                return SetMix(value / 127.0)
+                return SetParameter("mix", value / 127.0)
+            elif control == self.midimap.style_cc:
+                return SetParameter("style", value / 127.0)
             return None
         if kind == "program_change":
             program = int(message.program)

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..errors import CacheError
 
-__all__ = ["TrainedPreset", "train_preset"]
+__all__ = ["TrainedPreset", "model_key", "train_preset"]
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +24,24 @@ class TrainedPreset:
     name: str
     path: Path
     report: Any = None
+
+
+def model_key(
+    styles: Sequence[tuple[Any, int]], config: Any, content_hashes: Sequence[str] = ()
+) -> str:
+    """The cache key of the model that ``config`` trains from ``styles`` (``(audio, rate)``
+    pairs) and the content files of ``content_hashes`` (their sha256): what the store and the
+    factory bank file it under."""
+    from ..effect.model.network import FORMAT_VERSION as NETWORK_FORMAT_VERSION
+    from ..effect.model.train import TRAIN_VERSION
+    from .cache import cache_key
+
+    return cache_key(styles, {
+        "train": config.to_dict(),
+        "train_version": TRAIN_VERSION,
+        "network_format_version": NETWORK_FORMAT_VERSION,
+        "content": list(content_hashes),
+    })
 
 
 def train_preset(
@@ -42,10 +60,8 @@ def train_preset(
     they change the model, so their hashes are part of its cache key.
     """
     from ..audio_io import read_audio
-    from ..effect.model.network import FORMAT_VERSION as NETWORK_FORMAT_VERSION
     from ..effect.model.train import TrainConfig, train_style
     from ._io import sha256_file
-    from .cache import cache_key
     from .format import Preset, StyleSource, check_name
     from .store import Store
 
@@ -53,12 +69,7 @@ def train_preset(
     config = config if config is not None else TrainConfig()
     styles = [read_audio(p, mono=True, name="style") for p in style_paths]
     contents = [read_audio(p, mono=True, name="content") for p in content_paths]
-    key_config = {
-        "train": config.to_dict(),
-        "network_format_version": NETWORK_FORMAT_VERSION,
-        "content": [sha256_file(p) for p in content_paths],
-    }
-    key = cache_key(styles, key_config)
+    key = model_key(styles, config, [sha256_file(p) for p in content_paths])
     store = store if store is not None else Store()
     sources = tuple(
         StyleSource(file=Path(p).name, sha256=sha256_file(p), description="") for p in style_paths

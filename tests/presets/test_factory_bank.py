@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from stylepedal.presets._io import sha256_file
-from stylepedal.presets.cache import cache_key
 from stylepedal.presets.store import Store
+from stylepedal.presets.train import model_key
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "build_factory_bank.py"
 
@@ -66,7 +66,8 @@ def test_smoke_build_gives_a_loadable_factory(bank, tmp_path):
     loaded = store.get("flute")
     assert loaded == preset and loaded.midi_program == spec.midi_program
     clip = bank.read_clip(out / "styles" / "flute.flac")
-    assert loaded.model_key == cache_key([(clip, bank.SAMPLE_RATE)], config.to_dict())
+    # the same key a user's `stylepedal train` of the same clip and settings files it under
+    assert loaded.model_key == model_key([(clip, bank.SAMPLE_RATE)], config)
     assert loaded.styles[0].sha256 == sha256_file(out / "styles" / "flute.flac")
     weights, meta = store.load_model_bytes(loaded)
     from stylepedal.effect.model.network import StyleNet

@@ -16,7 +16,7 @@ from stylepedal.presets.midimap import (
     MidiMapFile,
     MidiSelector,
     SelectPreset,
-    SetMix,
+    SetParameter,
 )
 from stylepedal.presets.store import Store
 
@@ -170,8 +170,9 @@ def test_selector_bank_select_program_change_and_mix():
     # bank 16383 = MSB 127, LSB 127
     actions = [sel.handle(m) for m in parse([0xB0, 0, 127, 0xB0, 32, 127, 0xC0, 127])]
     assert actions[-1] == SelectPreset("Sax", 16383, 127)
-    assert sel.handle(mido.Message("control_change", control=1, value=0)) == SetMix(0.0)
-    assert sel.handle(mido.Message("control_change", control=1, value=127)) == SetMix(1.0)
+    cc = mido.Message("control_change", control=1, value=0)
+    assert sel.handle(cc) == SetParameter("mix", 0.0)
+    assert sel.handle(cc.copy(value=127)) == SetParameter("mix", 1.0)
     assert sel.handle(mido.Message("control_change", control=7, value=64)) is None
     assert sel.handle(mido.Message("note_on", note=60)) is None
 
@@ -185,9 +186,9 @@ def test_unmapped_program_is_ignored_and_logged(caplog):
 
 def test_selector_custom_cc_and_channel():
     sel = MidiSelector(MidiMap.build(PRESETS, MidiMapFile(mix_cc=11)), channel=3)
-    assert sel.handle(mido.Message("control_change", channel=3, control=11, value=64)) == SetMix(
-        64 / 127
-    )
+    assert sel.handle(
+        mido.Message("control_change", channel=3, control=11, value=64)
+    ) == SetParameter("mix", 64 / 127)
     assert sel.handle(mido.Message("control_change", channel=3, control=1, value=64)) is None
     assert sel.handle(mido.Message("program_change", channel=2, program=0)) is None
     assert sel.handle(mido.Message("program_change", channel=3, program=0)) == SelectPreset(
@@ -195,3 +196,17 @@ def test_selector_custom_cc_and_channel():
     )
     with pytest.raises(ParameterError, match="channel=16"):
         MidiSelector(MidiMap([]), channel=16)
+
+
+def test_the_style_cc_sets_the_style_and_must_differ_from_the_mix_cc(tmp_path):
+    sel = MidiSelector(MidiMap([], mix_cc=1, style_cc=4))
+    assert sel.handle(mido.Message("control_change", control=4, value=127)) == SetParameter(
+        "style", 1.0
+    )
+    assert sel.handle(mido.Message("control_change", control=1, value=0)) == SetParameter(
+        "mix", 0.0
+    )
+    with pytest.raises(ParameterError, match="mix_cc=7 and style_cc=7"):
+        MidiMap([], mix_cc=7, style_cc=7)
+    f = MidiMapFile(mix_cc=7, style_cc=11)
+    assert MidiMapFile.load(f.save(tmp_path / "midimap.toml")) == f

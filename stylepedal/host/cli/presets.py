@@ -43,10 +43,12 @@ def add_presets(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
 
     p = sub.add_parser(
         "midimap",
-        help="list (or edit) the MIDI program map and the mix CC",
+        help="list (or edit) the MIDI program map and the mix and style CCs",
         description="Without options: list program -> preset. Edits go to midimap.toml.",
     )
     p.add_argument("--mix-cc", type=int, metavar="CC", help="CC number that sets the mix")
+    p.add_argument("--style-cc", type=int, metavar="CC",
+                   help="CC number that sets the style amount (an expression pedal)")
     p.add_argument(
         "--map", nargs=2, metavar=("PROGRAM", "NAME"), help="map a program (0-127) to a preset"
     )
@@ -146,7 +148,7 @@ def _midimap(args: argparse.Namespace) -> int:
     file = store.midimap_file()
     changed = False
     overrides = dict(file.overrides)
-    mix_cc = file.mix_cc
+    mix_cc, style_cc = file.mix_cc, file.style_cc
     if args.map is not None:
         program_text, name = args.map
         try:
@@ -164,10 +166,14 @@ def _midimap(args: argparse.Namespace) -> int:
     if args.mix_cc is not None:
         mix_cc = args.mix_cc
         changed = True
+    if args.style_cc is not None:
+        style_cc = args.style_cc
+        changed = True
     if changed:
-        store.save_midimap_file(MidiMapFile(mix_cc=mix_cc, overrides=overrides))
+        store.save_midimap_file(MidiMapFile(mix_cc=mix_cc, overrides=overrides,
+                                            style_cc=style_cc))
     midimap = store.midimap()
-    print(f"mix CC: {midimap.mix_cc}")
+    print(f"mix CC: {midimap.mix_cc}  style CC: {midimap.style_cc}")
     print("BANK  PROGRAM  PRESET  (FROM)")
     for e in midimap.entries():
         print(f"{e.bank:>4}  {e.program:>7}  {e.preset}  ({e.source})")
