@@ -14,6 +14,7 @@ smoothed across frequency while little has been heard; clamped to +-``MAX_GAIN_D
 so the coloured signal is as loud as the input. Every ``UPDATE_FRAMES`` model frames the filter
 is redesigned (cepstral minimum phase on a grid twice the analysis size) and the stream switches
 to it; between updates it runs as a uniformly partitioned convolution, one STFT hop per block.
+Below the effect's gate the input passes uncoloured (a noise floor keeps its level and colour).
 Everything is frame-indexed, so any partition of the input gives the same output.
 """
 
@@ -32,7 +33,7 @@ __all__ = ["Colour", "ColourState", "IR_SECONDS", "MAX_GAIN_DB", "UPDATE_FRAMES"
 
 IR_SECONDS = 0.085  # the filter's length: ~12 Hz resolution, the grid's order
 MAX_GAIN_DB = 24.0
-UPDATE_FRAMES = 8  # model frames between two filter designs (43 ms)
+UPDATE_FRAMES = 16  # model frames between two filter designs (85 ms)
 MEMORY_SECONDS = 20.0  # time constant of the input's long-term average
 EARLY_SECONDS = 2.0  # heard material after which the input spectrum is used unsmoothed
 _SMOOTH_OCTAVES = 1.0 / 3.0
@@ -47,9 +48,10 @@ class ColourState:
     weight: np.ndarray  # (channels,) float64 sum of the weights
     log_gain: np.ndarray  # (channels, MODEL_BINS) float32 the gain in effect (natural log)
     parts: np.ndarray  # (channels, P, B + 1) complex64 the filter's partition spectra
-    fdl: np.ndarray  # (channels, P, B + 1) complex64 spectra of the last P input blocks
-    previous: np.ndarray  # (channels, B) float32 the block before the newest
+    fdl: np.ndarray  # (channels, P, B + 1) complex64 spectra of the last P input blocks (a ring)
+    pair: np.ndarray  # (channels, 2B) float32 the last two input blocks
     history: np.ndarray  # (channels, n_fft - hop) float32 the input before the newest hops
+    gate: np.ndarray  # (channels,) float32 how active the last hop was
     frames: int = 0  # STFT frames observed (the design schedule counts them)
 
 
@@ -84,69 +86,62 @@ class Colour:
             log_gain=np.zeros((channels, MODEL_BINS), dtype=np.float32),
             parts=flat,
             fdl=np.zeros((channels, parts, block + 1), dtype=np.complex64),
-            previous=np.zeros((channels, block), dtype=np.float32),
+            pair=np.zeros((channels, 2 * block), dtype=np.float32),
             history=np.zeros((channels, config.n_fft - block), dtype=np.float32),
+            gate=np.zeros(channels, dtype=np.float32),
         )
 
-    # -- the filter ------------------------------------------------------------------------------
-    def filter(self, x: np.ndarray, state: ColourState) -> np.ndarray:
-        """Filter ``x`` ``(channels, k * hop)`` (whole hops) with the current filter; returns
-        float32 of the same shape."""
-        channels, n = x.shape
-        block = state.previous.shape[1]
-        out = np.empty((channels, n), dtype=np.float32)
-        for i in range(0, n, block):
-            new = x[:, i : i + block]
-            spec = rfft(np.concatenate((state.previous, new), axis=1))
-            state.fdl = np.roll(state.fdl, 1, axis=1)
-            state.fdl[:, 0] = spec
-            acc = np.einsum("cpk,cpk->ck", state.fdl, state.parts)
-            out[:, i : i + block] = irfft(acc, 2 * block)[:, block:]
-            state.previous = np.ascontiguousarray(new, dtype=np.float32)
-        return out
-
+    # -- per hop -------------------------------------------------------------------------------
     @staticmethod
     def frames_to_update(state: ColourState, config: StftConfig) -> int:
         """STFT frames until the next filter design (at least 1)."""
         every = UPDATE_FRAMES * config.model_stride
         return every - state.frames % every
 
-    # -- adaptation ------------------------------------------------------------------------------
-    def observe(
+    def run(
         self,
         x: np.ndarray,
         state: ColourState,
         config: StftConfig,
         floor_db: float,
         strength: float,
-    ) -> bool:
-        """Add the input ``x`` (``(channels, k * hop)``, whole hops, the samples just filtered)
-        to the input's long-term spectrum, frame by frame (frames whose peak is below
-        ``floor_db`` dBFS count for nothing, and less up to 20 dB above it), and redesign the
-        filter when the schedule says so. Returns True if the filter changed."""
+    ) -> np.ndarray:
+        """Colour ``x`` (``(channels, k * hop)``, whole hops, no further than the next design:
+        :meth:`frames_to_update`) and learn from it; returns float32 of the same shape.
+
+        The input's frames go into its long-term spectrum, each weighted by how active it is
+        (0 with its peak below ``floor_db`` dBFS, 1 from 20 dB above); each hop is filtered and
+        passes coloured where the input is active, as it is where not (a noise floor keeps its
+        colour and level), gliding from hop to hop; then the filter is redesigned if due."""
+        from . import kernels
         from .stft import frames as frames_of
 
         hop = config.hop_length
-        n = x.shape[1] // hop
+        channels, n = x.shape
+        k = n // hop
         buf = np.concatenate((state.history, x), axis=1)
-        state.history = buf[:, n * hop :]
-        magnitude = np.abs(rfft(frames_of(buf, config, n))[..., :MODEL_BINS])
-        level_db = 20.0 * np.log10(np.maximum(magnitude.max(axis=2) * config.level_scale32,
-                                              1e-30))
-        active = np.clip((level_db - floor_db) / 20.0, 0.0, 1.0)
-        decay = np.exp(-hop / config.sample_rate / MEMORY_SECONDS)
-        for f in range(n):
-            state.power = decay * state.power + active[:, f, np.newaxis] * (
-                magnitude[:, f].astype(np.float64) ** 2
-            )
-            state.weight = decay * state.weight + active[:, f]
+        state.history = buf[:, k * hop :]
+        active = np.empty((channels, k), dtype=np.float32)
+        decay = float(np.exp(-hop / config.sample_rate / MEMORY_SECONDS))
+        kernels.colour_stats(rfft(frames_of(buf, config, k)), config.level_scale32, floor_db,
+                             decay, state.power, state.weight, active)
+        out = np.empty((channels, n), dtype=np.float32)
+        acc = np.empty((channels, hop + 1), dtype=np.complex64)
+        n_parts = state.fdl.shape[1]
+        for i in range(k):
+            new = x[:, i * hop : (i + 1) * hop]
+            state.pair[:, :hop] = state.pair[:, hop:]
+            state.pair[:, hop:] = new
+            kernels.colour_mac(rfft(state.pair), state.fdl, (state.frames + i) % n_parts,
+                               state.parts, acc)
+            kernels.colour_out(irfft(acc, 2 * hop), new, state.gate, active[:, i],
+                               out[:, i * hop : (i + 1) * hop])
         every = UPDATE_FRAMES * config.model_stride
         before = state.frames
-        state.frames += n
-        if state.frames // every == before // every:
-            return False
-        self.design(state, config, strength)
-        return True
+        state.frames += k
+        if state.frames // every != before // every:
+            self.design(state, config, strength)
+        return out
 
     def log_gains(self, state: ColourState, config: StftConfig, strength: float) -> np.ndarray:
         """The gain per model bin (natural log, ``(channels, MODEL_BINS)``) the input's
@@ -167,8 +162,12 @@ class Colour:
             g = strength * 0.5 * (np.log(self.target) - np.log(p))
             # loudness: the coloured input's power equals the input's (the clamp moves it, so
             # the two alternate until both hold)
+            g = np.clip(g, -_MAX_LOG, _MAX_LOG)
             for _ in range(_LOUDNESS_PASSES):
-                g = np.clip(g - 0.5 * np.log(np.sum(p * np.exp(2.0 * g))), -_MAX_LOG, _MAX_LOG)
+                shift = 0.5 * np.log(np.sum(p * np.exp(2.0 * g)))
+                if abs(shift) < 1e-9:
+                    break
+                g = np.clip(g - shift, -_MAX_LOG, _MAX_LOG)
             out[c] = g
         return out
 

@@ -409,12 +409,11 @@ class StyleTransfer:
         done = 0
         while done < n_frames:
             k = min(n_frames - done, self._colour.frames_to_update(st.colour, cfg))
-            hops = raw[:, done * hop : (done + k) * hop]
-            buf = np.concatenate((st.inbuf, self._colour.filter(hops, st.colour)), axis=1)
+            coloured = self._colour.run(raw[:, done * hop : (done + k) * hop], st.colour, cfg,
+                                        self._gate_db - GATE_RANGE_DB, self._style)
+            buf = np.concatenate((st.inbuf, coloured), axis=1)
             self._frames_out(buf, k, st)
             st.inbuf = buf[:, k * hop :]
-            self._colour.observe(hops, st.colour, cfg, self._gate_db - GATE_RANGE_DB,
-                                 self._style)
             done += k
         st.raw = raw[:, n_frames * hop :]
 

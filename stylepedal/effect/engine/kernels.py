@@ -26,6 +26,9 @@ from .constants import (
 
 __all__ = [
     "all_finite",
+    "colour_mac",
+    "colour_out",
+    "colour_stats",
     "apply_gains",
     "band_magnitudes",
     "gate_wet",
@@ -221,6 +224,75 @@ def wet_gains(
     apply_gains(spec, mag, grown, ratio)
 
 
+@numba.njit(cache=True, nogil=True)
+def colour_mac(
+    spec: Any, fdl: Any, slot: Any, parts: Any, acc: Any
+) -> None:  # pragma: no cover - compiled; tested against the numpy convolution
+    """One block of a uniformly partitioned convolution: ``spec`` ``(channels, K)`` (the
+    spectrum of the last two input blocks) goes into slot ``slot`` of the frequency-domain
+    delay line ``fdl`` ``(channels, P, K)``; ``acc`` ``(channels, K)`` receives the sum over
+    partitions ``p`` of ``fdl[slot - p] * parts[p]``."""
+    channels, n_parts, bins = fdl.shape
+    for c in range(channels):
+        fdl[c, slot] = spec[c]
+        for k in range(bins):
+            acc[c, k] = 0
+        for p in range(n_parts):
+            s = (slot - p) % n_parts
+            for k in range(bins):
+                acc[c, k] += fdl[c, s, k] * parts[c, p, k]
+
+
+@numba.njit(cache=True, nogil=True)
+def colour_out(
+    filtered: Any, x: Any, gate: Any, active: Any, out: Any
+) -> None:  # pragma: no cover - compiled; tested through the colour stage
+    """The coloured block: the second half of ``filtered`` ``(channels, 2B)`` where the input
+    is active, the input ``x`` ``(channels, B)`` where not, the weight gliding across the block
+    from ``gate`` (the last block's, updated) to ``active``."""
+    channels, block = x.shape
+    for c in range(channels):
+        start = gate[c]
+        step = (active[c] - start) / block
+        for i in range(block):
+            w = start + step * (i + 1)
+            v = x[c, i]
+            out[c, i] = v + w * (filtered[c, block + i] - v)
+        gate[c] = active[c]
+
+
+@numba.njit(cache=True, nogil=True)
+def colour_stats(
+    spec: Any,
+    level_scale: Any,
+    floor_db: Any,
+    decay: Any,
+    power: Any,
+    weight: Any,
+    active: Any,
+) -> None:  # pragma: no cover - compiled; tested against the numpy formulas
+    """Frames ``spec`` ``(channels, n, bins)`` of the input into its long-term spectrum:
+    each frame's activity (0 with its peak below ``floor_db`` dBFS, 1 from 20 dB above; into
+    ``active`` ``(channels, n)``), then ``power = decay * power + activity * |spec|^2`` on the
+    first ``power.shape[1]`` bins and ``weight = decay * weight + activity``."""
+    channels, n, _ = spec.shape
+    m = power.shape[1]
+    for c in range(channels):
+        for f in range(n):
+            s = spec[c, f].view(np.float32)
+            peak = 0.0
+            for k in range(m):
+                re, im = np.float64(s[2 * k]), np.float64(s[2 * k + 1])
+                peak = max(peak, re * re + im * im)
+            level_db = 10.0 * np.log10(max(peak * level_scale * level_scale, 1e-60))
+            a = min(max((level_db - floor_db) / 20.0, 0.0), 1.0)
+            active[c, f] = a
+            for k in range(m):
+                re, im = np.float64(s[2 * k]), np.float64(s[2 * k + 1])
+                power[c, k] = decay * power[c, k] + a * (re * re + im * im)
+            weight[c] = decay * weight[c] + a
+
+
 @functools.cache
 def ready() -> Any:
     """This module, every kernel called once with the argument types the effect passes, so
@@ -247,6 +319,17 @@ def ready() -> Any:
     kernels.all_finite(block)
     for wet in (block, block[:, 1:]):  # contiguous, and a view of a stereo queue
         kernels.scale_flush(wet, np.float32(1.0), TINY32, np.empty_like(wet))
+    parts = np.zeros((1, 2, config.hop_length + 1), dtype=np.complex64)
+    acc = np.empty((1, config.hop_length + 1), dtype=np.complex64)
+    kernels.colour_mac(acc, parts.copy(), 0, parts, acc)
+    gate = np.zeros(1, dtype=np.float32)
+    filtered = np.zeros((1, 2 * config.hop_length), dtype=np.float32)
+    kernels.colour_out(filtered, block[:1], gate, gate.copy(), np.empty_like(block[:1]))
+    kernels.colour_out(filtered, block[:1, 1:], gate, gate.copy(), np.empty_like(block[:1, 1:]))
+    kernels.colour_stats(
+        spec, np.float32(1.0), -90.0, 0.99, np.zeros((1, MODEL_BINS)), np.zeros(1),
+        np.empty((1, 1), dtype=np.float32),
+    )  # fmt: skip
     kernels.overlap_add_tails(
         np.zeros((1, 1, config.n_fft), dtype=np.float32), config.synthesis_window32,
         np.zeros((1, config.overlap - 1, config.hop_length), dtype=np.float32),

@@ -21,7 +21,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic, overload
 
-__all__ = ["as_half_bits", "net_frames"]
+__all__ = ["as_half_bits", "level_scales", "net_frames"]
 
 # float16 bits shifted into a float32 read 2**-112 times their value (the exponent bias differs
 # by 127 - 15 = 112); multiplying the other factor by 2**112 first makes each product exact
@@ -153,3 +153,29 @@ def net_frames(
             else:
                 for q in range(bins):
                     yf[q] = max(xf[q] + o[q], np.float32(0.0))
+
+
+@numba.njit(cache=True, nogil=True)
+def level_scales(
+    linear: Any, state: Any, decay: Any, out: Any
+) -> None:  # pragma: no cover - compiled; tested against the formula
+    """The network's input scale per frame of ``linear`` ``(channels, frames, bins)``: with
+    ``p`` a frame's mean power and ``num``, ``den`` the decayed sums of ``p * p`` and ``p``
+    carried in ``state`` ``(channels, 2)`` (updated), ``out = 1 / sqrt(num / den)``: the
+    power-weighted mean power, so loud frames count more and pauses do not pull it down."""
+    channels, n, bins = linear.shape
+    for c in range(channels):
+        num = state[c, 0]
+        den = state[c, 1]
+        for f in range(n):
+            p = 0.0
+            for k in range(bins):
+                v = np.float64(linear[c, f, k])
+                p += v * v
+            p /= bins
+            num = decay * num + p * p
+            den = decay * den + p
+            level = num / den if den > 0.0 else p
+            out[c, f] = 1.0 / np.sqrt(max(level, 1e-20))
+        state[c, 0] = num
+        state[c, 1] = den

@@ -151,22 +151,16 @@ LEVEL_SECONDS = 2.0
 _LEVEL_DECAY = float(np.exp(-MODEL_HOP_SECONDS / LEVEL_SECONDS))
 
 
-def level_scales(power: np.ndarray, state: np.ndarray) -> np.ndarray:
-    """The input scale of each frame (``(channels, frames)``) from the frames' mean power
-    ``power`` (``(channels, frames)``, the linear feature ``expm1(x)`` squared and averaged over
-    the bins); ``state`` ``(channels, 2)`` (the decayed sums of power squared and of power) is
-    updated in place. Training and streaming both call this: one definition of the level."""
-    import scipy.signal
+def level_scales(linear: np.ndarray, state: np.ndarray) -> np.ndarray:
+    """The input scale of each frame (``(channels, frames)`` float32) of ``linear`` (the
+    linear feature ``expm1(x)``, ``(channels, frames, bins)``); ``state`` ``(channels, 2)`` (the
+    decayed sums of the frames' power squared and of their power) is updated in place.
+    Training and streaming both call this: one definition of the level."""
+    from .kernels import level_scales as kernel
 
-    p = np.asarray(power, dtype=np.float64)
-    b, a = [1.0], [1.0, -_LEVEL_DECAY]
-    # y[n] = decay * y[n - 1] + x[n], started from the sums carried in ``state``
-    num, _ = scipy.signal.lfilter(b, a, p * p, axis=1, zi=_LEVEL_DECAY * state[:, :1])
-    den, _ = scipy.signal.lfilter(b, a, p, axis=1, zi=_LEVEL_DECAY * state[:, 1:])
-    if p.shape[1]:
-        state[:, 0], state[:, 1] = num[:, -1], den[:, -1]
-    level = np.where(den > 0, num / np.maximum(den, 1e-300), p)
-    return (1.0 / np.sqrt(np.maximum(level, 1e-20))).astype(np.float32)
+    out = np.empty(linear.shape[:2], dtype=np.float32)
+    kernel(np.ascontiguousarray(linear, dtype=np.float32), state, _LEVEL_DECAY, out)
+    return out
 
 
 @dataclass
@@ -264,6 +258,8 @@ class StyleNetTransform:
         # compile (or load from numba's cache) now, not at the first frame of a live stream
         probe = np.zeros((1, 1, self.model_bins), np.float32)
         self._kernel(probe, self.new_state(1), np.empty_like(probe))
+        if self.level_norm:
+            level_scales(probe, np.zeros((1, 2)))
 
     def new_state(self, channels: int) -> StyleNetState:
         channels = check_positive_int(channels, "channels")
@@ -293,9 +289,12 @@ class StyleNetTransform:
         if not self.level_norm:
             return self._network(x, state)
         linear = np.expm1(x)
-        scale = level_scales(np.mean(linear * linear, axis=2), state.level)[..., np.newaxis]
-        y = self._network(np.log1p(linear * scale), state)
-        return np.log1p(np.expm1(y) / scale)
+        scale = level_scales(linear, state.level)[..., np.newaxis]
+        np.multiply(linear, scale, out=linear)
+        y = self._network(np.log1p(linear, out=linear), state)
+        np.expm1(y, out=y)
+        y /= scale
+        return np.log1p(y, out=y)
 
     def _network(self, x: np.ndarray, state: StyleNetState) -> np.ndarray:
         """The network on its (normalised) input, C-order float32 ``(channels, n, bins)``."""

@@ -61,7 +61,7 @@ log = logging.getLogger(__name__)
 
 # The training method's version, part of every model's cache key: bump it when a change to the
 # method (not to its settings) would train another model from the same settings.
-TRAIN_VERSION = 2
+TRAIN_VERSION = 3
 # Training runs at 22050 Hz: the cheapest rate whose band covers the whole model band.
 TRAIN_SAMPLE_RATE = 22050
 # The random feature banks of training: widths and sizes that the independent judge does not
@@ -378,7 +378,7 @@ def _prepare(clip: np.ndarray, target: np.ndarray, gain_db: float) -> _Clip:
     audio = coloured((clip * np.float32(10.0 ** (gain_db / 20.0))).astype(np.float32), target)
     spec = stft(audio, cfg)
     linear = np.abs(spec) * cfg.feature_scale32
-    scale = level_scales(np.mean(linear * linear, axis=1)[np.newaxis], np.zeros((1, 2)))[0]
+    scale = level_scales(linear[np.newaxis], np.zeros((1, 2)))[0]
     return _Clip(spec=np.ascontiguousarray(spec, dtype=np.complex64), scale=scale)
 
 

@@ -195,3 +195,28 @@ def test_a_stream_never_compiles_a_kernel(rng):
     after = {name: len(getattr(kernels, name).signatures) for name in names}
     after["net_frames"] = len(net_kernels.net_frames.signatures)
     assert after == before
+
+
+def test_colour_kernels_are_a_partitioned_convolution(rng):
+    """colour_mac over the blocks, with colour_out fully active, is the linear convolution of
+    the input with the partitioned response."""
+    from stylepedal.effect.engine.kernels import colour_mac, colour_out
+
+    block, n_parts = 16, 5
+    ir = rng.normal(size=block * n_parts).astype(np.float32)
+    x = rng.normal(size=block * 12).astype(np.float32)
+    parts = np.fft.rfft(
+        np.concatenate((ir.reshape(n_parts, block), np.zeros((n_parts, block))), axis=1)
+    ).astype(np.complex64)[np.newaxis]
+    fdl = np.zeros_like(parts)
+    pair = np.zeros((1, 2 * block), np.float32)
+    acc = np.empty((1, block + 1), np.complex64)
+    gate = np.ones(1, np.float32)
+    out = np.empty((1, x.size), np.float32)
+    for i in range(x.size // block):
+        new = x[np.newaxis, i * block : (i + 1) * block]
+        pair[:, :block], pair[:, block:] = pair[:, block:], new
+        colour_mac(np.fft.rfft(pair).astype(np.complex64), fdl, i % n_parts, parts, acc)
+        filtered = np.fft.irfft(acc, 2 * block).astype(np.float32)
+        colour_out(filtered, new, gate, np.ones(1, np.float32), out[:, i * block : (i + 1) * block])
+    np.testing.assert_allclose(out[0], np.convolve(x, ir)[: x.size], atol=1e-4)
