@@ -3,7 +3,7 @@
 
 1. Render the style clips: short phrases in guitar range written as MIDI files with mido and
    rendered by fluidsynth with Debian's FluidR3_GM soundfont (MIT licence, package
-   fluid-soundfont-gm); the fuzz clip is synthesised (Karplus-Strong power chords through
+   fluid-soundfont-gm); the fuzz clip is synthesised (plucked-string power chords through
    pedalboard's Distortion). Clips are mono, 22050 Hz, 16-bit FLAC in
    ``stylepedal/presets/factory/styles/``.
 2. Train one style network per preset with :func:`stylepedal.effect.model.train.train_style` on the
@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -125,75 +123,24 @@ SPECS: tuple[StyleSpec, ...] = (
 # -- rendering -------------------------------------------------------------------------------
 
 
-def write_midi(spec: StyleSpec, path: Path) -> None:
-    """Write the phrase of ``spec`` as a type-0 MIDI file (channel 0, GM program)."""
-    import mido
+def render_fluidsynth(spec: StyleSpec, workdir: Path) -> np.ndarray:
+    """Render ``spec``'s phrase with fluidsynth and FluidR3_GM (its reverb and chorus on, as
+    an instrument sounds in a room); mono at SAMPLE_RATE."""
+    from stylepedal.effect.research.guitar_riffs import render_midi, write_midi
 
     assert spec.gm_program is not None
-    events: list[tuple[int, int, mido.Message]] = []
-    for pitches, start, length, velocity in spec.events:
-        on = round(start * TICKS_PER_BEAT)
-        off = round((start + length) * TICKS_PER_BEAT)
-        for p in pitches:
-            # order key: note-offs before note-ons at the same tick (re-struck notes)
-            events.append((on, 1, mido.Message("note_on", note=p, velocity=velocity)))
-            events.append((off, 0, mido.Message("note_off", note=p, velocity=0)))
-    events.sort(key=lambda e: (e[0], e[1], e[2].note))
-    track = mido.MidiTrack()
-    track.append(mido.MetaMessage("set_tempo", tempo=TEMPO_US, time=0))
-    track.append(mido.Message("program_change", program=spec.gm_program, time=0))
-    now = 0
-    for tick, _, msg in events:
-        track.append(msg.copy(time=tick - now))
-        now = tick
-    track.append(mido.MetaMessage("end_of_track", time=TICKS_PER_BEAT))
-    mid = mido.MidiFile(type=0, ticks_per_beat=TICKS_PER_BEAT)
-    mid.tracks.append(track)
-    mid.save(str(path))
-
-
-def render_fluidsynth(spec: StyleSpec, workdir: Path) -> np.ndarray:
-    """Render ``spec`` with fluidsynth + FluidR3_GM; return mono float32 at SAMPLE_RATE."""
-    from stylepedal.audio_io import read_audio
-
-    if shutil.which("fluidsynth") is None or not SOUNDFONT.is_file():
-        raise SystemExit(
-            "rendering needs fluidsynth and FluidR3_GM: apt-get install fluidsynth "
-            "fluid-soundfont-gm"
-        )
-    mid = workdir / f"{spec.slug}.mid"
-    wav = workdir / f"{spec.slug}.wav"
-    write_midi(spec, mid)
-    cmd = [
-        "fluidsynth", "-n", "-i", "-q",
-        "-r", str(SAMPLE_RATE), "-g", "0.5",
-        "-T", "wav", "-O", "float",
-        "-F", str(wav), str(SOUNDFONT), str(mid),
-    ]
-    subprocess.run(cmd, check=True, capture_output=True)
-    audio, rate = read_audio(wav, name="fluidsynth output")
-    if rate != SAMPLE_RATE:
-        raise RuntimeError(f"fluidsynth wrote {rate} Hz, expected {SAMPLE_RATE}")
-    return np.asarray(audio, dtype=np.float64).mean(axis=0)
-
-
-def karplus_strong(freq_hz: float, seconds: float, rng: np.random.Generator) -> np.ndarray:
-    """A plucked string (Karplus-Strong) as a recursive filter on a noise burst."""
-    from scipy.signal import lfilter
-
-    n = int(seconds * SAMPLE_RATE)
-    period = int(round(SAMPLE_RATE / freq_hz))
-    x = np.zeros(n)
-    x[:period] = rng.uniform(-1, 1, period)
-    a = np.zeros(period + 2)
-    a[0] = 1.0
-    a[period] = a[period + 1] = -0.4985  # 0.997 * 0.5: slow decay, string-like damping
-    return lfilter([1.0], a, x)
+    events = [(pitches, start, length, velocity, 0.0)
+              for pitches, start, length, velocity in spec.events]
+    mid = write_midi(events, 60.0 / (TEMPO_US / 1e6), spec.gm_program,
+                     workdir / f"{spec.slug}.mid")
+    return render_midi(mid, SOUNDFONT.name, sample_rate=SAMPLE_RATE, dry=False)
 
 
 def render_fuzz(spec: StyleSpec) -> np.ndarray:
     """Power chords and a riff on synthetic strings through a fuzz (pedalboard.Distortion)."""
     from pedalboard import Distortion, Gain, HighpassFilter, LowpassFilter, Pedalboard
+
+    from stylepedal.effect.model.corpus import pluck
 
     rng = np.random.default_rng(8)
     total = int(spec.seconds * SAMPLE_RATE)
@@ -208,11 +155,11 @@ def render_fuzz(spec: StyleSpec) -> np.ndarray:
     for root, start, length in hits:
         for p in (root, root + 7, root + 12):
             s = int(start * SAMPLE_RATE)
-            tone = karplus_strong(midi_hz(p), length, rng)
+            tone = pluck(midi_hz(p), length, SAMPLE_RATE, rng=rng)
             dry[s : s + tone.size] += tone[: total - s]
     for p, start, length in riff:
         s = int(start * SAMPLE_RATE)
-        tone = karplus_strong(midi_hz(p), length, rng)
+        tone = pluck(midi_hz(p), length, SAMPLE_RATE, rng=rng)
         dry[s : s + tone.size] += tone[: total - s]
     dry = (0.3 * dry / np.abs(dry).max()).astype(np.float32)
     board = Pedalboard([
@@ -288,18 +235,10 @@ def write_licence(out_dir: Path) -> None:
 
 def smoke_config() -> Any:
     """A tiny training config that proves the plumbing in seconds (not a usable model)."""
-    from stylepedal.effect.model.gram import FeatureConfig
     from stylepedal.effect.model.train import TrainConfig
 
-    return TrainConfig(
-        features=FeatureConfig(n_filters=16),
-        steps=3,
-        batch_size=1,
-        corpus_clips=1,
-        corpus_seconds=2.0,
-        heldout_clips=1,
-        channels=8,
-    )
+    return TrainConfig(steps=3, batch_size=1, procedural_clips=1, corpus_seconds=2.0,
+                       use_guitars=False, channels=8)
 
 
 def build_preset(
@@ -309,14 +248,15 @@ def build_preset(
     from stylepedal._atomic import atomic_write_bytes
     from stylepedal.effect.model.train import train_style
     from stylepedal.presets._io import sha256_file
-    from stylepedal.presets.cache import cache_key, make_meta, meta_to_bytes, weights_to_bytes
+    from stylepedal.presets.cache import make_meta, meta_to_bytes, weights_to_bytes
     from stylepedal.presets.format import Preset, StyleSource
+    from stylepedal.presets.train import model_key
 
     clip_path = styles_dir / f"{spec.slug}.flac"
     audio = read_clip(clip_path)
     styles = [(audio, SAMPLE_RATE)]
     config_dict = config.to_dict()
-    key = cache_key(styles, config_dict)
+    key = model_key(styles, config)
     t0 = time.perf_counter()
     net, report = train_style(styles, config, progress=False)
     seconds_out[spec.slug] = round(time.perf_counter() - t0, 2)
