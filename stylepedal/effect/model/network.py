@@ -24,7 +24,7 @@ from typing import Any, cast
 import numpy as np
 import torch
 
-from ..._validate import check_bool, check_positive_int
+from ..._validate import check_bool, check_positive_int, check_range
 from ...errors import CacheError, ParameterError
 from ..engine.constants import MODEL_BINS
 from .stream import FORMAT, FORMAT_VERSION, StyleNetTransform, check_format, read_safetensors
@@ -220,6 +220,28 @@ class StyleNet(torch.nn.Module):
         with torch.no_grad():
             for p in self.parameters():
                 p.copy_(p.to(tdtype).to(torch.float32))
+        return self
+
+    def scale_change(self, amount: float) -> StyleNet:
+        """Make the network's change to its input ``amount`` times what it was, in place
+        (the output layer scaled: before the output ReLU the change is exactly linear in it);
+        returns self.
+
+        Examples
+        --------
+        >>> net = StyleNet(channels=8)
+        >>> with torch.no_grad():
+        ...     _ = net.out.bias.fill_(0.5)
+        ...     x = torch.full((1, 2, 1030), 3.0)
+        ...     before = net(x) - x
+        ...     after = net.scale_change(0.25)(x) - x
+        >>> bool(torch.allclose(after, 0.25 * before))
+        True
+        """
+        amount = check_range(amount, "amount", 0.0, 1.0)
+        with torch.no_grad():
+            self.out.weight.mul_(amount)
+            self.out.bias.mul_(amount)
         return self
 
     def set_colour_target(self, target: np.ndarray) -> None:

@@ -107,6 +107,12 @@ class TrainConfig:
         Use the shipped soundfont guitars (the train split).
     channels, kernel_size, dilations : int, int, tuple
         Network shape (see :class:`~stylepedal.effect.model.network.StyleNet`).
+    texture : float
+        The share of its trained change the saved network makes (its output layer scaled,
+        :meth:`~stylepedal.effect.model.network.StyleNet.scale_change`): below 1 a subtler
+        model that keeps more of the notes. The default is what validation chose: riffs held
+        out of training, dry and through other rigs, judged by random nets that no eval judge
+        or training run uses (``benchmarks/texture.py``).
     seed : int
         Seeds the network, the segments, the levels and the banks: same config, same model.
     """
@@ -125,6 +131,7 @@ class TrainConfig:
     channels: int = 64
     kernel_size: int = 3
     dilations: tuple[int, ...] = (1, 2, 4, 8)
+    texture: float = 1.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -136,6 +143,7 @@ class TrainConfig:
             check_non_negative_int(getattr(self, name), name)
         check_range(self.alpha, "alpha", 0.0, 1e6)
         check_range(self.content_target, "content_target", 0.0, 10.0)
+        check_range(self.texture, "texture", 0.0, 1.0)
         check_range(self.learning_rate, "learning_rate", 1e-7, 1.0)
         check_range(self.grad_clip, "grad_clip", 0.0, 1e6)
         check_range(self.corpus_seconds, "corpus_seconds", 1.0, 600.0)
@@ -554,6 +562,7 @@ def train_style(
     finally:
         if bar is not None:
             bar.close()
+    net.scale_change(config.texture)
     net.round_to("float16")
     net.eval()
     after = _heldout(net, held, style_logmag, config.alpha)

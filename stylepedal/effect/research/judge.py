@@ -69,6 +69,8 @@ __all__ = [
     "ONSET_MAX_LAG_FRAMES",
     "RESERVED_SEEDS",
     "TARGET_RMS",
+    "VALIDATION_JUDGES",
+    "VALIDATION_SEEDS",
     "Analysis",
     "Judge",
     "JudgeSpec",
@@ -94,6 +96,9 @@ SILENCE_PEAK = 1e-6
 ONSET_MAX_LAG_FRAMES = 2
 # Seeds the judges draw from; training code must never use a seed in this range.
 RESERVED_SEEDS = range(1_000_000, 1_001_000)
+# Seeds of the validation judges, which choose training settings on train-split material: apart
+# from the eval judges', so a setting chosen with them is still judged by nets it never met.
+VALIDATION_SEEDS = range(2_000_000, 2_001_000)
 
 StyleAudio = np.ndarray | Sequence[np.ndarray]
 
@@ -107,7 +112,8 @@ class JudgeSpec:
     name : str
         Short label used in reports.
     seed : int
-        Seed of the weights; must lie in :data:`RESERVED_SEEDS`.
+        Seed of the weights; must lie in :data:`RESERVED_SEEDS` (an eval judge) or
+        :data:`VALIDATION_SEEDS` (a validation judge).
     width : int
         Kernel width in STFT frames (at 23.2 ms per frame).
     filters : int
@@ -128,10 +134,13 @@ class JudgeSpec:
     layers: int = 1
 
     def __post_init__(self) -> None:
-        if isinstance(self.seed, bool) or self.seed not in RESERVED_SEEDS:
+        if isinstance(self.seed, bool) or (
+            self.seed not in RESERVED_SEEDS and self.seed not in VALIDATION_SEEDS
+        ):
             raise ParameterError(
                 f"seed={self.seed!r} is not a judge seed: allowed is an integer in"
-                f" [{RESERVED_SEEDS.start}, {RESERVED_SEEDS.stop - 1}] (RESERVED_SEEDS)"
+                f" [{RESERVED_SEEDS.start}, {RESERVED_SEEDS.stop - 1}] (RESERVED_SEEDS) or in"
+                f" [{VALIDATION_SEEDS.start}, {VALIDATION_SEEDS.stop - 1}] (VALIDATION_SEEDS)"
             )
         for key in ("width", "filters", "layers"):
             check_positive_int(getattr(self, key), key)
@@ -150,6 +159,13 @@ JUDGES: tuple[JudgeSpec, ...] = (
     JudgeSpec("w11x1024", seed=1_000_005, width=11, filters=1024),
     JudgeSpec("w25x256", seed=1_000_006, width=25, filters=256),
     JudgeSpec("w5x256x2", seed=1_000_007, width=5, filters=256, layers=2),
+)
+# The validation judges: other seeds, and widths and sizes neither the eval judges nor the
+# training banks use.
+VALIDATION_JUDGES: tuple[JudgeSpec, ...] = (
+    JudgeSpec("v6x640", seed=2_000_001, width=6, filters=640),
+    JudgeSpec("v15x320", seed=2_000_002, width=15, filters=320),
+    JudgeSpec("v21x320", seed=2_000_003, width=21, filters=320),
 )
 
 

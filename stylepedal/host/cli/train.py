@@ -20,6 +20,9 @@ def add_train(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -
     p.add_argument("--content", nargs="+", metavar="FILE", help="extra content clips (DI)")
     p.add_argument("--steps", type=int, default=None, help="training steps (default 400)")
     p.add_argument("--seed", type=int, default=None, help="training seed (default 0)")
+    p.add_argument("--texture", type=float, default=None, metavar="AMOUNT",
+                   help="share of its learned change the saved model makes, 0-1 (default 1; "
+                   "lower for a subtler model that keeps more of the notes)")
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     p.set_defaults(func=_train)
 
@@ -34,7 +37,7 @@ def _train(args: argparse.Namespace) -> int:
     check_name(args.name)
     torch.set_num_threads(max(1, int(args.threads)))
     settings: dict[str, object] = {}
-    for option in ("steps", "seed"):
+    for option in ("steps", "seed", "texture"):
         if getattr(args, option) is not None:
             settings[option] = getattr(args, option)
     trained = train_preset(args.name, args.styles, content_paths=args.content or (),

@@ -51,6 +51,24 @@ def test_output_is_nonnegative_and_changes_input(rng):
     assert np.abs(y - x).mean() > 0.1
 
 
+@pytest.mark.parametrize("gate", [False, True])
+@pytest.mark.parametrize("amount", [0.0, 0.3, 1.0])
+def test_scale_change_scales_the_change_to_the_input(rng, gate, amount):
+    net = _trained_like(gate=gate)
+    x = _frames(rng, 1, 60)
+    y = _offline(net, x)
+    open_ = y > 0  # where the output ReLU passed the full change, it passes a share of it
+    assert open_.mean() > 0.5 and np.abs(y - x)[open_].mean() > 0.1
+    after = _offline(net.scale_change(amount), x) - x
+    np.testing.assert_allclose(after[open_], amount * (y - x)[open_], atol=1e-5)
+
+
+@pytest.mark.parametrize("amount", [-0.1, 1.5, float("nan")])
+def test_scale_change_refuses_amounts_outside_0_1(amount):
+    with pytest.raises(ParameterError, match="amount"):
+        StyleNet(channels=4).scale_change(amount)
+
+
 def test_network_is_causal(rng):
     net = _trained_like()
     x = _frames(rng, 1, 120)

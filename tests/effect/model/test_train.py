@@ -79,6 +79,29 @@ def test_every_step_draws_a_fresh_bank(rng, monkeypatch):
     assert len({b.seed for b in steps}) == 8
 
 
+def test_the_saved_network_makes_the_texture_share_of_its_change(rng):
+    """Same training, texture 1 vs 0.4: the saved change to the input is 0.4 times as large."""
+    style = [(_organ(2.0, rng), SR)]
+    full, _ = train_style(style, _small(steps=6, texture=1.0), progress=False)
+    part, report = train_style(style, _small(steps=6, texture=0.4), progress=False)
+    assert report.config["texture"] == 0.4
+    x = torch.from_numpy(np.abs(rng.normal(3.0, 1.0, (1, 40, 1030))).astype(np.float32) + 6.0)
+    with torch.no_grad():
+        change_full, change_part = full(x) - x, part(x) - x
+    assert float(change_full.abs().mean()) > 1e-3
+    # both saved at float16 precision: the rounding is the only difference
+    np.testing.assert_allclose(change_part.numpy(), 0.4 * change_full.numpy(),
+                               atol=2e-3 * float(change_full.abs().max()))
+
+
+def test_configs_written_before_the_texture_field_read_as_what_trained_them():
+    older = TrainConfig().to_dict()
+    del older["texture"]
+    assert TrainConfig.from_dict(older).texture == 1.0  # they saved the full change
+    with pytest.raises(ParameterError, match="texture"):
+        TrainConfig(texture=1.5)
+
+
 def test_banks_never_use_the_judges_widths_sizes_or_seeds():
     from stylepedal.effect.research.judge import JUDGES, RESERVED_SEEDS
 
@@ -226,6 +249,7 @@ def test_cli_trains_stores_and_reuses_the_cached_model(tmp_path, rng, capsys, _i
     store = Store(_isolated_store)
     preset = store.get("test organ")
     assert preset.styles[0].file == "organ.wav"
+    assert preset.training["texture"] == TrainConfig().texture
     weights, meta = store.load_model_bytes(preset)
     net = StyleNet.from_safetensors(weights, meta["network"])
     assert net.to_safetensors() == weights
@@ -248,4 +272,7 @@ def test_cli_bad_style_files_write_nothing(tmp_path, rng, capsys, _isolated_stor
     garbage.write_bytes(b"RIFF not really a wave file")
     assert main(["train", str(garbage), "--name", "Garbage", *_CLI_FAST]) == 2
     assert "cannot be read as audio" in capsys.readouterr().err
+    organ = _write_wav(tmp_path / "organ.wav", _organ(2.0, rng), SR)
+    assert main(["train", organ, "--name", "Too Much", "--texture", "1.5", *_CLI_FAST]) == 2
+    assert "texture=1.5" in capsys.readouterr().err
     assert not any(p.is_file() for p in _isolated_store.rglob("*"))

@@ -110,7 +110,19 @@ def test_judge_seeds_are_reserved_and_unused_by_training():
     assert used and not [seed for seed in used if seed in RESERVED_SEEDS]
 
 
-@pytest.mark.parametrize("seed", [0, 999_999, 1_001_000, True])
+def test_validation_judges_share_nothing_with_the_eval_judges_or_training():
+    from stylepedal.effect.model.train import BANK_FILTERS, BANK_SEED_LIMIT, BANK_WIDTHS
+    from stylepedal.effect.research.judge import VALIDATION_JUDGES, VALIDATION_SEEDS
+
+    assert all(s.seed in VALIDATION_SEEDS and s.seed not in RESERVED_SEEDS
+               for s in VALIDATION_JUDGES)
+    assert BANK_SEED_LIMIT <= min(VALIDATION_SEEDS)
+    widths, sizes = {s.width for s in VALIDATION_JUDGES}, {s.filters for s in VALIDATION_JUDGES}
+    assert not widths & ({s.width for s in JUDGES} | set(BANK_WIDTHS))
+    assert not sizes & ({s.filters for s in JUDGES} | set(BANK_FILTERS))
+
+
+@pytest.mark.parametrize("seed", [0, 999_999, 1_001_000, 1_999_999, 2_001_000, True])
 def test_judge_spec_refuses_other_seeds(seed):
     with pytest.raises(ParameterError, match="RESERVED_SEEDS"):
         JudgeSpec("x", seed=seed, width=3, filters=4)

@@ -1,0 +1,188 @@
+"""Texture validation: how much of its trained change a style network should make.
+
+``TrainConfig.texture`` scales the saved network's change to its input. This benchmark chooses
+it without the eval material of ``benchmarks/quality.py``: every factory style is trained as
+``train_preset`` trains it, except that two riffs of the shipped train split (both their
+programs) are held out of the content. The held-out riffs (dry, and through two other rigs:
+a guitar the network has not heard) and two procedural clips of a seed training never plays
+are then processed at each texture amount and judged by the validation judges
+(:data:`~stylepedal.effect.research.judge.VALIDATION_JUDGES`: seeds, widths and sizes that
+neither the eval judges nor the training banks use), beside the static EQ-match in the same
+run. Per amount it counts the pairs where the network beats the EQ-match under the quality
+benchmark's rule; the amount with the most (ties: the lower mean ratio) is ``chosen``.
+
+Run (one heavy process at a time on a shared machine; ~8 min, trained models are cached)::
+
+    python benchmarks/texture.py --json-out texture.json
+    python benchmarks/texture.py --styles organ flute --amounts 0.5 1   # a quick look
+
+It prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+import _quality_styles as styles_mod
+import numpy as np
+
+from stylepedal._atomic import atomic_write_bytes
+from stylepedal.effect.research import judge as judge_mod
+from stylepedal.effect.research.eq import eq_match
+from stylepedal.effect.research.metrics import BEATS_RULE, beats_baseline
+
+DEFAULT_CACHE = Path.home() / ".cache" / "stylepedal-bench"
+SAMPLE_RATE = 22050
+AMOUNTS = (0.0, 0.25, 0.5, 0.75, 1.0)
+# Riffs of the shipped train split left out of training here (a picked arpeggio and funk stabs:
+# two playing styles unlike the strums and lines that stay in).
+HELD_RIFFS = ("am-f-c-g-arpeggio", "e9-funk-stabs")
+# make_corpus seed of the procedural validation clips: training plays seed 0.
+PROCEDURAL_SEED = 1
+# A guitar the network has not heard is also another rig: each held riff is judged dry and
+# through these pedalboard chains too (an overdriven amp, a dark neck pickup into a compressor).
+RIGS: dict[str, str] = {
+    "drive": "Distortion(drive_db=24), LowpassFilter(cutoff_frequency_hz=5000)",
+    "dark": "LowpassFilter(cutoff_frequency_hz=1800), Compressor(threshold_db=-30, ratio=4)",
+}
+
+
+def _rig(audio: np.ndarray, chain: str) -> np.ndarray:
+    """``audio`` through the pedalboard ``chain`` (a ``--pre`` spec), at its own peak level."""
+    import pedalboard
+
+    from stylepedal.host.spec import parse_spec
+
+    y = pedalboard.Pedalboard(parse_spec(chain))(audio[np.newaxis], SAMPLE_RATE)[0]
+    return (y * (np.abs(audio).max() / max(float(np.abs(y).max()), 1e-9))).astype(np.float32)
+
+
+def _validation_clips() -> tuple[list[tuple[np.ndarray, int]], list[tuple[str, np.ndarray]]]:
+    """(training content without the held riffs, [(name, audio)] of the validation clips)."""
+    from stylepedal.effect.model.corpus import make_corpus
+    from stylepedal.effect.model.guitars import load_guitar_corpus
+
+    corpus = load_guitar_corpus(SAMPLE_RATE)
+    riffs = {meta["riff"] for _, meta in corpus}
+    missing = set(HELD_RIFFS) - riffs
+    if missing:
+        raise SystemExit(f"held riffs {sorted(missing)} are not in the corpus {sorted(riffs)}")
+    train = [(audio, SAMPLE_RATE) for audio, meta in corpus if meta["riff"] not in HELD_RIFFS]
+    held = [(f"train-split/{meta['file']}", audio.astype(np.float32))
+            for audio, meta in corpus if meta["riff"] in HELD_RIFFS]
+    held += [(f"{name} + {rig}", _rig(audio, chain))
+             for name, audio in list(held) for rig, chain in RIGS.items()]
+    procedural = make_corpus(2, 6.0, SAMPLE_RATE, seed=PROCEDURAL_SEED)
+    held += [(f"procedural-{PROCEDURAL_SEED}-{i}", a.astype(np.float32))
+             for i, a in enumerate(procedural)]
+    return train, held
+
+
+def _trained(style: styles_mod.Style, train: list[tuple[np.ndarray, int]], cache: Path) -> bytes:
+    """The style's network trained at the defaults on ``train`` (full change), cached."""
+    from stylepedal.effect.model.train import TRAIN_VERSION, TrainConfig, train_style
+
+    config = TrainConfig(use_guitars=False, texture=1.0)
+    digest = hashlib.sha256(f"v{TRAIN_VERSION}".encode())
+    digest.update(json.dumps(config.to_dict(), sort_keys=True).encode())
+    for audio in [style.audio, *(a for a, _ in train)]:
+        digest.update(np.ascontiguousarray(audio, np.float32).tobytes())
+    path = cache / "texture" / f"{style.name}-{digest.hexdigest()[:16]}.safetensors"
+    if path.exists():
+        return path.read_bytes()
+    t0 = time.perf_counter()
+    net, _ = train_style([(style.audio, style.sample_rate)], config, content_clips=train,
+                         progress=False)
+    print(f"trained {style.name} in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    data = net.to_safetensors()
+    atomic_write_bytes(path, data)
+    return data
+
+
+def _effect(data: bytes, amount: float) -> Any:
+    from stylepedal import StyleTransfer
+    from stylepedal.effect.model.network import StyleNet
+
+    net = StyleNet.from_safetensors(data).scale_change(amount).round_to("float16")
+    return StyleTransfer(net.as_transform())
+
+
+def run(styles: list[str] | None, amounts: tuple[float, ...], cache: Path) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    train, clips = _validation_clips()
+    jd = judge_mod.Judge(judge_mod.VALIDATION_JUDGES)
+    chosen_styles = [s for s in styles_mod.factory_styles(cache)
+                     if styles is None or s.name in styles]
+    if not chosen_styles:
+        raise SystemExit(f"no factory style among {styles}")
+    rows = []
+    for style in chosen_styles:
+        data = _trained(style, train, cache)
+        effects = {k: _effect(data, k) for k in amounts}
+        for name, x in clips:
+            base = jd(eq_match(x, style.audio, SAMPLE_RATE), x, style.audio, SAMPLE_RATE)
+            row: dict[str, Any] = {"style": style.name, "clip": name,
+                                   "eq": [round(base["ratio"], 4), round(base["content"], 4)]}
+            for k, fx in effects.items():
+                fx.reset()
+                y = styles_mod.run_effect(fx, x, SAMPLE_RATE)
+                r = jd(y, x, style.audio, SAMPLE_RATE)
+                row[f"{k:g}"] = [round(r["ratio"], 4), round(r["content"], 4),
+                                 beats_baseline(r, base)]
+            rows.append(row)
+            print(json.dumps(row), file=sys.stderr, flush=True)
+    summary = {}
+    for k in amounts:
+        got = [row[f"{k:g}"] for row in rows]
+        summary[f"{k:g}"] = {
+            "mean_ratio": round(float(np.mean([g[0] for g in got])), 4),
+            "mean_content": round(float(np.mean([g[1] for g in got])), 4),
+            "beats_eq": int(sum(g[2] for g in got)),
+        }
+    best = min(amounts, key=lambda k: (-summary[f"{k:g}"]["beats_eq"],
+                                       summary[f"{k:g}"]["mean_ratio"]))
+    eq = np.array([row["eq"] for row in rows])
+    return {
+        "benchmark": "texture",
+        "chosen": best,
+        "pairs": len(rows),
+        "rule": BEATS_RULE,
+        "summary": summary,
+        "eq": {"mean_ratio": round(float(eq[:, 0].mean()), 4),
+               "mean_content": round(float(eq[:, 1].mean()), 4)},
+        "held_riffs": list(HELD_RIFFS),
+        "procedural_seed": PROCEDURAL_SEED,
+        "rigs": RIGS,
+        "judges": judge_mod.describe(judge_mod.VALIDATION_JUDGES),
+        "styles": [s.name for s in chosen_styles],
+        "rows": rows,
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--styles", nargs="+", help="factory style names (default: all)")
+    p.add_argument("--amounts", nargs="+", type=float, default=list(AMOUNTS),
+                   help=f"texture amounts to compare (default {' '.join(map(str, AMOUNTS))})")
+    p.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="cache folder")
+    p.add_argument("--json-out", type=Path, help="also write the JSON here")
+    args = p.parse_args()
+    report = run(args.styles, tuple(args.amounts), args.cache)
+    text = json.dumps(report, indent=1)
+    if args.json_out:
+        atomic_write_bytes(args.json_out, text.encode())
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
