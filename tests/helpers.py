@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -45,3 +48,14 @@ class GainTransform:
 
     def __call__(self, frames: np.ndarray, state: Any) -> np.ndarray:
         return np.log1p(self.gain * np.expm1(frames)).astype(np.float32)
+
+
+def benchmark_help(script: str) -> str:
+    """The ``--help`` text of ``benchmarks/<script>``, run as a user runs it (asserts exit 0)."""
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / script), "--help"],
+        capture_output=True, text=True, timeout=120, cwd=root,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout

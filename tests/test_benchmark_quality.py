@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
+
+from tests.helpers import benchmark_help
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_help_runs():
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "quality.py"), "--help"],
-        capture_output=True, text=True, timeout=120, cwd=ROOT,
-    )
-    assert result.returncode == 0, result.stderr
+    usage = benchmark_help("quality.py")
     for flag in ("--quick", "--optimiser-pairs", "--retrain-factory", "--json-out",
                  "--markdown", "--cache-dir"):
-        assert flag in result.stdout
+        assert flag in usage
 
 
 def _pair(content, style, net, eq, opt=None, *, sampled=True, factory=True):

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
+
+from tests.helpers import benchmark_help
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_help_runs():
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "texture.py"), "--help"],
-        capture_output=True, text=True, timeout=120, cwd=ROOT,
-    )
-    assert result.returncode == 0, result.stderr
+    usage = benchmark_help("texture.py")
     for flag in ("--styles", "--amounts", "--cache", "--json-out"):
-        assert flag in result.stdout
+        assert flag in usage
 
 
 def test_validation_clips_are_held_out_of_training(monkeypatch):

@@ -10,7 +10,7 @@ from stylepedal.effect.engine.colour import Colour, minimum_phase
 from stylepedal.effect.engine.constants import MODEL_BINS
 from stylepedal.effect.engine.stft import StftConfig, analyze
 from stylepedal.errors import ParameterError
-from tests.effect.engine.test_effect import RATES, block_sizes, stream
+from tests.effect.engine.test_effect import RATES, RecurrentTransform, block_sizes, stream
 from tests.tolerances import FLOAT32_TINY, STREAM_ATOL
 
 
@@ -22,24 +22,16 @@ def _target(peak_bin: int = 200) -> np.ndarray:
     return target
 
 
-class ColouredRecurrent:
-    """A stateful causal transform that also asks for a colour stage."""
-
-    model_bins = MODEL_BINS
+class ColouredRecurrent(RecurrentTransform):
+    """A stateful causal transform that also asks for a colour stage: ``change`` of the way
+    from each frame to the one-pole smoothing."""
 
     def __init__(self, target: np.ndarray, change: float = 0.3) -> None:
         self.colour_target = target
         self.change = change
 
-    def new_state(self, channels: int) -> np.ndarray:
-        return np.zeros((channels, MODEL_BINS), dtype=np.float32)
-
     def __call__(self, frames: np.ndarray, state: np.ndarray) -> np.ndarray:
-        out = np.empty_like(frames)
-        for t in range(frames.shape[1]):
-            state[:] = 0.7 * state + 0.3 * frames[:, t]
-            out[:, t] = frames[:, t] + self.change * (state[:] - frames[:, t])
-        return out
+        return frames + self.change * (super().__call__(frames, state) - frames)
 
 
 def _length(sr: int, frames: int = 30) -> int:
