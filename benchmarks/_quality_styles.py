@@ -187,8 +187,15 @@ def all_styles(cache_dir: Path) -> list[Style]:
 # -- the system under test -------------------------------------------------------------------
 
 
-def run_effect(fx: Any, audio: np.ndarray, sample_rate: int) -> np.ndarray:
-    """``fx.process`` on the whole signal (padded by the latency), with the latency removed."""
+def run_effect(
+    fx: Any, audio: np.ndarray, sample_rate: int, *, as_live: bool = False
+) -> np.ndarray:
+    """``fx.process`` on the whole signal (padded by the latency), with the latency removed;
+    as ``stylepedal render`` does, the effect first learns the input (``learn_input``), unless
+    ``as_live`` (``render --as-live``: the colour stage learns as the input goes)."""
+    fx.forget_input()
+    if not as_live:
+        fx.learn_input(audio, sample_rate)
     latency = int(fx.latency_samples(sample_rate))
     x = np.concatenate([np.asarray(audio, np.float32), np.zeros(latency, np.float32)])
     return np.asarray(fx.process(x, sample_rate)[latency:], dtype=np.float32)
@@ -204,13 +211,16 @@ class NetworkSystem:
         every trained model, keyed by the style audio and the training settings.
     retrain_factory : bool
         Train the factory styles too (from their shipped clips) instead of the shipped presets.
+    as_live : bool
+        Process as the live pedal plays (``render --as-live``), not as a render does.
     """
 
-    def __init__(self, home: Path, *, retrain_factory: bool = False) -> None:
+    def __init__(self, home: Path, *, retrain_factory: bool = False, as_live: bool = False) -> None:
         from stylepedal.presets.store import Store
 
         self.store = Store(home)
         self.retrain_factory = retrain_factory
+        self.as_live = as_live
         self.models: dict[str, dict[str, Any]] = {}
         self._effects: dict[str, Any] = {}
 
@@ -225,6 +235,8 @@ class NetworkSystem:
             "train_config": TrainConfig().to_dict(),
             "models": self.models,
             "latency": "compensated (output shifted by fx.latency_samples)",
+            "input": "as the live pedal: the colour stage learns as the input goes"
+            if self.as_live else "as stylepedal render: the effect learns the whole input first",
         }
 
     def effect(self, style: Style) -> Any:
@@ -261,4 +273,4 @@ class NetworkSystem:
 
     def __call__(self, style: Style, content: np.ndarray, sample_rate: int) -> Any:
         """Process ``content`` with the style's effect, latency-compensated."""
-        return run_effect(self.effect(style), content, sample_rate)
+        return run_effect(self.effect(style), content, sample_rate, as_live=self.as_live)

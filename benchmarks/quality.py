@@ -22,7 +22,9 @@ For every (eval content clip, style) pair it judges, in the same run:
     any other style (and with ``--retrain-factory`` for the factory styles too) the style
     trained as a user trains it (``train_preset`` with the default settings, from the style
     file, into a store under the cache folder, whose content-addressed cache keeps the model).
-    Whatever those two produce is what gets judged.
+    Whatever those two produce is what gets judged, processed as ``stylepedal render``
+    processes a file (the effect learns the whole clip first; ``--as-live``: as the live pedal
+    plays, learning as it goes).
 
 The summary counts the issue's criteria: per pair, the network at least as stylised as the
 EQ-match (``beats_baseline``); the mean network ratio within 1.25x of the mean of the better
@@ -403,7 +405,7 @@ def run(args: argparse.Namespace, system: System | None = None) -> dict[str, Any
         if s.sample_rate != sr:
             raise RuntimeError(f"style {s.name} is at {s.sample_rate} Hz, expected {sr}")
     network = NetworkSystem(Path(os.environ["STYLEPEDAL_HOME"]),
-                            retrain_factory=args.retrain_factory)
+                            retrain_factory=args.retrain_factory, as_live=args.as_live)
     process: System = system or network
     present = {(c.name, s.name) for c in clips for s in styles}
     opt_pairs = [p for p in OPTIMISER_PAIRS if p in present][: max(0, args.optimiser_pairs)]
@@ -557,6 +559,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--optimiser-pairs", type=int, default=3,
                         help="pairs to run the per-input optimiser on (about 5 min each on one"
                         " core, cached; 0 skips it; default 3)")
+    parser.add_argument("--as-live", action="store_true",
+                        help="process as the live pedal plays (render --as-live): the colour "
+                        "stage learns each clip as it goes instead of from the whole clip first")
     parser.add_argument("--retrain-factory", action="store_true",
                         help="train the factory styles with train_preset instead of using the"
                         " shipped presets")

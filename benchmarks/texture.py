@@ -5,13 +5,14 @@ it without the eval material of ``benchmarks/quality.py``: every factory style i
 ``train_preset`` trains it, except that two riffs of the shipped train split (both their
 programs) are held out of the content. The held-out riffs (dry, and through two other rigs:
 a guitar the network has not heard) and two procedural clips of a seed training never plays
-are then processed at each texture amount and judged by the validation judges
+are then processed at each texture amount (as ``stylepedal render`` does, or with
+``--as-live`` as the live pedal plays) and judged by the validation judges
 (:data:`~stylepedal.effect.research.judge.VALIDATION_JUDGES`: seeds, widths and sizes that
 neither the eval judges nor the training banks use), beside the static EQ-match in the same
 run. Per amount it counts the pairs where the network beats the EQ-match under the quality
 benchmark's rule; the amount with the most (ties: the lower mean ratio) is ``chosen``.
 
-Run (one heavy process at a time on a shared machine; ~8 min, trained models are cached)::
+Run (one heavy process at a time on a shared machine; 11 min, 4 with the trained models cached)::
 
     python benchmarks/texture.py --json-out texture.json
     python benchmarks/texture.py --styles organ flute --amounts 0.5 1   # a quick look
@@ -116,7 +117,9 @@ def _effect(data: bytes, amount: float) -> Any:
     return StyleTransfer(net.as_transform())
 
 
-def run(styles: list[str] | None, amounts: tuple[float, ...], cache: Path) -> dict[str, Any]:
+def run(
+    styles: list[str] | None, amounts: tuple[float, ...], cache: Path, *, as_live: bool = False
+) -> dict[str, Any]:
     t0 = time.perf_counter()
     train, clips = _validation_clips()
     jd = judge_mod.Judge(judge_mod.VALIDATION_JUDGES)
@@ -134,7 +137,7 @@ def run(styles: list[str] | None, amounts: tuple[float, ...], cache: Path) -> di
                                    "eq": [round(base["ratio"], 4), round(base["content"], 4)]}
             for k, fx in effects.items():
                 fx.reset()
-                y = styles_mod.run_effect(fx, x, SAMPLE_RATE)
+                y = styles_mod.run_effect(fx, x, SAMPLE_RATE, as_live=as_live)
                 r = jd(y, x, style.audio, SAMPLE_RATE)
                 row[f"{k:g}"] = [round(r["ratio"], 4), round(r["content"], 4),
                                  beats_baseline(r, base)]
@@ -154,6 +157,8 @@ def run(styles: list[str] | None, amounts: tuple[float, ...], cache: Path) -> di
     return {
         "benchmark": "texture",
         "chosen": best,
+        "input": "as the live pedal: learnt as it goes" if as_live
+        else "as stylepedal render: the whole clip learnt first",
         "pairs": len(rows),
         "rule": BEATS_RULE,
         "summary": summary,
@@ -175,9 +180,11 @@ def main() -> None:
     p.add_argument("--amounts", nargs="+", type=float, default=list(AMOUNTS),
                    help=f"texture amounts to compare (default {' '.join(map(str, AMOUNTS))})")
     p.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="cache folder")
+    p.add_argument("--as-live", action="store_true",
+                   help="process as the live pedal plays, not as stylepedal render does")
     p.add_argument("--json-out", type=Path, help="also write the JSON here")
     args = p.parse_args()
-    report = run(args.styles, tuple(args.amounts), args.cache)
+    report = run(args.styles, tuple(args.amounts), args.cache, as_live=args.as_live)
     text = json.dumps(report, indent=1)
     if args.json_out:
         atomic_write_bytes(args.json_out, text.encode())

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_help_runs():
     usage = benchmark_help("texture.py")
-    for flag in ("--styles", "--amounts", "--cache", "--json-out"):
+    for flag in ("--styles", "--amounts", "--cache", "--json-out", "--as-live"):
         assert flag in usage
 
 

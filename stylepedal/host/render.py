@@ -126,6 +126,7 @@ def render_file(
     progress_callback: Callable[[int, int], None] | None = None,
     keep_seconds: float = 0.0,
     channel_workers: bool | None = None,
+    learn_input: bool = True,
 ) -> RenderResult:
     """Stream ``in_path`` through ``chain`` into ``out_path`` (atomically).
 
@@ -153,6 +154,12 @@ def render_file(
         :meth:`Chain.stream`): the same output, bit for bit, faster on a multi-core machine.
         Default (None): on when the file has more than one channel and lasts at least 5 s, and
         this process may use more than one core.
+    learn_input : bool
+        First read the whole file once through the effects before the chain's first
+        stylepedal effect, which learns the input's long-term spectrum from it
+        (:meth:`~stylepedal.effect.engine.effect.StyleTransfer.learn_input`), so its colour
+        is right from the first note. False renders as the live pedal plays: the colour stage
+        learns as the input goes.
 
     Returns
     -------
@@ -210,6 +217,7 @@ def render_file(
         if channel_workers is None:
             channel_workers = channels > 1 and total >= 5 * sample_rate and _cores() > 1
         latency = chain.latency_samples(sample_rate, channels=channels)
+        _learn_input(chain, in_path, chunk_frames, learn=learn_input)
         # An MP3 output is written ahead by the codec's delay so that it decodes aligned.
         advance = mp3_codec_delay(sample_rate, channels) if suffix == ".mp3" else 0
         bar = None
@@ -311,6 +319,32 @@ def render_file(
 
 
 # ---------------------------------------------------------------------------- several files
+def _learn_input(chain: Any, path: Path, chunk_frames: int, *, learn: bool) -> None:
+    """The chain's first stylepedal effect learns ``path`` as it will hear it (through the
+    effects before it, which then start afresh); every other forgets what it learnt."""
+    from ..effect.engine.effect import StyleTransfer
+
+    items = list(chain)
+    styles = [i for i, item in enumerate(items) if isinstance(item, StyleTransfer)]
+    for i in styles:
+        items[i].forget_input()
+    if not learn or not styles:
+        return
+    first = items[styles[0]]
+    with open_audio(path, name="input") as reader:
+        sample_rate = int(round(reader.samplerate))
+        while True:
+            x = reader.read(chunk_frames)
+            if x.ndim != 2 or x.shape[-1] == 0:
+                break
+            x = np.ascontiguousarray(x, dtype=np.float32)
+            for item in items[: styles[0]]:
+                x = np.asarray(item.process(x, sample_rate, reset=False), dtype=np.float32)
+            first.learn_input(x, sample_rate)
+    for item in items[: styles[0]]:
+        item.reset()
+
+
 # A worker process of render_files(jobs > 1) builds its chain once and reuses it for every
 # file (render_file starts and resets it): (settings, chain).
 _worker_chain: tuple[dict[str, Any], Any] | None = None
@@ -346,6 +380,7 @@ def render_files(
     progress: bool = True,
     chunk_frames: int = DEFAULT_CHUNK_FRAMES,
     keep_seconds: float = 0.0,
+    learn_input: bool = True,
     on_done: Callable[[Path, Path, RenderResult], None] | None = None,
 ) -> list[RenderResult]:
     """Render ``(input, output)`` pairs through the chain :func:`build_chain` makes of
@@ -373,7 +408,7 @@ def render_files(
     def options(i: int, *, parallel: bool) -> dict[str, Any]:
         return {"chunk_frames": chunk_frames, "overwrite": overwrite,
                 "progress": progress and not parallel,
-                "keep_seconds": keep_seconds if i == 0 else 0.0,
+                "keep_seconds": keep_seconds if i == 0 else 0.0, "learn_input": learn_input,
                 # files rendered in parallel already give every core a file of its own
                 "channel_workers": False if parallel else None}
 

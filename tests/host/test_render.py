@@ -297,6 +297,41 @@ def test_cli_renders_with_a_real_preset(tmp_path, stereo, capsys):
     assert dst.read_bytes() == before
 
 
+def test_render_learns_the_input_through_the_effects_before_the_style(tmp_path, stereo):
+    """The style effect learns the file as it will hear it (after the --pre effects), so a
+    render is the chain's offline output with that input learnt; learn_input=False (--as-live)
+    is the chain's output as it streams, learning as it goes."""
+    from tests.effect.engine.test_colour import ColouredRecurrent
+
+    src = write(tmp_path / "in.wav", stereo, bit_depth=32)
+
+    def chain() -> Chain:
+        fx = StyleTransfer(ColouredRecurrent(np.linspace(2.0, 0.01, 1030)))
+        return Chain([pedalboard.Gain(gain_db=-12), fx])
+
+    outs = {}
+    for learn in (True, False):
+        render_file(src, tmp_path / f"{learn}.wav", chain(), progress=False, learn_input=learn,
+                    chunk_frames=5000)
+        outs[learn] = read(tmp_path / f"{learn}.wav")[0]
+    live = chain()
+    np.testing.assert_allclose(outs[False], live.process_offline(stereo, SR), atol=1e-5)
+    learnt = chain()
+    learnt[1].learn_input(stereo * np.float32(10 ** (-12 / 20)), SR)
+    np.testing.assert_allclose(outs[True], learnt.process_offline(stereo, SR), atol=1e-5)
+    assert np.abs(outs[True] - outs[False]).max() > 1e-3
+
+
+def test_cli_as_live_renders_as_the_stream_plays(tmp_path, stereo):
+    src = write(tmp_path / "in.wav", stereo, bit_depth=32)
+    for flags, name in (([], "render.wav"), (["--as-live"], "live.wav")):
+        argv = ["render", str(src), str(tmp_path / name), "--preset", "Organ", "--no-progress"]
+        assert main([*argv, *flags]) == 0
+    live = Chain([StyleTransfer.from_preset("Organ")]).process_offline(stereo, SR)
+    np.testing.assert_allclose(read(tmp_path / "live.wav")[0], live, atol=1e-5)
+    assert np.abs(read(tmp_path / "render.wav")[0] - live).max() > 1e-3
+
+
 def test_cli_several_inputs_to_a_folder(tmp_path, stereo):
     make_preset("Test Tone", seed=1)
     a = write(tmp_path / "a.wav", stereo)

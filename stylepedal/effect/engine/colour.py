@@ -29,7 +29,7 @@ from .constants import MODEL_BINS
 from .fft import irfft, rfft
 from .stft import StftConfig
 
-__all__ = ["Colour", "ColourState", "IR_SECONDS", "MAX_GAIN_DB", "UPDATE_FRAMES"]
+__all__ = ["Colour", "ColourState", "IR_SECONDS", "InputProfile", "MAX_GAIN_DB", "UPDATE_FRAMES"]
 
 IR_SECONDS = 0.085  # the filter's length: ~12 Hz resolution, the grid's order
 MAX_GAIN_DB = 24.0
@@ -55,6 +55,45 @@ class ColourState:
     frames: int = 0  # STFT frames observed (the design schedule counts them)
 
 
+@dataclass
+class InputProfile:
+    """The input's long-term spectrum learnt ahead of playing it (an offline render knows the
+    whole input), all channels pooled: a new stream's colour stage starts from it."""
+
+    sample_rate: int
+    hop_length: int
+    power: np.ndarray  # (MODEL_BINS,) float64 sum of the frames' power, weighted by activity
+    weight: float  # sum of the weights
+    tail: np.ndarray  # (channels, n) float32 the samples a next chunk's frames start with
+
+    @classmethod
+    def empty(cls, config: StftConfig, channels: int) -> InputProfile:
+        tail = np.zeros((channels, config.n_fft - config.hop_length), dtype=np.float32)
+        return cls(config.sample_rate, config.hop_length, np.zeros(MODEL_BINS), 0.0, tail)
+
+    def fits(self, config: StftConfig) -> bool:
+        """Learnt on this grid (rate and hop)."""
+        return (self.sample_rate, self.hop_length) == (config.sample_rate, config.hop_length)
+
+    def learn(self, x: np.ndarray, config: StftConfig, floor_db: float) -> None:
+        """Add the frames ``x`` (``(channels, n)``, after the chunks before it) completes."""
+        from . import kernels
+        from .stft import frames as frames_of
+
+        hop = config.hop_length
+        buf = np.concatenate((self.tail, x), axis=1)
+        k = (buf.shape[1] - (config.n_fft - hop)) // hop
+        if k > 0:
+            channels = buf.shape[0]
+            power, weight = np.zeros((channels, MODEL_BINS)), np.zeros(channels)
+            active = np.empty((channels, k), dtype=np.float32)
+            kernels.colour_stats(rfft(frames_of(buf, config, k)), config.level_scale32,
+                                 floor_db, 1.0, power, weight, active)
+            self.power += power.sum(axis=0)
+            self.weight += float(weight.sum())
+        self.tail = buf[:, max(k, 0) * hop :]
+
+
 class Colour:
     """The colour stage toward ``target`` (a style's long-term power per model bin).
 
@@ -75,12 +114,22 @@ class Colour:
         self.target = np.maximum(target / max(target.sum(), 1e-30), 1e-12)
 
     # -- state ----------------------------------------------------------------------------------
-    def new_state(self, config: StftConfig, channels: int) -> ColourState:
+    def new_state(
+        self,
+        config: StftConfig,
+        channels: int,
+        *,
+        profile: InputProfile | None = None,
+        strength: float = 1.0,
+    ) -> ColourState:
+        """A stream's state: the identity filter until something has been heard, or, with a
+        ``profile`` learnt on this grid, the filter it calls for at ``strength``, the profile
+        counting as one memory's worth of playing."""
         block = config.hop_length
         parts = _n_parts(config)
         flat = np.zeros((channels, parts, block + 1), dtype=np.complex64)
-        flat[:, 0, :] = 1.0  # the identity filter until something has been heard
-        return ColourState(
+        flat[:, 0, :] = 1.0
+        state = ColourState(
             power=np.zeros((channels, MODEL_BINS)),
             weight=np.zeros(channels),
             log_gain=np.zeros((channels, MODEL_BINS), dtype=np.float32),
@@ -90,6 +139,13 @@ class Colour:
             history=np.zeros((channels, config.n_fft - block), dtype=np.float32),
             gate=np.zeros(channels, dtype=np.float32),
         )
+        if profile is not None and profile.weight > 0 and profile.fits(config):
+            memory = 1.0 / (1.0 - _decay(config))  # the weight a long stream settles at
+            scale = min(1.0, memory / profile.weight)
+            state.power[:] = profile.power * scale
+            state.weight[:] = profile.weight * scale
+            self.design(state, config, strength)
+        return state
 
     # -- per hop -------------------------------------------------------------------------------
     @staticmethod
@@ -122,9 +178,8 @@ class Colour:
         buf = np.concatenate((state.history, x), axis=1)
         state.history = buf[:, k * hop :]
         active = np.empty((channels, k), dtype=np.float32)
-        decay = float(np.exp(-hop / config.sample_rate / MEMORY_SECONDS))
         kernels.colour_stats(rfft(frames_of(buf, config, k)), config.level_scale32, floor_db,
-                             decay, state.power, state.weight, active)
+                             _decay(config), state.power, state.weight, active)
         out = np.empty((channels, n), dtype=np.float32)
         acc = np.empty((channels, hop + 1), dtype=np.complex64)
         n_parts = state.fdl.shape[1]
@@ -180,6 +235,11 @@ class Colour:
 
 _MAX_LOG = MAX_GAIN_DB / 20.0 * np.log(10.0)
 _LOUDNESS_PASSES = 8
+
+
+def _decay(config: StftConfig) -> float:
+    """The long-term average's decay per hop."""
+    return float(np.exp(-config.hop_length / config.sample_rate / MEMORY_SECONDS))
 
 
 def _n_parts(config: StftConfig) -> int:

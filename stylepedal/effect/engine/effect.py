@@ -31,7 +31,7 @@ from ..._validate import (
 )
 from ..._validate import sanitize as _sanitize
 from ...errors import ParameterError
-from .colour import Colour
+from .colour import Colour, InputProfile
 from .constants import (
     CEILING,
     GAIN_DB_RANGE,
@@ -134,6 +134,7 @@ class StyleTransfer:
         self._pghi: PhaseGradient | None = None
         self._latency_mode, self._phase_mode = LATENCY_MODES[0], PHASE_MODES[0]
         self._colour = _colour_of(self._transform)
+        self._profile: InputProfile | None = None
         # every value goes through its property's setter: one check per parameter
         self.style = style
         self.latency_mode = latency_mode
@@ -289,8 +290,48 @@ class StyleTransfer:
 
     # ---------------------------------------------------------------- processing
     def reset(self) -> None:
-        """Forget everything carried across blocks (the next block starts a new stream)."""
+        """Forget everything carried across blocks (the next block starts a new stream).
+        A learnt input (:meth:`learn_input`) stays."""
         self._state = None
+
+    def learn_input(self, audio: np.ndarray, sample_rate: float) -> None:
+        """Learn the input's long-term spectrum from ``audio`` before playing it: every new
+        stream at this rate and latency mode starts with the colour it calls for, where it
+        would otherwise start flat and learn as it plays. For offline work, where the whole
+        input is known (``stylepedal render`` does this). Call it chunk after chunk for a
+        long input (any partition learns the same); a change of rate, latency mode or channel
+        count starts over.
+        :meth:`forget_input` undoes it. Without a colour stage it does nothing.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> fx = StyleTransfer.identity()
+        >>> fx.learn_input(np.zeros(4800, np.float32), 48000)
+        >>> fx.learned_input_seconds
+        0.0
+        """
+        config = StftConfig.for_rate(check_sample_rate(sample_rate), self._latency_mode)
+        x = finite_or_zeroed(as_audio_2d(audio)[0])
+        if self._colour is None:
+            return
+        p = self._profile
+        if p is None or not p.fits(config) or p.tail.shape[0] != x.shape[0]:
+            p = self._profile = InputProfile.empty(config, x.shape[0])
+        p.learn(x, config, self._gate_db - GATE_RANGE_DB)
+
+    def forget_input(self) -> None:
+        """Drop what :meth:`learn_input` learnt: new streams start flat again."""
+        self._profile = None
+
+    @property
+    def learned_input_seconds(self) -> float:
+        """How much active input :meth:`learn_input` has learnt, in seconds (per channel)."""
+        p = self._profile
+        if p is None or p.weight == 0:
+            return 0.0
+        hop = StftConfig.for_rate(p.sample_rate, self._latency_mode).hop_length
+        return p.weight / p.tail.shape[0] * hop / p.sample_rate
 
     def _pghi_for(self, config: StftConfig) -> PhaseGradient:
         if self._pghi is None or self._pghi.config is not config:
@@ -320,7 +361,9 @@ class StyleTransfer:
                 if config.model_stride > 1
                 else None
             ),
-            colour=None if self._colour is None else self._colour.new_state(config, channels),
+            colour=None if self._colour is None else self._colour.new_state(
+                config, channels, profile=self._profile, strength=self._style
+            ),
             raw=None if self._colour is None else np.zeros((channels, 0), dtype=np.float32),
             style=self._style,
         )

@@ -36,6 +36,10 @@ def add_render(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
                    "and N-1 workers). Default 1: one file at a time; on a multi-core machine a "
                    "worker process computes a stereo file's second channel and the --post "
                    "effects")
+    p.add_argument("--as-live", action="store_true",
+                   help="render as the live pedal plays: the style's colour EQ learns your "
+                   "guitar as it goes. Default: it learns the whole file first, so the colour "
+                   "is right from the first note")
     p.add_argument("--chunk-frames", type=int, default=65536, help=argparse.SUPPRESS)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--plot", metavar="FIGURE.png",
@@ -80,7 +84,7 @@ def _render(args: argparse.Namespace) -> int:
     results = render_files(
         pairs, settings, jobs=args.jobs, overwrite=args.overwrite, progress=progress,
         chunk_frames=args.chunk_frames, keep_seconds=_PLOT_SECONDS if args.plot else 0.0,
-        on_done=done,
+        learn_input=not args.as_live, on_done=done,
     )
     if args.plot:
         from ..plot import save_figure

@@ -113,6 +113,56 @@ def test_the_colour_brings_white_noise_to_the_target_spectrum(rng):
     assert abs(10 * np.log10(np.mean(y[late] ** 2) / np.mean(x[late] ** 2))) < 1.5
 
 
+def test_a_learnt_input_is_coloured_from_its_first_notes(rng):
+    """White noise through a flat start reaches the target only as the stage learns it; with
+    the input learnt first, the first half second is as close to the target as later on."""
+    sr = 22050
+    target = _target()
+    x = rng.standard_normal(sr * 4).astype(np.float32) * 0.05
+    fx = StyleTransfer(ColouredRecurrent(target, change=0.0))
+
+    def early_error_db(y: np.ndarray) -> float:
+        y = y[fx.latency_samples(sr) :][: sr // 2]
+        power = (np.expm1(analyze(y, sr).astype(np.float64)) ** 2).mean(axis=0)
+        band = slice(20, MODEL_BINS - 20)
+        a = 10 * np.log10(power[band] / power[band].sum())
+        b = 10 * np.log10(target[band] / target[band].sum())
+        return float(np.sqrt(np.mean((a - b - np.mean(a - b)) ** 2)))
+
+    cold = early_error_db(fx(x, sr))
+    fx.learn_input(x, sr)
+    assert fx.learned_input_seconds == pytest.approx(4.0, abs=0.2)
+    learnt = early_error_db(fx(x, sr))
+    assert learnt < 3.0 < cold
+
+
+def test_learning_is_partition_invariant_survives_reset_and_can_be_forgotten(rng):
+    x = rng.uniform(-0.5, 0.5, (2, _length(48000, 60))).astype(np.float32)
+    fx = StyleTransfer(ColouredRecurrent(_target()))
+    cold = fx(x, 48000)
+    fx.learn_input(x, 48000)
+    learnt = fx(x, 48000)
+    assert np.abs(learnt - cold).max() > 0.01
+    fx.reset()
+    np.testing.assert_array_equal(fx(x, 48000), learnt)  # reset keeps what was learnt
+    fx.forget_input()
+    for cut in (x[:, :1], x[:, 1:5000], x[:, 5000:]):  # chunk after chunk learns the same
+        fx.learn_input(cut, 48000)
+    np.testing.assert_array_equal(fx(x, 48000), learnt)
+    fx.forget_input()
+    np.testing.assert_array_equal(fx(x, 48000), cold)
+    fx.learn_input(x, 44100)  # another rate starts over, and does not apply at 48 kHz
+    np.testing.assert_array_equal(fx(x, 48000), cold)
+
+
+def test_learning_without_a_colour_stage_does_nothing_and_checks_its_input():
+    fx = StyleTransfer.identity()
+    fx.learn_input(np.ones(48000, np.float32), 48000)
+    assert fx.learned_input_seconds == 0.0
+    with pytest.raises(ParameterError, match="sample_rate"):
+        StyleTransfer(ColouredRecurrent(_target())).learn_input(np.ones(100, np.float32), 1000)
+
+
 def test_minimum_phase_design_has_the_asked_magnitude_and_comes_early():
     cfg = StftConfig.for_rate(48000)
     k = np.arange(MODEL_BINS)
