@@ -131,7 +131,7 @@ class TrainConfig:
     channels: int = 64
     kernel_size: int = 3
     dilations: tuple[int, ...] = (1, 2, 4, 8)
-    texture: float = 1.0
+    texture: float = 0.75
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -171,6 +171,7 @@ class TrainConfig:
         data = dict(data)
         data["dilations"] = tuple(data["dilations"])
         data["gain_db_range"] = tuple(data["gain_db_range"])
+        data.setdefault("texture", 1.0)  # configs written before the field saved the full change
         return cls(**data)
 
     def make_network(self) -> StyleNet:
