@@ -29,7 +29,9 @@ from .constants import MODEL_BINS
 from .fft import irfft, rfft
 from .stft import StftConfig
 
-__all__ = ["Colour", "ColourState", "IR_SECONDS", "InputProfile", "MAX_GAIN_DB", "UPDATE_FRAMES"]
+__all__ = [
+    "Colour", "ColourState", "IR_SECONDS", "InputProfile", "MAX_GAIN_DB", "UPDATE_FRAMES", "learnt",
+]
 
 IR_SECONDS = 0.085  # the filter's length: ~12 Hz resolution, the grid's order
 MAX_GAIN_DB = 24.0
@@ -75,6 +77,11 @@ class InputProfile:
         """Learnt on this grid (rate and hop)."""
         return (self.sample_rate, self.hop_length) == (config.sample_rate, config.hop_length)
 
+    @property
+    def seconds(self) -> float:
+        """Active input learnt, in seconds per channel."""
+        return self.weight / self.tail.shape[0] * self.hop_length / self.sample_rate
+
     def learn(self, x: np.ndarray, config: StftConfig, floor_db: float) -> None:
         """Add the frames ``x`` (``(channels, n)``, after the chunks before it) completes."""
         from . import kernels
@@ -92,6 +99,17 @@ class InputProfile:
             self.power += power.sum(axis=0)
             self.weight += float(weight.sum())
         self.tail = buf[:, max(k, 0) * hop :]
+
+
+def learnt(
+    profile: InputProfile | None, x: np.ndarray, config: StftConfig, floor_db: float
+) -> InputProfile:
+    """``profile`` after learning ``x`` (``(channels, n)``): a new one when there is none or
+    it was learnt on another grid or with another channel count."""
+    if profile is None or not profile.fits(config) or profile.tail.shape[0] != x.shape[0]:
+        profile = InputProfile.empty(config, x.shape[0])
+    profile.learn(x, config, floor_db)
+    return profile
 
 
 class Colour:

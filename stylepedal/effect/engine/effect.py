@@ -31,7 +31,7 @@ from ..._validate import (
 )
 from ..._validate import sanitize as _sanitize
 from ...errors import ParameterError
-from .colour import Colour, InputProfile
+from .colour import Colour, InputProfile, learnt
 from .constants import (
     CEILING,
     GAIN_DB_RANGE,
@@ -295,30 +295,15 @@ class StyleTransfer:
         self._state = None
 
     def learn_input(self, audio: np.ndarray, sample_rate: float) -> None:
-        """Learn the input's long-term spectrum from ``audio`` before playing it: every new
-        stream at this rate and latency mode starts with the colour it calls for, where it
-        would otherwise start flat and learn as it plays. For offline work, where the whole
-        input is known (``stylepedal render`` does this). Call it chunk after chunk for a
-        long input (any partition learns the same); a change of rate, latency mode or channel
-        count starts over.
-        :meth:`forget_input` undoes it. Without a colour stage it does nothing.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> fx = StyleTransfer.identity()
-        >>> fx.learn_input(np.zeros(4800, np.float32), 48000)
-        >>> fx.learned_input_seconds
-        0.0
-        """
+        """Learn the input's long-term spectrum from ``audio`` before playing it, for offline
+        work where the whole input is known (``stylepedal render`` does): every new stream at
+        this rate and latency mode starts with the colour it calls for, not flat. Chunk after
+        chunk learns the same as the whole; another rate, latency mode or channel count starts
+        over; :meth:`forget_input` undoes it. Without a colour stage it does nothing."""
         config = StftConfig.for_rate(check_sample_rate(sample_rate), self._latency_mode)
         x = finite_or_zeroed(as_audio_2d(audio)[0])
-        if self._colour is None:
-            return
-        p = self._profile
-        if p is None or not p.fits(config) or p.tail.shape[0] != x.shape[0]:
-            p = self._profile = InputProfile.empty(config, x.shape[0])
-        p.learn(x, config, self._gate_db - GATE_RANGE_DB)
+        if self._colour is not None:
+            self._profile = learnt(self._profile, x, config, self._gate_db - GATE_RANGE_DB)
 
     def forget_input(self) -> None:
         """Drop what :meth:`learn_input` learnt: new streams start flat again."""
@@ -326,12 +311,8 @@ class StyleTransfer:
 
     @property
     def learned_input_seconds(self) -> float:
-        """How much active input :meth:`learn_input` has learnt, in seconds (per channel)."""
-        p = self._profile
-        if p is None or p.weight == 0:
-            return 0.0
-        hop = StftConfig.for_rate(p.sample_rate, self._latency_mode).hop_length
-        return p.weight / p.tail.shape[0] * hop / p.sample_rate
+        """Active input :meth:`learn_input` has learnt, in seconds per channel."""
+        return 0.0 if self._profile is None else self._profile.seconds
 
     def _pghi_for(self, config: StftConfig) -> PhaseGradient:
         if self._pghi is None or self._pghi.config is not config:

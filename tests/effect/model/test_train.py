@@ -138,9 +138,12 @@ def test_the_trained_network_is_level_invariant(rng):
     tf = StyleNetTransform.from_safetensors(net.to_safetensors())
     loud = np.abs(rng.normal(3.0, 1.0, (1, 80, 1030))).astype(np.float32) + 4.0
     quiet = np.log1p(np.expm1(loud) * 0.1).astype(np.float32)
-    out_loud = np.expm1(tf(loud, tf.new_state(1)).astype(np.float64))
-    out_quiet = np.expm1(tf(quiet, tf.new_state(1)).astype(np.float64))
-    np.testing.assert_allclose(out_quiet, 0.1 * out_loud, rtol=1e-3)
+    out_loud = tf(loud, tf.new_state(1)).astype(np.float64)
+    out_quiet = tf(quiet, tf.new_state(1)).astype(np.float64)
+    # compared where the network computes (log1p of magnitudes, float32): a bin it nearly
+    # closes is a difference of two numbers near 5, whose linear ratio float32 cannot hold
+    assert np.mean(out_loud > 1.0) > 0.3
+    np.testing.assert_allclose(out_quiet, np.log1p(0.1 * np.expm1(out_loud)), rtol=0, atol=2e-5)
 
 
 def test_the_content_weight_control_holds_the_content_change(rng):
