@@ -258,11 +258,7 @@ def render_file(
                     def chunks() -> Iterator[np.ndarray]:
                         """The file in chunks, then zeros to flush the latency."""
                         nonlocal read, kept_in_n, bar
-                        while True:
-                            x = reader.read(chunk_frames)
-                            if x.ndim != 2 or x.shape[-1] == 0:
-                                break
-                            x = np.ascontiguousarray(x, dtype=np.float32)
+                        for x in _read_chunks(reader, chunk_frames):
                             read += x.shape[1]
                             if kept_in_n < keep:
                                 kept_in.append(x[:, : keep - kept_in_n].copy())
@@ -319,6 +315,15 @@ def render_file(
 
 
 # ---------------------------------------------------------------------------- several files
+def _read_chunks(reader: Any, chunk_frames: int) -> Iterator[np.ndarray]:
+    """An open audio file, from where it stands, in float32 ``(channels, frames)`` chunks."""
+    while True:
+        x = reader.read(chunk_frames)
+        if x.ndim != 2 or x.shape[-1] == 0:
+            return
+        yield np.ascontiguousarray(x, dtype=np.float32)
+
+
 def _learn_input(chain: Any, path: Path, chunk_frames: int, *, learn: bool) -> None:
     """The chain's first stylepedal effect learns ``path`` as it will hear it (through the
     effects before it, which then start afresh); every other forgets what it learnt."""
@@ -331,13 +336,11 @@ def _learn_input(chain: Any, path: Path, chunk_frames: int, *, learn: bool) -> N
     if not learn or not styles:
         return
     first = items[styles[0]]
+    if not first.learns_input:
+        return
     with open_audio(path, name="input") as reader:
         sample_rate = int(round(reader.samplerate))
-        while True:
-            x = reader.read(chunk_frames)
-            if x.ndim != 2 or x.shape[-1] == 0:
-                break
-            x = np.ascontiguousarray(x, dtype=np.float32)
+        for x in _read_chunks(reader, chunk_frames):
             for item in items[: styles[0]]:
                 x = np.asarray(item.process(x, sample_rate, reset=False), dtype=np.float32)
             first.learn_input(x, sample_rate)

@@ -84,18 +84,13 @@ class InputProfile:
 
     def learn(self, x: np.ndarray, config: StftConfig, floor_db: float) -> None:
         """Add the frames ``x`` (``(channels, n)``, after the chunks before it) completes."""
-        from . import kernels
-        from .stft import frames as frames_of
-
         hop = config.hop_length
         buf = np.concatenate((self.tail, x), axis=1)
         k = (buf.shape[1] - (config.n_fft - hop)) // hop
         if k > 0:
             channels = buf.shape[0]
             power, weight = np.zeros((channels, MODEL_BINS)), np.zeros(channels)
-            active = np.empty((channels, k), dtype=np.float32)
-            kernels.colour_stats(rfft(frames_of(buf, config, k)), config.level_scale32,
-                                 floor_db, 1.0, power, weight, active)
+            _frame_stats(buf, config, k, floor_db, 1.0, power, weight)
             self.power += power.sum(axis=0)
             self.weight += float(weight.sum())
         self.tail = buf[:, max(k, 0) * hop :]
@@ -130,6 +125,13 @@ class Colour:
                 "non-negative powers (a style's long-term spectrum on the model grid)"
             )
         self.target = np.maximum(target / max(target.sum(), 1e-30), 1e-12)
+
+    @classmethod
+    def of(cls, transform: object) -> Colour | None:
+        """The colour stage a frame transform asks for (its ``colour_target``: a style's
+        long-term power on the model bins), or None."""
+        target = getattr(transform, "colour_target", None)
+        return None if target is None else cls(target)
 
     # -- state ----------------------------------------------------------------------------------
     def new_state(
@@ -188,16 +190,13 @@ class Colour:
         passes coloured where the input is active, as it is where not (a noise floor keeps its
         colour and level), gliding from hop to hop; then the filter is redesigned if due."""
         from . import kernels
-        from .stft import frames as frames_of
 
         hop = config.hop_length
         channels, n = x.shape
         k = n // hop
         buf = np.concatenate((state.history, x), axis=1)
         state.history = buf[:, k * hop :]
-        active = np.empty((channels, k), dtype=np.float32)
-        kernels.colour_stats(rfft(frames_of(buf, config, k)), config.level_scale32, floor_db,
-                             _decay(config), state.power, state.weight, active)
+        active = _frame_stats(buf, config, k, floor_db, _decay(config), state.power, state.weight)
         out = np.empty((channels, n), dtype=np.float32)
         acc = np.empty((channels, hop + 1), dtype=np.complex64)
         n_parts = state.fdl.shape[1]
@@ -253,6 +252,26 @@ class Colour:
 
 _MAX_LOG = MAX_GAIN_DB / 20.0 * np.log(10.0)
 _LOUDNESS_PASSES = 8
+
+
+def _frame_stats(
+    buf: np.ndarray,
+    config: StftConfig,
+    k: int,
+    floor_db: float,
+    decay: float,
+    power: np.ndarray,
+    weight: np.ndarray,
+) -> np.ndarray:
+    """The ``k`` frames ``buf`` holds into ``power`` and ``weight`` (``kernels.colour_stats``);
+    returns each frame's activity ``(channels, k)``."""
+    from . import kernels
+    from .stft import frames as frames_of
+
+    active = np.empty((buf.shape[0], k), dtype=np.float32)
+    kernels.colour_stats(rfft(frames_of(buf, config, k)), config.level_scale32, floor_db,
+                         decay, power, weight, active)
+    return active
 
 
 def _decay(config: StftConfig) -> float:

@@ -67,13 +67,6 @@ def _kernels() -> Any:
     return ready()
 
 
-def _colour_of(transform: Any) -> Colour | None:
-    """The colour stage a transform asks for (its ``colour_target``: a style's long-term
-    power on the model bins), or None."""
-    target = getattr(transform, "colour_target", None)
-    return None if target is None else Colour(target)
-
-
 def finite_or_zeroed(x: np.ndarray) -> np.ndarray:
     """``x`` (2-D float32, C order) itself if every sample is finite, else a copy with NaN and
     +-Inf replaced by 0: the check is one compiled call (the live path's cost)."""
@@ -133,7 +126,7 @@ class StyleTransfer:
         self._state: EngineState | None = None
         self._pghi: PhaseGradient | None = None
         self._latency_mode, self._phase_mode = LATENCY_MODES[0], PHASE_MODES[0]
-        self._colour = _colour_of(self._transform)
+        self._colour = Colour.of(self._transform)
         self._profile: InputProfile | None = None
         # every value goes through its property's setter: one check per parameter
         self.style = style
@@ -264,7 +257,7 @@ class StyleTransfer:
     @transform.setter
     def transform(self, value: FrameTransform) -> None:
         self._transform = self._check_transform(value)
-        colour, self._colour = self._colour, _colour_of(self._transform)
+        colour, self._colour = self._colour, Colour.of(self._transform)
         if self._state is not None:
             self._state.transform_state = value.new_state(self._state.channels)
             if colour is not None or self._colour is not None:
@@ -295,11 +288,10 @@ class StyleTransfer:
         self._state = None
 
     def learn_input(self, audio: np.ndarray, sample_rate: float) -> None:
-        """Learn the input's long-term spectrum from ``audio`` before playing it, for offline
-        work where the whole input is known (``stylepedal render`` does): every new stream at
-        this rate and latency mode starts with the colour it calls for, not flat. Chunk after
-        chunk learns the same as the whole; another rate, latency mode or channel count starts
-        over; :meth:`forget_input` undoes it. Without a colour stage it does nothing."""
+        """Learn the input's long-term spectrum from ``audio`` before playing it (offline,
+        as ``stylepedal render`` does): new streams at this rate and latency mode start with
+        its colour, not flat. Chunks learn as the whole; another rate, latency mode or channel
+        count starts over; :meth:`forget_input` undoes it; no colour stage, nothing to learn."""
         config = StftConfig.for_rate(check_sample_rate(sample_rate), self._latency_mode)
         x = finite_or_zeroed(as_audio_2d(audio)[0])
         if self._colour is not None:
@@ -308,6 +300,11 @@ class StyleTransfer:
     def forget_input(self) -> None:
         """Drop what :meth:`learn_input` learnt: new streams start flat again."""
         self._profile = None
+
+    @property
+    def learns_input(self) -> bool:
+        """Whether :meth:`learn_input` has anything to learn for (a colour stage)."""
+        return self._colour is not None
 
     @property
     def learned_input_seconds(self) -> float:

@@ -157,6 +157,7 @@ def test_learning_is_partition_invariant_survives_reset_and_can_be_forgotten(rng
 
 def test_learning_without_a_colour_stage_does_nothing_and_checks_its_input():
     fx = StyleTransfer.identity()
+    assert not fx.learns_input and StyleTransfer(ColouredRecurrent(_target())).learns_input
     fx.learn_input(np.ones(48000, np.float32), 48000)
     assert fx.learned_input_seconds == 0.0
     with pytest.raises(ParameterError, match="sample_rate"):
