@@ -24,7 +24,8 @@ def add_render(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         description=(
             "Render files through the style effect and optional pedalboard effects, "
             "with the latency compensated: the output has the input's length, rate and "
-            "channels. Give IN OUT, or several inputs with --out-dir."
+            "channels (a file at a rate the effect cannot run at, such as 32 kHz, is "
+            "resampled for it and back). Give IN OUT, or several inputs with --out-dir."
         ),
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="IN [IN ...] (OUT | --out-dir D)")
