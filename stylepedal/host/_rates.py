@@ -123,6 +123,7 @@ class ResampledReader:
         self._held = np.zeros((self.num_channels, 0), np.float32)
         self._left = self.frames  # frames still to hand out
         self._ended = False
+        self.source_frames_read = 0
 
     def read(self, frames: int) -> np.ndarray:
         """Up to ``frames`` frames, float32 ``(channels, n)``; ``n`` is 0 at the end."""
@@ -131,13 +132,19 @@ class ResampledReader:
             want = max(1, int(np.ceil((frames - self._held.shape[1]) / self._ratio)))
             x = np.asarray(self._source.read(want), dtype=np.float32)
             self._ended = x.shape[-1] == 0
+            self.source_frames_read += x.shape[-1] if x.ndim == 2 else 0
             if self._ended:
                 x = np.zeros((self.num_channels, 0), np.float32)
             y = _resample_chunk(self._stream, x, last=self._ended)
             self._held = np.concatenate([self._held, y], axis=1)
-        if self._held.shape[1] < frames:  # the resampler's rounding: silence after the end
-            pad = frames - self._held.shape[1]
-            self._held = np.pad(self._held, ((0, 0), (0, pad)))
+        if self._held.shape[1] < frames:
+            if self.source_frames_read < int(self._source.frames):
+                # the file ended before its header said: hand out what it held, padding
+                # nothing (a shortfall stays visible to whoever counts the frames)
+                self._left = frames = self._held.shape[1]
+            else:  # the resampler's rounding: silence after the end
+                pad = frames - self._held.shape[1]
+                self._held = np.pad(self._held, ((0, 0), (0, pad)))
         out, self._held = self._held[:, :frames], self._held[:, frames:]
         self._left -= frames
         return out
@@ -189,15 +196,17 @@ class RateRestorer:
             return
         self._put(_resample_chunk(self._stream, audio, last=False))
 
-    def finish(self) -> None:
-        """Write what the resampler still holds, then silence up to ``frames`` if short."""
+    def finish(self, *, short_by: int = 0) -> None:
+        """Write what the resampler still holds, then silence up to ``frames`` (less
+        ``short_by``: a file that ended early is not padded back to its header's length)."""
         if self._stream is None:
             return
         self._put(_resample_chunk(self._stream, np.zeros((self._channels, 0), np.float32),
                                   last=True))
+        self._left -= max(int(short_by), 0)
         if self._left > 0:
             self.writer.write(np.zeros((self._channels, self._left), np.float32))
-            self._left = 0
+        self._left = 0
 
     def _put(self, audio: np.ndarray) -> None:
         audio = audio[:, : max(self._left, 0)]

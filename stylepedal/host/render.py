@@ -299,7 +299,8 @@ def render_file(
                             emit(y)
                     if written != read:  # pragma: no cover - guarded by the chain's contract
                         raise AudioFileError(f"rendered {written} frames for {read} read")
-                    sink.finish()
+                    sink.finish(short_by=file_frames - getattr(reader, "source_frames_read",
+                                                               file_frames))
         finally:
             if bar is not None:
                 bar.close()

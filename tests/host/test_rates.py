@@ -14,6 +14,7 @@ from stylepedal.errors import DeviceError, ParameterError
 from stylepedal.host._rates import (
     COMMON_RATES,
     RateRestorer,
+    ResampledReader,
     check_device_rate,
     processing_rate,
     resample,
@@ -96,6 +97,43 @@ def test_rate_restorer_writes_exactly_the_frames_whatever_the_blocks(rng, from_r
     np.testing.assert_array_equal(outs[0], outs[2])
     if from_rate == to_rate:
         np.testing.assert_array_equal(outs[0], x[:, :frames])
+
+
+class _Source:
+    """A file's read interface over an array; ``missing`` frames short of what it claims."""
+
+    def __init__(self, audio: np.ndarray, sample_rate: int, missing: int = 0) -> None:
+        self.audio, self.samplerate, self.num_channels = audio, float(sample_rate), audio.shape[0]
+        self.frames, self.file_dtype, self._at = audio.shape[1] + missing, "float32", 0
+
+    def read(self, n: int) -> np.ndarray:
+        out = self.audio[:, self._at : self._at + n]
+        self._at += out.shape[1]
+        return out
+
+
+@pytest.mark.parametrize("block", [1, 3, 4096, 100000])
+def test_resampled_reader_gives_exactly_its_frames_in_any_blocks(rng, block):
+    x = rng.standard_normal((2, 32001)).astype(np.float32)
+    reader = ResampledReader(_Source(x, 32000), 44100)
+    parts = []
+    while (y := reader.read(block)).shape[1]:
+        assert y.shape[1] <= block and y.dtype == np.float32
+        parts.append(y)
+    got = np.concatenate(parts, axis=1)
+    assert reader.frames == got.shape[1] == round(32001 * 44100 / 32000)
+    assert reader.source_frames_read == 32001
+    np.testing.assert_allclose(got, resample(x, 32000, 44100), atol=RESAMPLED_TONE_ATOL)
+
+
+def test_resampled_reader_does_not_pad_a_file_that_ends_early(rng):
+    x = rng.standard_normal((1, 22050)).astype(np.float32)
+    reader = ResampledReader(_Source(x, 11025, missing=11025), 22050)
+    assert reader.frames == 66150
+    n = 0
+    while (y := reader.read(4096)).shape[1]:
+        n += y.shape[1]
+    assert reader.source_frames_read == 22050 and abs(n - 44100) <= 2
 
 
 def test_resample_keeps_a_tone_and_its_place():
