@@ -16,7 +16,7 @@ __all__ = ["COMPILE_NOTICE", "notice_if_compiling"]
 
 log = logging.getLogger("stylepedal.effect.engine")
 
-COMPILE_NOTICE = "compiling audio kernels (first run only, about half a minute)..."
+COMPILE_NOTICE = "compiling audio kernels (first run only, up to half a minute)..."
 _told: list[bool] = []
 
 
