@@ -299,8 +299,8 @@ def render_file(
                             emit(y)
                     if written != read:  # pragma: no cover - guarded by the chain's contract
                         raise AudioFileError(f"rendered {written} frames for {read} read")
-                    sink.finish(short_by=file_frames - getattr(reader, "source_frames_read",
-                                                               file_frames))
+                    short = file_frames - getattr(reader, "source_frames_read", file_frames)
+                    sink.finish(short_by=short)
         finally:
             if bar is not None:
                 bar.close()
@@ -316,7 +316,7 @@ def render_file(
     return RenderResult(
         in_path=in_path,
         out_path=out_path,
-        frames=file_frames if file_rate != sample_rate else read,
+        frames=file_frames - short if file_rate != sample_rate else read,
         sample_rate=file_rate,
         channels=channels,
         latency_samples=int(round(latency * file_rate / sample_rate)),  # at the file's rate
