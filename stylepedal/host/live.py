@@ -361,6 +361,7 @@ def run_live(
     """
     import sounddevice as sd
 
+    from ._rates import check_device_rate
     from .midi import MidiControl, open_input
 
     if midimap is None:
@@ -373,7 +374,8 @@ def run_live(
         dev_out = sd.query_devices(_device(output_device), "output")
     except (ValueError, sd.PortAudioError) as exc:
         raise DeviceError(f"audio device not found: {exc}; see `stylepedal devices`") from exc
-    rate = int(sample_rate or dev_out["default_samplerate"])
+    rate = check_device_rate(int(sample_rate or dev_out["default_samplerate"]),
+                             given=sample_rate is not None)
     out_channels = min(2, int(dev_out["max_output_channels"]))
     if int(dev_in["max_input_channels"]) < channels:
         raise DeviceError(

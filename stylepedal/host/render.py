@@ -38,6 +38,7 @@ from .._threads import single_threaded_math
 from .._validate import check_int_range, check_positive_int
 from ..audio_io import FORMATS, open_audio
 from ..errors import AudioFileError, ParameterError
+from ._rates import RateRestorer, at_processing_rate, resample
 
 __all__ = [
     "FORMATS",
@@ -210,7 +211,10 @@ def render_file(
     keep_freed_memory()  # per-block buffers reused, not re-faulted (see stylepedal._memory)
     started = time.perf_counter()
     # one thread per math library: the pools fight over the cores otherwise (stylepedal._threads)
-    with single_threaded_math(), open_audio(in_path, name="input") as reader:
+    with single_threaded_math(), open_audio(in_path, name="input") as source:
+        # a rate the engine cannot run at is rendered at another and written back (_rates)
+        file_rate, file_frames = int(round(source.samplerate)), int(source.frames)
+        reader = at_processing_rate(source)
         sample_rate = int(round(reader.samplerate))
         channels = int(reader.num_channels)
         total = int(reader.frames)  # exact for every format pedalboard reads (mp3 incl. padding)
@@ -219,7 +223,8 @@ def render_file(
         latency = chain.latency_samples(sample_rate, channels=channels)
         _learn_input(chain, in_path, chunk_frames, learn=learn_input)
         # An MP3 output is written ahead by the codec's delay so that it decodes aligned.
-        advance = mp3_codec_delay(sample_rate, channels) if suffix == ".mp3" else 0
+        advance = mp3_codec_delay(file_rate, channels) if suffix == ".mp3" else 0
+        advance = int(round(advance * sample_rate / file_rate))
         bar = None
         try:
             keep = int(keep_seconds * sample_rate)
@@ -230,15 +235,17 @@ def render_file(
             with atomic_output(out_path, overwrite=overwrite, error=AudioFileError) as tmp:
                 try:
                     writer = AudioFile(
-                        str(tmp), "w", samplerate=sample_rate, num_channels=channels,
+                        str(tmp), "w", samplerate=file_rate, num_channels=channels,
                         bit_depth=_bit_depth(str(reader.file_dtype), suffix),
                     )
                 except (ValueError, RuntimeError, OSError) as exc:
                     raise AudioFileError(
                         f"output {str(out_path)!r} cannot be written as {suffix} at "
-                        f"{sample_rate} Hz with {channels} channels: {exc}"
+                        f"{file_rate} Hz with {channels} channels: {exc}"
                     ) from exc
                 with writer:
+                    sink = RateRestorer(writer, sample_rate, file_rate, channels=channels,
+                                        frames=file_frames)
                     to_skip = latency + advance
                     read = written = 0
 
@@ -249,7 +256,7 @@ def render_file(
                             to_skip -= k
                             y = y[:, k:]
                         if y.shape[1]:
-                            writer.write(y)
+                            sink.write(y)
                             written += y.shape[1]
                             if kept_out_n < keep:
                                 kept_out.append(y[:, : keep - kept_out_n].copy())
@@ -292,6 +299,8 @@ def render_file(
                             emit(y)
                     if written != read:  # pragma: no cover - guarded by the chain's contract
                         raise AudioFileError(f"rendered {written} frames for {read} read")
+                    short = file_frames - getattr(reader, "source_frames_read", file_frames)
+                    sink.finish(short_by=short)
         finally:
             if bar is not None:
                 bar.close()
@@ -302,13 +311,15 @@ def render_file(
             np.concatenate(kept_in, axis=1) if kept_in else np.zeros((channels, 0), np.float32),
             np.concatenate(kept_out, axis=1) if kept_out else np.zeros((channels, 0), np.float32),
         )
+        excerpt = (resample(excerpt[0], sample_rate, file_rate),
+                   resample(excerpt[1], sample_rate, file_rate))
     return RenderResult(
         in_path=in_path,
         out_path=out_path,
-        frames=read,
-        sample_rate=sample_rate,
+        frames=file_frames - short if file_rate != sample_rate else read,
+        sample_rate=file_rate,
         channels=channels,
-        latency_samples=latency,
+        latency_samples=int(round(latency * file_rate / sample_rate)),  # at the file's rate
         seconds=time.perf_counter() - started,
         excerpt=excerpt,
     )
@@ -338,7 +349,8 @@ def _learn_input(chain: Any, path: Path, chunk_frames: int, *, learn: bool) -> N
     first = items[styles[0]]
     if not first.learns_input:
         return
-    with open_audio(path, name="input") as reader:
+    with open_audio(path, name="input") as source:
+        reader = at_processing_rate(source)
         sample_rate = int(round(reader.samplerate))
         for x in _read_chunks(reader, chunk_frames):
             for item in items[: styles[0]]:

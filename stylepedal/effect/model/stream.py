@@ -205,6 +205,8 @@ class StyleNetTransform:
         return cls(weights, stored)
 
     def __init__(self, weights: Mapping[str, np.ndarray], config: Mapping[str, Any]) -> None:
+        from ..engine._jit import notice_if_compiling
+        from . import kernels
         from .kernels import as_half_bits, net_frames
 
         config = check_config(config)
@@ -256,6 +258,7 @@ class StyleNetTransform:
         self._kdil = np.asarray(self.dilations, dtype=np.int64)
         self._net_frames = net_frames
         # compile (or load from numba's cache) now, not at the first frame of a live stream
+        notice_if_compiling((net_frames, kernels.level_scales))
         probe = np.zeros((1, 1, self.model_bins), np.float32)
         self._kernel(probe, self.new_state(1), np.empty_like(probe))
         if self.level_norm:

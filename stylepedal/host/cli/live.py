@@ -69,7 +69,9 @@ def add_devices(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         description="List the audio devices and host APIs PortAudio sees, and MIDI inputs.",
     )
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.add_argument("--midi-backend", default="auto", choices=("auto", "jack", "alsa"))
+    p.add_argument("--midi-backend", default="auto", choices=("auto", "jack", "alsa"),
+                   help="where to look for MIDI inputs (auto: JACK if a JACK server runs, "
+                   "else ALSA)")
     p.set_defaults(func=_devices)
 
 
