@@ -34,7 +34,8 @@ def add_presets(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
 
     p = sub.add_parser("import", help="verify a bundle and add its preset and model")
     p.add_argument("file", metavar="FILE")
-    p.add_argument("--force", action="store_true", help="replace a user preset of the same name")
+    p.add_argument("--force", action="store_true",
+                   help="replace a user preset of the same name, or shadow a factory one")
     p.set_defaults(func=_import)
 
     p = sub.add_parser("remove", help="delete a user preset (factory presets stay)")
