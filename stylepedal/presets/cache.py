@@ -1,8 +1,10 @@
 """Content-addressed cache of trained style models.
 
-A model is identified by the hash of everything that defines it: the cache format version, the
-style audio (float32 samples and sample rate of every style clip) and the training config as
-canonical JSON. Each entry is a folder ``models/<key>/`` in the store holding
+A trained model is identified by the hash of everything that defines it: the cache format
+version, the style audio (float32 samples and sample rate of every style clip) and the training
+config as canonical JSON (:func:`cache_key`). A model from a bundle is identified by the hash of
+what it plays, its network config and weights (:func:`content_key`), recomputed at import. Each
+entry is a folder ``models/<key>/`` in the store holding
 
 - ``model.safetensors``: the network weights (safetensors only: nothing is ever unpickled);
 - ``meta.json``: format version, key, sha256 of the weights file, the network config needed to
