@@ -50,6 +50,7 @@ from .cache import (
     store_root,
     verify_model,
     verify_network,
+    weights_to_bytes,
 )
 from .format import Preset, check_name
 from .midimap import MidiMap, MidiMapFile
@@ -302,7 +303,8 @@ class Store:
         preset : Preset
         weights : dict of tensors or safetensors bytes, optional
             Stored in the model cache under ``preset.model_key`` with ``meta`` (which must hold
-            ``"network"``). Omit them when the model is already in the store.
+            ``"network"``), once verified as a playable network of it. Omit them when the model
+            is already in the store.
         overwrite : bool
             Replace a user preset of the same name (case-insensitive); otherwise PresetError.
         """
@@ -321,9 +323,11 @@ class Store:
                 "pass overwrite=True or remove it first"
             )
         if weights is not None:
-            if meta is None:
+            if not isinstance(meta, Mapping) or not isinstance(meta.get("network"), Mapping):
                 raise PresetError("meta must be given with weights (it holds the network config)")
-            self.cache.put(preset.model_key, weights, meta)
+            data = weights_to_bytes(weights)
+            verify_network(data, meta, where=f"the model of preset {preset.name!r}")
+            self.cache.put(preset.model_key, data, meta)
         else:
             self.load_model_bytes(preset)  # refuse a preset whose model is nowhere
         if any(e.name.casefold() == preset.name.casefold() for e in self.factory_entries()):
