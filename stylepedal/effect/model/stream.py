@@ -105,12 +105,14 @@ def check_config(config: Any) -> dict[str, Any]:
 
     Examples
     --------
-    >>> check_config({"format": FORMAT, "format_version": FORMAT_VERSION, "n_bins": 8,
-    ...               "channels": 10**6, "kernel_size": 3, "dilations": [1], "leak": 0.1})
-    Traceback (most recent call last):
-    ...
-    stylepedal.errors.CacheError: network config channels=1000000 is out of range: allowed is an integer in [1, 1024]
-    """  # noqa: E501
+    >>> config = {"format": FORMAT, "format_version": FORMAT_VERSION, "n_bins": 8,
+    ...           "channels": 10**6, "kernel_size": 3, "dilations": [1], "leak": 0.1}
+    >>> try:
+    ...     check_config(config)
+    ... except CacheError as exc:
+    ...     print(str(exc).split(":")[0])
+    network config channels=1000000 is out of range
+    """
     check_format(config)
     try:
         dilations = config["dilations"]
