@@ -69,7 +69,11 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int, where: st
                     )
                 chunks.append(chunk)
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
-        raise PresetError(f"{where}: {info.filename} cannot be read: {exc}") from exc
+        # zipfile stops at the declared size, so a member holding more fails its CRC
+        raise PresetError(
+            f"{where}: {info.filename} cannot be read (damaged, or it holds other than the "
+            f"{info.file_size} bytes it declares): {exc}"
+        ) from exc
     return b"".join(chunks)
 
 
