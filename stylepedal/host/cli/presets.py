@@ -37,7 +37,8 @@ def add_presets(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     p.add_argument("file", metavar="FILE",
                    help="bundle file written by `presets export` (checked before anything "
                    "is added)")
-    p.add_argument("--force", action="store_true", help="replace a user preset of the same name")
+    p.add_argument("--force", action="store_true",
+                   help="replace a user preset of the same name, or shadow a factory one")
     p.set_defaults(func=_import)
 
     p = sub.add_parser("remove", help="delete a user preset (factory presets stay)")
