@@ -24,6 +24,7 @@ import contextlib
 import functools
 import logging
 import os
+import signal
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -362,16 +363,83 @@ def _chain_in_worker(chain_args: dict[str, Any]) -> Any:
     return _worker_chain[1]
 
 
+_in_job = False  # a render worker is rendering a file (its SIGTERM then cleans up first)
+
+
+def _start_worker(parent_pid: int) -> None:
+    """A render worker's set-up: Ctrl-C is the parent's (it stops us); SIGTERM and SIGHUP,
+    which the parent's death sends too, end a file's render cleanly, else the process now."""
+    from ._signals import TERMINATING, die_with_parent
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for s in TERMINATING:
+        signal.signal(s, _on_termination)
+    die_with_parent(parent_pid)
+
+
+def _on_termination(signum: int, frame: Any) -> None:
+    global _in_job
+    if _in_job:
+        from ._signals import Terminated
+
+        _in_job = False  # once: a second signal must not interrupt the cleanup
+        raise Terminated(signum)
+    os._exit(128 + signum)
+
+
+@contextlib.contextmanager
+def _worker_job() -> Iterator[None]:
+    """A job of a render worker: a termination signal in it unwinds it (temporary files are
+    removed), then ends the process, so that the pool hands it nothing more."""
+    from ._signals import Terminated
+
+    global _in_job
+    _in_job = True
+    try:
+        yield
+    except Terminated as exc:
+        os._exit(128 + exc.signum)
+    finally:
+        _in_job = False
+
+
 def _warm_worker(chain_args: dict[str, Any]) -> None:
     """Submitted first: the worker imports and loads the model while the parent starts too."""
-    _chain_in_worker(chain_args)
+    with _worker_job():
+        _chain_in_worker(chain_args)
 
 
 def _render_job(
     chain_args: dict[str, Any], src: Path, dst: Path, options: dict[str, Any]
 ) -> RenderResult:
-    """One file in a worker process: the worker's chain, same settings."""
-    return render_file(src, dst, _chain_in_worker(chain_args), **options)
+    """One file in a worker process: the worker's chain, same settings. Once its parent is
+    gone the worker stops without publishing the file."""
+    from ._signals import Terminated, parent_alive
+
+    def check_parent(done: int, total: int) -> None:
+        if not parent_alive():
+            raise Terminated(signal.SIGTERM)
+
+    with _worker_job():
+        return render_file(src, dst, _chain_in_worker(chain_args),
+                           progress_callback=check_parent, **options)
+    raise AssertionError("unreachable")  # pragma: no cover - for the type checker
+
+
+def _stop_pool(pool: Any) -> None:
+    """Stop ``pool``'s workers now: SIGTERM, on which each removes its temporary file, then
+    wait for them (a worker that does not stop is killed)."""
+    # the pool's processes (pid -> Process): before Python 3.14 no public call stops them
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    for proc in procs:
+        with contextlib.suppress(OSError):
+            proc.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in procs:
+        proc.join(timeout=10)
+        if proc.is_alive():  # pragma: no cover - a worker stuck in native code
+            proc.kill()
+            proc.join()
 
 
 def render_files(
@@ -423,7 +491,8 @@ def render_files(
         # Workers start now (model load), while this process does the same. spawn, not fork:
         # this process may have math libraries' threads, which fork does not copy.
         pool = ProcessPoolExecutor(max_workers=jobs - 1,
-                                   mp_context=multiprocessing.get_context("spawn"))
+                                   mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_start_worker, initargs=(os.getpid(),))
         for _ in range(jobs - 1):
             pool.submit(_warm_worker, chain_args)
     from .chain import build_chain
@@ -432,7 +501,7 @@ def render_files(
         chain = build_chain(**chain_args)  # checks the preset and the specs before any work
     except BaseException:
         if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+            _stop_pool(pool)
         raise
     if pool is None:
         results = []
@@ -443,8 +512,13 @@ def render_files(
                 on_done(src, dst, result)
             results.append(result)
         return results
-    with pool:
-        return _run_jobs(pairs, chain_args, pool, jobs - 1, chain, options, on_done)
+    try:
+        results = _run_jobs(pairs, chain_args, pool, jobs - 1, chain, options, on_done)
+    except BaseException:  # Ctrl-C, SIGTERM or a failed file: no worker may go on alone
+        _stop_pool(pool)
+        raise
+    pool.shutdown()
+    return results
 
 
 def _log_result(src: Path, dst: Path, result: RenderResult) -> None:
@@ -493,24 +567,33 @@ def _run_jobs(
         if on_done is not None:
             on_done(src, dst, result)
 
+    stopping = threading.Event()  # this process is stopping: the workers' ends are not news
+
     def feed() -> None:  # one thread per worker: hands it the next file from the front
-        while (i := take(front=True)) is not None:
-            future = pool.submit(_render_job, chain_args, *pairs[i], options(i, parallel=True))
+        while not stopping.is_set() and (i := take(front=True)) is not None:
             try:
+                future = pool.submit(_render_job, chain_args, *pairs[i],
+                                     options(i, parallel=True))
                 done(i, future.result(), None)
-            except Exception as exc:  # report every file, then raise the first error
+            except BaseException as exc:  # report every file, then raise the first error
+                if stopping.is_set():
+                    return
                 done(i, None, exc)
 
     feeders = [threading.Thread(target=feed, daemon=True) for _ in range(workers)]
     for t in feeders:
         t.start()
-    while (i := take(front=False)) is not None:
-        try:
-            done(i, render_file(*pairs[i], chain, **options(i, parallel=True)), None)
-        except Exception as exc:
-            done(i, None, exc)
-    for t in feeders:
-        t.join()
+    try:
+        while (i := take(front=False)) is not None:
+            try:
+                done(i, render_file(*pairs[i], chain, **options(i, parallel=True)), None)
+            except Exception as exc:
+                done(i, None, exc)
+        for t in feeders:
+            t.join()
+    except BaseException:
+        stopping.set()
+        raise
     if errors:
         raise errors[min(errors)]
     return [r for r in results if r is not None]
