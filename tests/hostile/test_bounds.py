@@ -104,3 +104,18 @@ def test_the_largest_block_honours_seconds_and_ctrl_c(jack_server, tmp_path):  #
     assert time.monotonic() - sent < 1.0 + late_s
     assert proc.returncode == 0, err
     assert json.loads(out)["blocksize"] == MAX_BLOCKSIZE
+
+
+def test_the_reliability_benchmark_replays_the_caps_and_prints_json(tmp_path):
+    from tests.helpers import benchmark_help
+
+    usage = benchmark_help("reliability.py")
+    assert "--only" in usage and "--list" in usage
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "reliability.py"), "--only",
+         "ir_cap,blocksize_cap"], capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["cases_run"] == 2 and report["cases_ok"] == 2, report
+    assert [c["name"] for c in report["cases"]] == ["ir_cap", "blocksize_cap"]

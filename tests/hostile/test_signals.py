@@ -21,14 +21,16 @@ from tests.hostile._processes import (
 
 pytestmark = pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads processes from /proc")
 
-# Long enough that a render is still running when its temporary output appears.
-SECONDS = 90.0
+# Long enough that a render is still running when its temporary output appears. With --jobs 2
+# this process renders the last file (b) and starts at once, the worker the first (a) once it
+# has loaded: b is the longer, so that both are being written at one time.
+SECONDS = {"a": 90.0, "b": 240.0}
 
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
     folder = tmp_path_factory.mktemp("signal-inputs")
-    return [write_tone(folder / f"{name}.wav", SECONDS) for name in ("a", "b")]
+    return [write_tone(folder / f"{name}.wav", seconds) for name, seconds in SECONDS.items()]
 
 
 def _render(inputs, out, *extra):
