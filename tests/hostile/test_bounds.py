@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,14 +18,14 @@ from stylepedal.errors import ParameterError
 from stylepedal.host.chain import Chain
 from stylepedal.host.live import MAX_BLOCKSIZE, LiveEngine
 from stylepedal.host.spec import MAX_IMPULSE_RESPONSE_SECONDS, parse_spec
-from tests.host.live.conftest import jack_server  # noqa: F401 - a fixture
+from tests.host.live.conftest import _start_jackd
 from tests.hostile._processes import ROOT, start_cli, write_tone
 
 
-def _cli(*args: str, cwd, timeout: float = 120) -> subprocess.CompletedProcess:
+def _cli(*args: str, cwd, timeout: float = 120, env=None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "stylepedal", *args], cwd=cwd,
                           capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+                          env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
 
 
 def _impulse_response(path, seconds: float, sample_rate: int = 8000):
@@ -82,19 +83,50 @@ def test_live_refuses_a_huge_block_at_once(tmp_path):
         LiveEngine(Chain(), sample_rate=48000, blocksize=MAX_BLOCKSIZE + 1)
 
 
+@pytest.fixture(scope="module")
+def jack_env(tmp_path_factory):
+    """A JACK dummy server of this module's own (the live tests' may run beside it), and the
+    environment that points a ``stylepedal live`` process at it."""
+    if shutil.which("jackd") is None or shutil.which("jack_wait") is None:
+        pytest.skip("jackd is not installed (apt-get install jackd2)")
+    env = {"JACK_DEFAULT_SERVER": f"stylepedal-hostile-{os.getpid()}",
+           "JACK_NO_AUDIO_RESERVATION": "1"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)  # jackd and jack_wait take the server's name from it
+    log = open(tmp_path_factory.mktemp("jack") / "jackd.log", "w")  # noqa: SIM115
+    try:
+        proc = _start_jackd(env["JACK_DEFAULT_SERVER"], log)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    try:
+        yield env
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        log.close()
+
+
 @pytest.mark.live
-def test_the_largest_block_honours_seconds_and_ctrl_c(jack_server, tmp_path):  # noqa: F811
+def test_the_largest_block_honours_seconds_and_ctrl_c(jack_env, tmp_path):
     # the stream ends within two blocks (the one playing and the one queued) of the request
     late_s = 2 * MAX_BLOCKSIZE / 48000
     done = _cli("live", "--preset", "Fuzz", "--blocksize", str(MAX_BLOCKSIZE), "--seconds",
-                "1.5", cwd=tmp_path)
+                "1.5", cwd=tmp_path, env=jack_env)
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     assert summary["blocksize"] == MAX_BLOCKSIZE and summary["callbacks"] >= 1
     assert 1.5 <= summary["seconds"] < 1.5 + late_s, summary
 
     proc = start_cli("live", "--preset", "Fuzz", "--blocksize", str(MAX_BLOCKSIZE),
-                     cwd=tmp_path)
+                     cwd=tmp_path, env=jack_env)
     assert proc.stderr is not None
     first = proc.stderr.readline()  # the first status line: the stream runs
     assert first.startswith("preset 'Fuzz'"), first

@@ -121,6 +121,9 @@ def excerpt_array(audio: np.ndarray, sample_rate: int) -> list[np.ndarray]:
     spans = style_excerpts(audio.shape[axis], sample_rate)
     if len(spans) == 1:
         return [audio]
+    log.info("a style of %.0f s: training uses %d excerpts of %g s spread over it (at most "
+             "%g s of a recording)", audio.shape[axis] / sample_rate, len(spans),
+             STYLE_EXCERPT_SECONDS, STYLE_MAX_SECONDS)
     parts = [np.take(audio, np.arange(s, s + n), axis=axis) for s, n in spans]
     # a non-finite excerpt stays, for prepare_style to refuse
     kept = [x for x in parts if not np.isfinite(x).all() or _audible(x)]
