@@ -1,12 +1,14 @@
 """Termination signals that clean up like Ctrl-C, and worker processes that die with their
-parent.
+parent (and stop with it).
 
 SIGTERM and SIGHUP end a Python process without running a single ``finally`` block, so a
 render stopped by one left its hidden temporary file behind, and its worker processes went
 on alone. :func:`terminate_as_interrupt` turns them into :class:`Terminated`, a
 ``KeyboardInterrupt``: every cleanup written for Ctrl-C runs for them too. A worker calls
 :func:`die_with_parent` so that it is told (SIGTERM) when its parent dies, whatever killed it,
-and checks :func:`parent_alive` before it hands anything on.
+and checks :func:`parent_alive` before it hands anything on. A process pool's workers are set
+up by :func:`start_worker`, run their jobs in :func:`worker_job`, and are stopped at once by
+:func:`stop_pool`.
 """
 
 from __future__ import annotations
@@ -19,13 +21,17 @@ import threading
 import time
 from collections.abc import Iterator
 from types import FrameType
+from typing import Any
 
 __all__ = [
     "TERMINATING",
     "Terminated",
     "die_with_parent",
     "parent_alive",
+    "start_worker",
+    "stop_pool",
     "terminate_as_interrupt",
+    "worker_job",
 ]
 
 # The signals that ask a process to end (SIGHUP: its terminal went away); not on Windows.
@@ -37,6 +43,7 @@ _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 _WATCH_SECONDS = 0.5  # where the kernel cannot signal a parent's death, how often to look
 
 _parent_pid: int | None = None  # this process is a worker of that process
+_in_job = False  # a pool worker runs a job (a termination signal then unwinds it first)
 
 
 class Terminated(KeyboardInterrupt):
@@ -134,3 +141,54 @@ def _watch_parent(signum: int) -> None:  # pragma: no cover - where prctl is mis
     while parent_alive():
         time.sleep(_WATCH_SECONDS)
     os.kill(os.getpid(), signum)
+
+
+# -- process pools -------------------------------------------------------------------------------
+def start_worker(parent_pid: int) -> None:
+    """A pool worker's set-up (``initializer=start_worker, initargs=(os.getpid(),)``): Ctrl-C
+    is the parent's, which stops its workers itself; SIGTERM and SIGHUP, which the parent's
+    death sends too, unwind a running :func:`worker_job` (its cleanup runs) and else end the
+    process at once."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for s in TERMINATING:
+        signal.signal(s, _on_termination)
+    die_with_parent(parent_pid)
+
+
+def _on_termination(signum: int, frame: FrameType | None) -> None:
+    global _in_job
+    if _in_job:
+        _in_job = False  # once: a second signal must not interrupt the cleanup
+        raise Terminated(signum)
+    os._exit(128 + signum)
+
+
+@contextlib.contextmanager
+def worker_job() -> Iterator[None]:
+    """A pool worker's job: a termination signal in it unwinds it (``finally`` blocks run,
+    temporary files go), then ends the process, so that the pool hands it nothing more."""
+    global _in_job
+    _in_job = True
+    try:
+        yield
+    except Terminated as exc:
+        os._exit(128 + exc.signum)
+    finally:
+        _in_job = False
+
+
+def stop_pool(pool: Any) -> None:
+    """Stop a ``concurrent.futures.ProcessPoolExecutor``'s workers now: SIGTERM (each cleans
+    up its job, see :func:`worker_job`), then wait for them; one that does not stop is
+    killed."""
+    # the pool's processes (pid -> Process): before Python 3.14 no public call stops them
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    for proc in procs:
+        with contextlib.suppress(OSError):
+            proc.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in procs:
+        proc.join(timeout=10)
+        if proc.is_alive():  # pragma: no cover - a worker stuck in native code
+            proc.kill()
+            proc.join()

@@ -5,7 +5,7 @@ and the pipelined offline stream that runs the rest of the chain a block behind
 The effect treats channels independently and every process gets the same blocks, so the output
 is the same, bit for bit, at the same latency. Fork, not spawn: the workers start in
 milliseconds with the loaded model and the math libraries already pinned to one thread. Where
-fork is missing or unsafe (:func:`fork_available`), a stream runs every channel in its own
+fork is missing or unsafe (:func:`fork_available`), a stream runs every channel in this one
 process instead, with the same output.
 """
 

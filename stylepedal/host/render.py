@@ -39,6 +39,7 @@ from .._threads import single_threaded_math
 from .._validate import check_int_range, check_positive_int
 from ..audio_io import FORMATS, open_audio
 from ..errors import AudioFileError, ParameterError
+from ._signals import Terminated, parent_alive, start_worker, stop_pool, worker_job
 
 __all__ = [
     "FORMATS",
@@ -363,49 +364,9 @@ def _chain_in_worker(chain_args: dict[str, Any]) -> Any:
     return _worker_chain[1]
 
 
-_in_job = False  # a render worker is rendering a file (its SIGTERM then cleans up first)
-
-
-def _start_worker(parent_pid: int) -> None:
-    """A render worker's set-up: Ctrl-C is the parent's (it stops us); SIGTERM and SIGHUP,
-    which the parent's death sends too, end a file's render cleanly, else the process now."""
-    from ._signals import TERMINATING, die_with_parent
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    for s in TERMINATING:
-        signal.signal(s, _on_termination)
-    die_with_parent(parent_pid)
-
-
-def _on_termination(signum: int, frame: Any) -> None:
-    global _in_job
-    if _in_job:
-        from ._signals import Terminated
-
-        _in_job = False  # once: a second signal must not interrupt the cleanup
-        raise Terminated(signum)
-    os._exit(128 + signum)
-
-
-@contextlib.contextmanager
-def _worker_job() -> Iterator[None]:
-    """A job of a render worker: a termination signal in it unwinds it (temporary files are
-    removed), then ends the process, so that the pool hands it nothing more."""
-    from ._signals import Terminated
-
-    global _in_job
-    _in_job = True
-    try:
-        yield
-    except Terminated as exc:
-        os._exit(128 + exc.signum)
-    finally:
-        _in_job = False
-
-
 def _warm_worker(chain_args: dict[str, Any]) -> None:
     """Submitted first: the worker imports and loads the model while the parent starts too."""
-    with _worker_job():
+    with worker_job():
         _chain_in_worker(chain_args)
 
 
@@ -414,32 +375,14 @@ def _render_job(
 ) -> RenderResult:
     """One file in a worker process: the worker's chain, same settings. Once its parent is
     gone the worker stops without publishing the file."""
-    from ._signals import Terminated, parent_alive
-
     def check_parent(done: int, total: int) -> None:
         if not parent_alive():
             raise Terminated(signal.SIGTERM)
 
-    with _worker_job():
+    with worker_job():
         return render_file(src, dst, _chain_in_worker(chain_args),
                            progress_callback=check_parent, **options)
     raise AssertionError("unreachable")  # pragma: no cover - for the type checker
-
-
-def _stop_pool(pool: Any) -> None:
-    """Stop ``pool``'s workers now: SIGTERM, on which each removes its temporary file, then
-    wait for them (a worker that does not stop is killed)."""
-    # the pool's processes (pid -> Process): before Python 3.14 no public call stops them
-    procs = list((getattr(pool, "_processes", None) or {}).values())
-    for proc in procs:
-        with contextlib.suppress(OSError):
-            proc.terminate()
-    pool.shutdown(wait=False, cancel_futures=True)
-    for proc in procs:
-        proc.join(timeout=10)
-        if proc.is_alive():  # pragma: no cover - a worker stuck in native code
-            proc.kill()
-            proc.join()
 
 
 def render_files(
@@ -492,7 +435,7 @@ def render_files(
         # this process may have math libraries' threads, which fork does not copy.
         pool = ProcessPoolExecutor(max_workers=jobs - 1,
                                    mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_start_worker, initargs=(os.getpid(),))
+                                   initializer=start_worker, initargs=(os.getpid(),))
         for _ in range(jobs - 1):
             pool.submit(_warm_worker, chain_args)
     from .chain import build_chain
@@ -501,7 +444,7 @@ def render_files(
         chain = build_chain(**chain_args)  # checks the preset and the specs before any work
     except BaseException:
         if pool is not None:
-            _stop_pool(pool)
+            stop_pool(pool)
         raise
     if pool is None:
         results = []
@@ -515,7 +458,7 @@ def render_files(
     try:
         results = _run_jobs(pairs, chain_args, pool, jobs - 1, chain, options, on_done)
     except BaseException:  # Ctrl-C, SIGTERM or a failed file: no worker may go on alone
-        _stop_pool(pool)
+        stop_pool(pool)
         raise
     pool.shutdown()
     return results
