@@ -230,7 +230,7 @@ def case_long_style_train(work: Path) -> dict[str, Any]:
     return {"style_minutes": minutes, "peak_rss_mb": round(peak_mb)}
 
 
-# The lead's cases (hostile files and bundles, MIDI floods beside an idle port) go here too.
+# Further cases (hostile files and bundles, MIDI floods beside an idle port) join this list.
 CASES: list[Case] = [
     Case("ir_cap", "a 60-minute impulse response is refused before it is loaded", case_ir_cap),
     Case("blocksize_cap", "live --blocksize 100000000 is refused at once", case_blocksize_cap),
