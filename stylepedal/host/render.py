@@ -24,6 +24,7 @@ import contextlib
 import functools
 import logging
 import os
+import signal
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ from .._validate import check_int_range, check_positive_int
 from ..audio_io import FORMATS, open_audio
 from ..errors import AudioFileError, ParameterError
 from ._rates import RateRestorer, at_processing_rate, resample
+from ._signals import Terminated, parent_alive, start_worker, stop_pool, worker_job
 
 __all__ = [
     "FORMATS",
@@ -376,14 +378,23 @@ def _chain_in_worker(chain_args: dict[str, Any]) -> Any:
 
 def _warm_worker(chain_args: dict[str, Any]) -> None:
     """Submitted first: the worker imports and loads the model while the parent starts too."""
-    _chain_in_worker(chain_args)
+    with worker_job():
+        _chain_in_worker(chain_args)
 
 
 def _render_job(
     chain_args: dict[str, Any], src: Path, dst: Path, options: dict[str, Any]
 ) -> RenderResult:
-    """One file in a worker process: the worker's chain, same settings."""
-    return render_file(src, dst, _chain_in_worker(chain_args), **options)
+    """One file in a worker process: the worker's chain, same settings. Once its parent is
+    gone the worker stops without publishing the file."""
+    def check_parent(done: int, total: int) -> None:
+        if not parent_alive():
+            raise Terminated(signal.SIGTERM)
+
+    with worker_job():
+        return render_file(src, dst, _chain_in_worker(chain_args),
+                           progress_callback=check_parent, **options)
+    raise AssertionError("unreachable")  # pragma: no cover - for the type checker
 
 
 def render_files(
@@ -435,7 +446,8 @@ def render_files(
         # Workers start now (model load), while this process does the same. spawn, not fork:
         # this process may have math libraries' threads, which fork does not copy.
         pool = ProcessPoolExecutor(max_workers=jobs - 1,
-                                   mp_context=multiprocessing.get_context("spawn"))
+                                   mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=start_worker, initargs=(os.getpid(),))
         for _ in range(jobs - 1):
             pool.submit(_warm_worker, chain_args)
     from .chain import build_chain
@@ -444,7 +456,7 @@ def render_files(
         chain = build_chain(**chain_args)  # checks the preset and the specs before any work
     except BaseException:
         if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+            stop_pool(pool)
         raise
     if pool is None:
         results = []
@@ -455,8 +467,13 @@ def render_files(
                 on_done(src, dst, result)
             results.append(result)
         return results
-    with pool:
-        return _run_jobs(pairs, chain_args, pool, jobs - 1, chain, options, on_done)
+    try:
+        results = _run_jobs(pairs, chain_args, pool, jobs - 1, chain, options, on_done)
+    except BaseException:  # Ctrl-C, SIGTERM or a failed file: no worker may go on alone
+        stop_pool(pool)
+        raise
+    pool.shutdown()
+    return results
 
 
 def _log_result(src: Path, dst: Path, result: RenderResult) -> None:
@@ -505,24 +522,33 @@ def _run_jobs(
         if on_done is not None:
             on_done(src, dst, result)
 
+    stopping = threading.Event()  # this process is stopping: the workers' ends are not news
+
     def feed() -> None:  # one thread per worker: hands it the next file from the front
-        while (i := take(front=True)) is not None:
-            future = pool.submit(_render_job, chain_args, *pairs[i], options(i, parallel=True))
+        while not stopping.is_set() and (i := take(front=True)) is not None:
             try:
+                future = pool.submit(_render_job, chain_args, *pairs[i],
+                                     options(i, parallel=True))
                 done(i, future.result(), None)
-            except Exception as exc:  # report every file, then raise the first error
+            except BaseException as exc:  # report every file, then raise the first error
+                if stopping.is_set():
+                    return
                 done(i, None, exc)
 
     feeders = [threading.Thread(target=feed, daemon=True) for _ in range(workers)]
     for t in feeders:
         t.start()
-    while (i := take(front=False)) is not None:
-        try:
-            done(i, render_file(*pairs[i], chain, **options(i, parallel=True)), None)
-        except Exception as exc:
-            done(i, None, exc)
-    for t in feeders:
-        t.join()
+    try:
+        while (i := take(front=False)) is not None:
+            try:
+                done(i, render_file(*pairs[i], chain, **options(i, parallel=True)), None)
+            except Exception as exc:
+                done(i, None, exc)
+        for t in feeders:
+            t.join()
+    except BaseException:
+        stopping.set()
+        raise
     if errors:
         raise errors[min(errors)]
     return [r for r in results if r is not None]

@@ -62,6 +62,7 @@ def train_preset(
     they change the model, so their hashes are part of its cache key.
     """
     from ..audio_io import read_audio
+    from ..effect.model.excerpts import read_style
     from ..effect.model.train import TrainConfig, train_style
     from ._io import sha256_file
     from .cache import verify_network
@@ -70,7 +71,8 @@ def train_preset(
 
     name = check_name(name)
     config = config if config is not None else TrainConfig()
-    styles = [read_audio(p, mono=True, name="style") for p in style_paths]
+    # a long style file is read as the excerpts training uses: bounded memory
+    styles = [clip for p in style_paths for clip in read_style(p, name="style")]
     contents = [read_audio(p, mono=True, name="content") for p in content_paths]
     key = model_key(styles, config, [sha256_file(p) for p in content_paths])
     store = store if store is not None else Store()
