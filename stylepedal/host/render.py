@@ -32,11 +32,11 @@ from typing import Any
 
 import numpy as np
 
-from .._atomic import atomic_output
+from .._atomic import atomic_output, check_output_target
 from .._memory import keep_freed_memory
 from .._threads import single_threaded_math
 from .._validate import check_int_range, check_positive_int
-from ..audio_io import FORMATS, open_audio
+from ..audio_io import FORMATS, check_writable, open_audio, verify_written
 from ..errors import AudioFileError, ParameterError
 
 __all__ = [
@@ -199,13 +199,8 @@ def render_file(
     folder = out_path.parent if str(out_path.parent) else Path(".")
     if not folder.is_dir():
         raise AudioFileError(f"output folder {str(folder)!r} does not exist")
-    if out_path.exists() and not overwrite:
-        raise AudioFileError(
-            f"output {str(out_path)!r} exists already: pass --overwrite (overwrite=True) "
-            "to replace it"
-        )
-    if out_path.exists() and in_path.exists() and out_path.resolve() == in_path.resolve():
-        raise AudioFileError(f"output {str(out_path)!r} is the input file: choose another name")
+    check_output_target(out_path, [in_path], overwrite=overwrite, error=AudioFileError,
+                        option="--overwrite (overwrite=True)")
 
     keep_freed_memory()  # per-block buffers reused, not re-faulted (see stylepedal._memory)
     started = time.perf_counter()
@@ -216,6 +211,7 @@ def render_file(
         total = int(reader.frames)  # exact for every format pedalboard reads (mp3 incl. padding)
         if channel_workers is None:
             channel_workers = channels > 1 and total >= 5 * sample_rate and _cores() > 1
+        check_writable(out_path, sample_rate, channels)  # before any work
         latency = chain.latency_samples(sample_rate, channels=channels)
         _learn_input(chain, in_path, chunk_frames, learn=learn_input)
         # An MP3 output is written ahead by the codec's delay so that it decodes aligned.
@@ -227,7 +223,12 @@ def render_file(
             kept_out: list[np.ndarray] = []
             kept_in_n = kept_out_n = 0
             # Anything, including KeyboardInterrupt, leaves no partial output behind.
-            with atomic_output(out_path, overwrite=overwrite, error=AudioFileError) as tmp:
+            def verify(tmp: Path) -> None:  # a full disk must not pass for a finished file
+                verify_written(tmp, frames=read, channels=channels, sample_rate=sample_rate,
+                               target=out_path)
+
+            with atomic_output(out_path, overwrite=overwrite, error=AudioFileError,
+                               verify=verify) as tmp:
                 try:
                     writer = AudioFile(
                         str(tmp), "w", samplerate=sample_rate, num_channels=channels,
@@ -249,7 +250,19 @@ def render_file(
                             to_skip -= k
                             y = y[:, k:]
                         if y.shape[1]:
-                            writer.write(y)
+                            if not np.isfinite(y).all():
+                                raise ParameterError(
+                                    f"the chain's output for {str(in_path)!r} holds NaN/Inf "
+                                    "samples (an effect setting overflows, e.g. a huge gain "
+                                    "in --pre/--post): nothing was written"
+                                )
+                            try:
+                                writer.write(y)
+                            except (RuntimeError, OSError) as exc:
+                                raise AudioFileError(
+                                    f"cannot write {str(out_path)!r}: {exc} (disk full?); the "
+                                    "old file, if any, is unchanged"
+                                ) from exc
                             written += y.shape[1]
                             if kept_out_n < keep:
                                 kept_out.append(y[:, : keep - kept_out_n].copy())
