@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 import threading
-import stat
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
