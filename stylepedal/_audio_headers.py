@@ -110,7 +110,7 @@ def _flac_frames(f: BinaryIO, size: int) -> int | None:
     read = f.read
     if read(4) != b"fLaC":
         return None
-    pos, total, fixed_block, audio_start = 4, 0, 0, 0
+    pos, total, fixed_block, audio_start, max_frame = 4, 0, 0, 0, 0
     while True:
         f.seek(pos)
         hdr = read(4)
@@ -121,7 +121,13 @@ def _flac_frames(f: BinaryIO, size: int) -> int | None:
             info = read(18)
             min_block, max_block = struct.unpack(">HH", info[:4])
             fixed_block = max_block if min_block == max_block else 0
-            total = int.from_bytes(info[10:18], "big") & ((1 << 36) - 1)
+            packed = int.from_bytes(info[10:18], "big")
+            channels, bits = ((packed >> 41) & 7) + 1, ((packed >> 36) & 31) + 1
+            total = packed & ((1 << 36) - 1)
+            # the largest frame the encoder wrote, or the largest an uncompressed one can be
+            max_frame = int.from_bytes(info[7:10], "big") or (
+                max_block * channels * ((bits + 7) // 8) + 64
+            )
         pos += 4 + length
         if last:
             audio_start = pos
@@ -135,23 +141,27 @@ def _flac_frames(f: BinaryIO, size: int) -> int | None:
     start = max(audio_start, end - _FLAC_TAIL_BYTES)
     f.seek(start)
     tail = read(end - start)
-    last_header: int | None = None
+    # The last frame starts at most one frame before the end: a header there whose frame
+    # checks out (CRC-16 to the end) says where the audio ends; none means it is cut short.
+    nearest = max(len(tail) - max_frame - 16, 0)
+    cut_at: int | None = None
     i = len(tail)
-    while True:
+    while i > 0:
         i = tail.rfind(b"\xff", 0, i)
         if i < 0:
             break
-        parsed = _flac_frame_header(tail, i, fixed_block)
-        if parsed is not None:
-            first, block = parsed
-            if _crc16(tail[i:]) == 0:
-                return first + block  # the last frame is whole
-            if last_header is None:
-                last_header = first
-        if i == 0:
+        if i < nearest and cut_at is not None:
             break
+        parsed = _flac_frame_header(tail, i, fixed_block)
+        if parsed is None or parsed[0] + parsed[1] > total:
+            continue
+        first, block = parsed
+        if i >= nearest and _crc16(tail[i:]) == 0:
+            return first + block  # the last frame is whole
+        if cut_at is None:
+            cut_at = first
     # the last frame is cut short: what is there ends where that frame starts
-    return last_header if last_header is not None else 0
+    return cut_at if cut_at is not None else 0
 
 
 _BLOCK_SIZES = {1: 192, 2: 576, 3: 1152, 4: 2304, 5: 4608}
