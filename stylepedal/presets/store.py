@@ -102,6 +102,13 @@ def _load_factory(folder: Traversable | Path) -> tuple[PresetEntry, ...]:
     return tuple(entries)
 
 
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink()
+    except OSError as exc:
+        raise PresetError(f"cannot remove {str(path)!r}: {exc.strerror or exc}") from exc
+
+
 class Store:
     """The user's preset store, with the factory bank listed alongside.
 
@@ -334,7 +341,7 @@ class Store:
                 Preset.load(path)
             except PresetError as exc:  # a broken file must stay removable
                 log.warning("removing an invalid preset file: %s", exc)
-                path.unlink()
+                _unlink(path)
                 return path
         entry = self.entry(name)  # unknown name -> PresetError with suggestions
         if entry.source != "user":
@@ -343,7 +350,7 @@ class Store:
                 "stylepedal); map another preset to its MIDI program instead"
             )
         path = Path(entry.location)
-        path.unlink()
+        _unlink(path)
         if any(e.name.casefold() == name.casefold() for e in self.factory_entries()):
             log.info("removed user preset %r; the factory preset of that name is back", name)
         return path
