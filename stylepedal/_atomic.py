@@ -206,8 +206,8 @@ def check_output_target(
     error: type[Exception] = StylepedalError,
     option: str = "--overwrite",
 ) -> Path:
-    """Check an output path before any work: not one of ``inputs``, not a folder, and not an
-    existing file unless ``overwrite``.
+    """Check an output path before any work: not one of ``inputs``, not a folder, in a folder
+    this process may write to, and not an existing file unless ``overwrite``.
 
     The same file is recognised through links and different spellings (``os.path.samefile``
     on the existing files, ``realpath`` otherwise).
@@ -233,6 +233,9 @@ def check_output_target(
             )
     if target.is_dir():
         raise error(f"output {str(target)!r} is a folder: give a file name")
+    folder = target.parent if str(target.parent) else Path(".")
+    if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
+        raise error(f"output folder {str(folder)!r} is not writable: choose another folder")
     if target.exists() or target.is_symlink():
         if not overwrite:
             raise error(f"output {str(target)!r} exists already: pass {option} to replace it")

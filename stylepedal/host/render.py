@@ -416,9 +416,8 @@ def render_files(
         for an existing output without ``overwrite`` (before any work) or a file that fails.
     """
     jobs = check_int_range(jobs, "jobs", 1, 64)
-    for _src, dst in pairs:  # fail before any work rather than after the first file
-        if dst.exists() and not overwrite:
-            raise AudioFileError(f"output {str(dst)!r} exists already: pass --overwrite")
+    for src, dst in pairs:  # fail before any work rather than after the first file
+        check_output_target(dst, [src], overwrite=overwrite, error=AudioFileError)
     jobs = min(jobs, len(pairs))
 
     def options(i: int, *, parallel: bool) -> dict[str, Any]:
