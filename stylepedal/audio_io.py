@@ -4,8 +4,13 @@ Both go through :class:`pedalboard.io.AudioFile` (wav, flac, ogg, mp3, aiff; the
 the extension). Reading gives float32 ``(channels, frames)`` (or ``(frames,)`` with
 ``mono=True``), optionally resampled with ``librosa.resample`` and cropped; a missing, corrupt or
 unsupported file is an :class:`~stylepedal.errors.AudioFileError` naming the file, NaN/Inf
-samples a :class:`~stylepedal.errors.ParameterError`. Writing goes through
-:func:`stylepedal._atomic.atomic_output`: the target is the complete new file or untouched.
+samples a :class:`~stylepedal.errors.ParameterError`. A FIFO, device or folder is refused
+without being opened, and a file whose container holds fewer frames than its header claims
+(truncated, or a lying header) is an :class:`~stylepedal.errors.AudioFileError` saying both
+numbers, before anything is decoded. Writing goes through
+:func:`stylepedal._atomic.atomic_output`: the temporary file is read back and checked (frames,
+channels, rate) before it replaces the target, so the target is the complete new file or
+untouched.
 """
 
 from __future__ import annotations
@@ -13,12 +18,14 @@ from __future__ import annotations
 import logging
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ._atomic import atomic_output
+from ._atomic import atomic_output, check_output_target, check_regular_file
+from ._audio_headers import frames_present
 from ._validate import as_audio_2d, check_range, check_sample_rate
 from .errors import AudioFileError, ParameterError
 
@@ -26,8 +33,10 @@ __all__ = [
     "FORMATS",
     "bit_depth_for",
     "check_output_path",
+    "check_writable",
     "open_audio",
     "read_audio",
+    "verify_written",
     "write_audio",
 ]
 
@@ -36,6 +45,9 @@ log = logging.getLogger(__name__)
 
 # Formats with an integer/float sample resolution to choose; ogg and mp3 are lossy codecs.
 _BIT_DEPTH_FORMATS = (".wav", ".flac", ".aiff", ".aif")
+# What the MP3 encoder (LAME) can hold: mono or stereo at the MPEG sample rates.
+MP3_MAX_CHANNELS = 2
+MP3_SAMPLE_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
 
 
 def _check_format(path: Path, what: str) -> str:
@@ -48,14 +60,25 @@ def _check_format(path: Path, what: str) -> str:
     return suffix
 
 
-def check_output_path(path: str | os.PathLike[str], *, name: str = "output") -> Path:
+def check_output_path(
+    path: str | os.PathLike[str],
+    *,
+    name: str = "output",
+    inputs: Sequence[str | os.PathLike[str]] = (),
+    overwrite: bool | None = None,
+) -> Path:
     """Check that ``path`` can take an audio file (a known extension, an existing folder)
     before any slow work produces what goes in it.
+
+    With ``inputs``, ``path`` must not be one of them (through links and other spellings
+    too); with ``overwrite=False`` it must not exist (see
+    :func:`stylepedal._atomic.check_output_target`).
 
     Raises
     ------
     AudioFileError
-        for an unsupported extension or a missing folder.
+        for an unsupported extension, a missing folder, an input as output, or an existing
+        file without ``overwrite``.
 
     Examples
     --------
@@ -67,6 +90,9 @@ def check_output_path(path: str | os.PathLike[str], *, name: str = "output") -> 
     folder = p.parent if str(p.parent) else Path(".")
     if not folder.is_dir():
         raise AudioFileError(f"output folder {str(folder)!r} does not exist")
+    if inputs or overwrite is not None:
+        check_output_target(p, inputs, overwrite=True if overwrite is None else overwrite,
+                            error=AudioFileError)
     return p
 
 
@@ -116,9 +142,7 @@ def open_audio(path: str | os.PathLike[str], *, name: str = "input") -> Any:
     """
     from pedalboard.io import AudioFile
 
-    p = Path(path)
-    if not p.is_file():
-        raise AudioFileError(f"{name} file {str(p)!r} does not exist (no such file)")
+    p = check_regular_file(path, what=f"{name} file", error=AudioFileError)
     _check_format(p, f"{name} file")
     try:
         f = AudioFile(str(p))
@@ -129,7 +153,92 @@ def open_audio(path: str | os.PathLike[str], *, name: str = "input") -> Any:
     if f.num_channels < 1 or f.samplerate <= 0:
         f.close()
         raise AudioFileError(f"{name} file {str(p)!r} has no audio channels")
+    claimed = int(f.frames)
+    present = frames_present(p, claimed)
+    if present is not None and present < claimed:
+        f.close()
+        raise AudioFileError(
+            f"{name} file {str(p)!r} is truncated or damaged: its header claims {claimed} "
+            f"frames but the file holds data for {present}; re-export or repair it"
+        )
     return f
+
+
+def check_writable(path: str | os.PathLike[str], sample_rate: int, channels: int) -> None:
+    """Refuse, before any work, audio that the output format cannot hold (MP3: at most two
+    channels, at an MPEG sample rate).
+
+    Raises
+    ------
+    AudioFileError
+        naming the file, what it would get and what the format allows.
+
+    Examples
+    --------
+    >>> check_writable("out.mp3", 44100, 2)
+    >>> try:
+    ...     check_writable("out.mp3", 96000, 2)
+    ... except AudioFileError as exc:
+    ...     print(str(exc)[:43])
+    output 'out.mp3' cannot hold 96000 Hz audio
+    """
+    p = Path(path)
+    if p.suffix.lower() != ".mp3":
+        return
+    if channels > MP3_MAX_CHANNELS:
+        raise AudioFileError(
+            f"output {str(p)!r} cannot hold {channels} channels: MP3 allows at most "
+            f"{MP3_MAX_CHANNELS}; write .wav or .flac instead"
+        )
+    if sample_rate not in MP3_SAMPLE_RATES:
+        raise AudioFileError(
+            f"output {str(p)!r} cannot hold {sample_rate} Hz audio: MP3 allows "
+            f"{', '.join(map(str, MP3_SAMPLE_RATES))} Hz; write .wav or .flac instead"
+        )
+
+
+def verify_written(
+    path: str | os.PathLike[str],
+    *,
+    frames: int,
+    channels: int,
+    sample_rate: int,
+    target: str | os.PathLike[str] | None = None,
+) -> None:
+    """Read back a just-written audio file and check it holds what was written.
+
+    Lossless formats must hold exactly ``frames``; MP3 and Ogg at least as many (their
+    codecs pad the last block). The container is checked too, so a file cut short by a full
+    disk, whose header still claims every frame, is caught.
+
+    Raises
+    ------
+    AudioFileError
+        naming ``target`` (default ``path``), what was meant and what was found.
+    """
+    from pedalboard.io import AudioFile
+
+    shown = str(target if target is not None else path)
+    try:
+        with AudioFile(str(path)) as f:
+            got_frames, got_channels = int(f.frames), int(f.num_channels)
+            got_rate = int(round(f.samplerate))
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise AudioFileError(
+            f"cannot write {shown!r}: the written file does not read back ({exc}; disk "
+            "full?); the old file, if any, is unchanged"
+        ) from exc
+    present = frames_present(path, got_frames)
+    if present is not None:  # the header is written last: it may claim what is not there
+        got_frames = min(got_frames, present)
+    lossy = Path(path).suffix.lower() in (".mp3", ".ogg")
+    short = got_frames < frames if lossy else got_frames != frames
+    if short or got_channels != channels or got_rate != sample_rate:
+        raise AudioFileError(
+            f"cannot write {shown!r}: wrote {frames} frames, {channels} channels at "
+            f"{sample_rate} Hz but the file holds {got_frames} frames, {got_channels} "
+            f"channels at {got_rate} Hz (disk full?); the old file, if any, is unchanged"
+        )
 
 
 def read_audio(
@@ -282,7 +391,13 @@ def write_audio(
     kwargs: dict[str, Any] = {}
     if bit_depth is not None and suffix in _BIT_DEPTH_FORMATS:
         kwargs["bit_depth"] = bit_depth
-    with atomic_output(p, overwrite=overwrite, error=AudioFileError) as tmp:
+    check_writable(p, sample_rate, data.shape[0])
+
+    def verify(tmp: Path) -> None:
+        verify_written(tmp, frames=data.shape[1], channels=data.shape[0],
+                       sample_rate=sample_rate, target=p)
+
+    with atomic_output(p, overwrite=overwrite, error=AudioFileError, verify=verify) as tmp:
         try:
             with AudioFile(str(tmp), "w", sample_rate, num_channels=data.shape[0], **kwargs) as f:
                 f.write(data)

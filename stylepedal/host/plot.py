@@ -145,6 +145,15 @@ def save_figure(
     from .._atomic import atomic_output
 
     fig = make_figure(panels, title=title)
-    with atomic_output(path) as tmp:
+
+    def is_png(tmp: Path) -> None:  # a full disk can leave a short file behind savefig
+        with open(tmp, "rb") as f:
+            if f.read(8) != b"\x89PNG\r\n\x1a\n":
+                raise AudioFileError(f"cannot write figure {str(path)!r}: it is not a PNG")
+            f.seek(-12, os.SEEK_END)
+            if f.read(12)[4:8] != b"IEND":
+                raise AudioFileError(f"cannot write figure {str(path)!r}: the PNG is cut short")
+
+    with atomic_output(path, error=AudioFileError, verify=is_png) as tmp:
         fig.savefig(tmp, format="png", dpi=dpi)
     return path

@@ -33,11 +33,11 @@ from typing import Any
 
 import numpy as np
 
-from .._atomic import atomic_output
+from .._atomic import atomic_output, check_output_target
 from .._memory import keep_freed_memory
 from .._threads import single_threaded_math
 from .._validate import check_int_range, check_positive_int
-from ..audio_io import FORMATS, open_audio
+from ..audio_io import FORMATS, check_writable, open_audio, verify_written
 from ..errors import AudioFileError, ParameterError
 from ._rates import RateRestorer, at_processing_rate, resample
 from ._signals import Terminated, parent_alive, start_worker, stop_pool, worker_job
@@ -116,6 +116,18 @@ def _bit_depth(file_dtype: str, suffix: str) -> int:
     if suffix == ".wav" and file_dtype.startswith("float"):
         return 32
     return 24
+
+
+@contextlib.contextmanager
+def _write_errors(out_path: Path) -> Iterator[None]:
+    """A failing write (a full disk...) as an AudioFileError; the target is not replaced."""
+    try:
+        yield
+    except (RuntimeError, OSError) as exc:
+        raise AudioFileError(
+            f"cannot write {str(out_path)!r}: {exc} (disk full?); the old file, if any, is "
+            "unchanged"
+        ) from exc
 
 
 def render_file(
@@ -202,13 +214,8 @@ def render_file(
     folder = out_path.parent if str(out_path.parent) else Path(".")
     if not folder.is_dir():
         raise AudioFileError(f"output folder {str(folder)!r} does not exist")
-    if out_path.exists() and not overwrite:
-        raise AudioFileError(
-            f"output {str(out_path)!r} exists already: pass --overwrite (overwrite=True) "
-            "to replace it"
-        )
-    if out_path.exists() and in_path.exists() and out_path.resolve() == in_path.resolve():
-        raise AudioFileError(f"output {str(out_path)!r} is the input file: choose another name")
+    check_output_target(out_path, [in_path], overwrite=overwrite, error=AudioFileError,
+                        option="--overwrite (overwrite=True)")
 
     keep_freed_memory()  # per-block buffers reused, not re-faulted (see stylepedal._memory)
     started = time.perf_counter()
@@ -222,6 +229,7 @@ def render_file(
         total = int(reader.frames)  # exact for every format pedalboard reads (mp3 incl. padding)
         if channel_workers is None:
             channel_workers = channels > 1 and total >= 5 * sample_rate and _cores() > 1
+        check_writable(out_path, sample_rate, channels)  # before any work
         latency = chain.latency_samples(sample_rate, channels=channels)
         _learn_input(chain, in_path, chunk_frames, learn=learn_input)
         # An MP3 output is written ahead by the codec's delay so that it decodes aligned.
@@ -234,7 +242,12 @@ def render_file(
             kept_out: list[np.ndarray] = []
             kept_in_n = kept_out_n = 0
             # Anything, including KeyboardInterrupt, leaves no partial output behind.
-            with atomic_output(out_path, overwrite=overwrite, error=AudioFileError) as tmp:
+            def verify(tmp: Path) -> None:  # a full disk must not pass for a finished file
+                verify_written(tmp, frames=file_frames - short, channels=channels,
+                               sample_rate=file_rate, target=out_path)
+
+            with atomic_output(out_path, overwrite=overwrite, error=AudioFileError,
+                               verify=verify) as tmp:
                 try:
                     writer = AudioFile(
                         str(tmp), "w", samplerate=file_rate, num_channels=channels,
@@ -249,7 +262,7 @@ def render_file(
                     sink = RateRestorer(writer, sample_rate, file_rate, channels=channels,
                                         frames=file_frames)
                     to_skip = latency + advance
-                    read = written = 0
+                    read = written = short = 0
 
                     def emit(y: np.ndarray) -> None:
                         nonlocal to_skip, written, kept_out_n
@@ -258,7 +271,14 @@ def render_file(
                             to_skip -= k
                             y = y[:, k:]
                         if y.shape[1]:
-                            sink.write(y)
+                            if not np.isfinite(y).all():
+                                raise ParameterError(
+                                    f"the chain's output for {str(in_path)!r} holds NaN/Inf "
+                                    "samples (an effect setting overflows, e.g. a huge gain "
+                                    "in --pre/--post): nothing was written"
+                                )
+                            with _write_errors(out_path):
+                                sink.write(y)
                             written += y.shape[1]
                             if kept_out_n < keep:
                                 kept_out.append(y[:, : keep - kept_out_n].copy())
@@ -302,7 +322,8 @@ def render_file(
                     if written != read:  # pragma: no cover - guarded by the chain's contract
                         raise AudioFileError(f"rendered {written} frames for {read} read")
                     short = file_frames - getattr(reader, "source_frames_read", file_frames)
-                    sink.finish(short_by=short)
+                    with _write_errors(out_path):
+                        sink.finish(short_by=short)
         finally:
             if bar is not None:
                 bar.close()
@@ -426,9 +447,8 @@ def render_files(
         for an existing output without ``overwrite`` (before any work) or a file that fails.
     """
     jobs = check_int_range(jobs, "jobs", 1, 64)
-    for _src, dst in pairs:  # fail before any work rather than after the first file
-        if dst.exists() and not overwrite:
-            raise AudioFileError(f"output {str(dst)!r} exists already: pass --overwrite")
+    for src, dst in pairs:  # fail before any work rather than after the first file
+        check_output_target(dst, [src], overwrite=overwrite, error=AudioFileError)
     jobs = min(jobs, len(pairs))
 
     def options(i: int, *, parallel: bool) -> dict[str, Any]:

@@ -51,6 +51,12 @@ _MAX_SPEC_CHARS = 4096  # a spec is typed by a person: refuse anything that is p
 # pedalboard's Convolution keeps several transformed copies of its impulse response (about
 # 8 MB a second of stereo at 48 kHz): the longest room reverbs last well under this.
 MAX_IMPULSE_RESPONSE_SECONDS = 30.0
+# No knob of a pedalboard effect means anything this large; beyond it float32 overflows.
+_MAX_MAGNITUDE = 1e9
+# Parameters whose extreme values hang or crash the effect rather than sound odd.
+_RANGES: dict[tuple[str, str], tuple[float, float]] = {
+    ("Resample", "target_sample_rate"): (100.0, 768_000.0),
+}
 
 
 
@@ -158,9 +164,21 @@ def _literal(node: ast.expr, effect: str, param: str) -> Any:
             if inner is node:
                 return value
         elif isinstance(value, (int, float)):
-            if not math.isfinite(value):
+            try:
+                magnitude = abs(float(value))
+            except OverflowError:
+                magnitude = math.inf  # an integer of hundreds of digits
+            if not math.isfinite(magnitude) or magnitude > _MAX_MAGNITUDE:
+                shown = ast.unparse(node) if len(str(value)) <= 40 else f"{str(value)[:20]}..."
                 raise ParameterError(
-                    f"{effect}({param}={ast.unparse(node)}) must be a finite number"
+                    f"{effect}({param}={shown}) must be a finite number of magnitude at most "
+                    f"{_MAX_MAGNITUDE:g}"
+                )
+            low, high = _RANGES.get((effect, param), (-_MAX_MAGNITUDE, _MAX_MAGNITUDE))
+            if not low <= sign * value <= high:
+                raise ParameterError(
+                    f"{effect}({param}={sign * value}) is out of range: allowed is "
+                    f"[{low:g}, {high:g}]"
                 )
             return sign * value
         elif isinstance(value, str) and inner is node:
@@ -277,6 +295,12 @@ def parse_spec(spec: str) -> list[Any]:
         raise ParameterError(
             f"spec={spec!r} cannot be read ({exc.msg}): write effects like "
             "'Compressor(threshold_db=-20), Reverb(room_size=0.3)'"
+        ) from None
+    except (RecursionError, MemoryError, ValueError):
+        # thousands of nested signs or brackets, or a number too long to convert
+        raise ParameterError(
+            f"spec {spec[:40]!r}... cannot be read: it nests too deeply or holds a number too "
+            "long; write effects like 'Reverb(room_size=0.3)'"
         ) from None
     body = tree.body
     items = list(body.elts) if isinstance(body, ast.Tuple) else [body]

@@ -11,6 +11,7 @@ import zipfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+from .._atomic import check_regular_file
 from ..errors import PresetError
 
 __all__ = ["read_members", "store_lock"]
@@ -28,6 +29,7 @@ def read_members(path: Path, where: str, caps: Mapping[str, int]) -> dict[str, b
         naming ``where`` if the file is not a zip, a name is missing, extra or repeated, or a
         member is too large or cannot be read.
     """
+    check_regular_file(path, what="bundle", error=PresetError)  # a FIFO is refused unopened
     try:
         zf = zipfile.ZipFile(path)
     except FileNotFoundError as exc:

@@ -321,6 +321,11 @@ def meta_from_bytes(data: bytes, where: str) -> Any:
         return json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CacheError(f"{where}: meta.json is not valid JSON: {exc}") from exc
+    except RecursionError:
+        raise CacheError(f"{where}: meta.json is nested too deeply") from None
+    except (ValueError, OverflowError) as exc:  # e.g. an integer of more than 4300 digits
+        raise CacheError(f"{where}: meta.json holds an impossible value: {str(exc)[:200]}") \
+            from None
 
 
 class ModelCache:

@@ -50,7 +50,7 @@ from ..effect.engine.constants import (
     STYLE_RANGE,
 )
 from ..errors import ParameterError, PresetError
-from ._io import atomic_write_text, parse_toml
+from ._io import atomic_write_text, parse_toml, read_small_file
 
 __all__ = [
     "FORMAT_VERSION",
@@ -381,6 +381,11 @@ class Preset:
             return cls.from_dict(doc)
         except (PresetError, ParameterError) as exc:
             raise PresetError(f"{source}: {exc}") from exc
+        except RecursionError:
+            raise PresetError(f"{source}: a value is nested too deeply") from None
+        except (OverflowError, ValueError, TypeError) as exc:
+            # e.g. a 401-digit number where a float belongs: float() overflows
+            raise PresetError(f"{source}: a value is out of range: {str(exc)[:200]}") from None
 
     @classmethod
     def load(cls, path: str | Path) -> Preset:
@@ -395,16 +400,13 @@ class Preset:
         True
         """
         path = Path(path)
+        data = read_small_file(path, what="preset file", error=PresetError)
         try:
-            text = path.read_bytes().decode("utf-8")
-        except FileNotFoundError as exc:
-            raise PresetError(f"preset file {path} does not exist") from exc
+            text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise PresetError(f"preset file {path} is not UTF-8 text: {exc}") from exc
-        except OSError as exc:
-            raise PresetError(f"preset file {path} cannot be read: {exc}") from exc
         return cls.from_toml(text, source=f"preset file {path}")
 
     def save(self, path: str | Path) -> Path:
         """Write :meth:`to_toml` to ``path`` atomically; return the path."""
-        return atomic_write_text(path, self.to_toml())
+        return atomic_write_text(path, self.to_toml(), error=PresetError)

@@ -28,7 +28,7 @@ from typing import Any
 
 from .._validate import check_int_range
 from ..errors import ParameterError, PresetError
-from ._io import atomic_write_text, parse_toml
+from ._io import atomic_write_text, parse_toml, read_small_file
 from .format import BANK_RANGE, PROGRAM_RANGE, Preset, check_name
 
 __all__ = [
@@ -139,6 +139,10 @@ class MidiMapFile:
             raise PresetError(f"{source}: {exc}") from exc
         except PresetError as exc:
             raise PresetError(f"{source}: {exc}") from exc
+        except RecursionError:
+            raise PresetError(f"{source}: a value is nested too deeply") from None
+        except (OverflowError, ValueError, TypeError) as exc:
+            raise PresetError(f"{source}: a value is out of range: {str(exc)[:200]}") from None
 
     @classmethod
     def _from_doc(cls, doc: Mapping[str, Any]) -> MidiMapFile:
@@ -182,17 +186,18 @@ class MidiMapFile:
     def load(cls, path: str | Path) -> MidiMapFile:
         """Load ``path``; a missing file gives the defaults (mix CC 1, no overrides)."""
         path = Path(path)
-        try:
-            text = path.read_bytes().decode("utf-8")
-        except FileNotFoundError:
+        if not path.exists() and not path.is_symlink():
             return cls()
-        except (OSError, UnicodeDecodeError) as exc:
+        data = read_small_file(path, what="MIDI map", error=PresetError)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
             raise PresetError(f"{path} cannot be read: {exc}") from exc
         return cls.from_toml(text, source=str(path))
 
     def save(self, path: str | Path) -> Path:
         """Write atomically; return the path."""
-        return atomic_write_text(path, self.to_toml())
+        return atomic_write_text(path, self.to_toml(), error=PresetError)
 
 
 class MidiMap:

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from ..effect.model.stream import MAX_WEIGHTS_BYTES
-from ..errors import CacheError, ParameterError, PresetError
+from ..errors import CacheError, ParameterError, PresetError, StylepedalError
 from ._io import atomic_write_bytes, sha256_bytes
 from ._store_io import read_members, store_lock
 from .cache import (
@@ -115,6 +115,13 @@ def _load_factory(folder: Traversable | Path) -> tuple[PresetEntry, ...]:
     return tuple(entries)
 
 
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink()
+    except OSError as exc:
+        raise PresetError(f"cannot remove {str(path)!r}: {exc.strerror or exc}") from exc
+
+
 class Store:
     """The user's preset store, with the factory bank listed alongside.
 
@@ -141,6 +148,11 @@ class Store:
         factory: Traversable | str | os.PathLike[str] | None = None,
     ) -> None:
         self.root = Path(root) if root is not None else store_root()
+        if self.root.exists() and not self.root.is_dir():
+            raise PresetError(
+                f"the preset store {str(self.root)!r} is not a folder: point STYLEPEDAL_HOME "
+                "at a folder (or unset it)"
+            )
         self.factory: Traversable | Path = (
             factory_dir() if factory is None
             else Path(factory) if isinstance(factory, (str, os.PathLike)) else factory
@@ -159,16 +171,26 @@ class Store:
         return list(self._factory)
 
     def user_entries(self) -> list[PresetEntry]:
-        """The user's presets; unreadable files are logged and skipped (``get`` reports them)."""
-        if not self.presets_dir.is_dir():
-            return []
+        """The user's presets; unreadable or invalid files (a FIFO, bad TOML, a value out of
+        range) are logged and skipped, so one bad file never hides the others (``get`` of
+        that name reports it)."""
         out = []
-        for path in sorted(self.presets_dir.glob("*.toml")):
+        for path in self._user_files():
             try:
                 out.append(PresetEntry(Preset.load(path), "user", str(path)))
-            except PresetError as exc:
+            except StylepedalError as exc:
                 log.warning("skipping %s", exc)
         return out
+
+    def _user_files(self) -> list[Path]:
+        """The ``*.toml`` files of the user's preset folder, sorted (none if it is absent)."""
+        try:
+            if not self.presets_dir.is_dir():
+                return []
+            return sorted(self.presets_dir.glob("*.toml"))
+        except OSError as exc:
+            log.warning("skipping the user presets in %s: %s", self.presets_dir, exc)
+            return []
 
     def list(self) -> list[PresetEntry]:
         """Every playable preset, user presets shadowing factory ones of the same name.
@@ -226,19 +248,16 @@ class Store:
 
     def _user_path(self, name: str) -> Path | None:
         """The user preset file whose preset name matches ``name`` case-insensitively."""
-        if not self.presets_dir.is_dir():
-            return None
         try:
             check_name(name)
         except PresetError:
             return None  # never build a path from a name like "../x"
         exact = self.presets_dir / f"{name}.toml"
-        candidates = [exact] if exact.is_file() else []
-        candidates += [
-            p for p in sorted(self.presets_dir.glob("*.toml"))
-            if p.stem.casefold() == name.casefold() and p != exact
-        ]
-        return candidates[0] if candidates else None
+        files = self._user_files()
+        # exact spelling first; a FIFO or folder of that name is no preset (list warns)
+        candidates = [exact] if exact in files else []
+        candidates += [p for p in files if p.stem.casefold() == name.casefold() and p != exact]
+        return next((p for p in candidates if p.is_file()), None)
 
     # -- models -------------------------------------------------------------------------------
 
@@ -344,6 +363,18 @@ class Store:
         Its model stays in the cache (other presets may share it). Factory presets cannot be
         removed.
         """
+        with store_lock(self.root, _LOCK_SECONDS):  # not while an import writes this name
+            return self._remove(name)
+
+    def _remove(self, name: str) -> Path:
+        path = self._user_path(name)
+        if path is not None:
+            try:
+                Preset.load(path)
+            except PresetError as exc:  # a broken file must stay removable
+                log.warning("removing an invalid preset file: %s", exc)
+                _unlink(path)
+                return path
         entry = self.entry(name)  # unknown name -> PresetError with suggestions
         if entry.source != "user":
             raise PresetError(
@@ -351,7 +382,7 @@ class Store:
                 "stylepedal); map another preset to its MIDI program instead"
             )
         path = Path(entry.location)
-        path.unlink()
+        _unlink(path)
         if any(e.name.casefold() == name.casefold() for e in self.factory_entries()):
             log.info("removed user preset %r; the factory preset of that name is back", name)
         return path

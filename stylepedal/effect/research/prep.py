@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..._validate import as_audio_2d, check_range, check_sample_rate, restore_layout
-from ...audio_io import bit_depth_for, read_audio, write_audio
+from ...audio_io import bit_depth_for, check_output_path, read_audio, write_audio
 from ...errors import ParameterError
 
 __all__ = [
@@ -268,11 +268,19 @@ def prepare(
     trim_range: tuple[float, float | None] | None = None,
     reference: str | os.PathLike[str] | float | None = None,
     loudness_lufs: float | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Trim, match tempo to ``reference`` (a file or a BPM), normalise loudness; write.
 
+    ``out_path`` must not be the input or the reference file, and an existing one is
+    replaced only with ``overwrite=True`` (checked before any work).
+
     Returns a summary dict (durations, tempi, stretch factor, loudness).
     """
+    inputs = [in_path]
+    if isinstance(reference, (str, os.PathLike)):
+        inputs.append(reference)
+    check_output_path(out_path, inputs=inputs, overwrite=overwrite)
     audio, sr = read_audio(in_path, name="input")
     info: dict[str, Any] = {"sample_rate": sr, "input_seconds": audio.shape[1] / sr}
     if trim_range is not None:
@@ -290,6 +298,7 @@ def prepare(
     if loudness_lufs is not None:
         audio = normalize_loudness(audio, sr, target_lufs=loudness_lufs)
         info["loudness_lufs"] = integrated_loudness(audio, sr)
-    write_audio(out_path, audio, sr, bit_depth=bit_depth_for(Path(out_path).suffix))
+    write_audio(out_path, audio, sr, bit_depth=bit_depth_for(Path(out_path).suffix),
+                overwrite=overwrite)
     info["output_seconds"] = audio.shape[1] / sr
     return info

@@ -30,7 +30,9 @@ def add_presets(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     p = sub.add_parser("export", help="write a preset and its model into a bundle file")
     p.add_argument("name", metavar="NAME", help="preset name, as `presets list` shows it")
     p.add_argument("file", metavar="FILE",
-                   help="bundle file to write, e.g. organ.stylepedal")
+                   help="bundle file to write, e.g. organ.stylepedal; an existing folder gets "
+                   "FOLDER/NAME.stylepedal")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing FILE")
     p.set_defaults(func=_export)
 
     p = sub.add_parser("import", help="verify a bundle and add its preset and model")
@@ -128,12 +130,27 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    path = _store().export(args.name, args.file)
+    from pathlib import Path
+
+    from ..._atomic import check_output_target
+    from ...errors import PresetError
+
+    store = _store()
+    target = Path(args.file)
+    if target.is_dir():  # like cp: a folder takes the bundle under the preset's name
+        target = target / f"{store.get(args.name).name}.stylepedal"
+    check_output_target(target, overwrite=args.overwrite, error=PresetError)
+    path = store.export(args.name, target)
     print(f"exported {args.name!r} to {path} ({path.stat().st_size} bytes)")
     return 0
 
 
 def _import(args: argparse.Namespace) -> int:
+    from ..._atomic import check_regular_file
+    from ...errors import PresetError
+
+    # stat, never open, first: opening a FIFO would block until something writes to it
+    check_regular_file(args.file, what="bundle", error=PresetError)
     preset = _store().import_(args.file, overwrite=args.force)
     print(f"imported {preset.name!r}")
     return 0

@@ -31,7 +31,8 @@ def add_render(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("paths", nargs="+", metavar="PATH", help="IN [IN ...] (OUT | --out-dir D)")
     p.add_argument("--out-dir", metavar="D", help="write each input as D/<input name>")
     add_chain_options(p, preset_help="style preset name")
-    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace existing outputs (and --plot figure); never an input")
     p.add_argument("--jobs", type=int, default=1, metavar="N",
                    help="with several inputs: render N files at once on N cores (this process "
                    "and N-1 workers). Default 1: one file at a time; on a multi-core machine a "
@@ -82,6 +83,12 @@ def _render(args: argparse.Namespace) -> int:
     settings = chain_args(args)
     check_int_range(args.jobs, "--jobs", 1, 64)
     pairs = _pairs(args.paths, args.out_dir)
+    if args.plot:
+        from ..._atomic import check_output_target
+
+        # before the render, not after it: a figure that cannot be written fails first
+        check_output_target(args.plot, [p for pair in pairs for p in pair],
+                            overwrite=args.overwrite)
     progress = not args.no_progress
 
     def done(src: Path, dst: Path, result: RenderResult) -> None:

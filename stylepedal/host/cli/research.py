@@ -60,6 +60,7 @@ def _add_optimiser_options(parser: argparse.ArgumentParser) -> None:
                         help="seed of the random filters, the init and the phase (default 0)")
     parser.add_argument("--sample-rate", type=int, default=22050,
                         help="rate the files are resampled to and written at (default 22050)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
 
 
 def add_optimize(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -177,7 +178,10 @@ def _transfer(args: argparse.Namespace, content_path: str | None, style_paths: l
     from ...effect.research.represent import representation_from_options
     from ...errors import ParameterError
 
-    out_path = check_output_path(out)
+    out_path = check_output_path(
+        out, inputs=[*style_paths, *([content_path] if content_path else [])],
+        overwrite=args.overwrite,
+    )
     features = _feature_config(args)
     if args.iterations < 0:
         raise ParameterError(f"--iterations={args.iterations} must be >= 0")
@@ -207,7 +211,7 @@ def _transfer(args: argparse.Namespace, content_path: str | None, style_paths: l
         griffin_lim_iters=args.griffin_lim_iters, texture_samples=texture_samples,
         seed=args.seed, progress=True, style_names=names,
     )
-    write_audio(out_path, audio, sr, scale_to_fit=True)
+    write_audio(out_path, audio, sr, scale_to_fit=True, overwrite=args.overwrite)
     content_part = (
         "" if result.content_loss is None else f", content loss {result.content_loss:.4g}"
     )
@@ -354,6 +358,8 @@ def add_prep(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         "number of BPM)")
     parser.add_argument("--loudness", metavar="LUFS", type=float, default=None,
                         help="normalise integrated loudness to LUFS (EBU R128: -23)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing OUT (never IN itself)")
     parser.set_defaults(func=_prep)
 
 
@@ -370,7 +376,7 @@ def _prep(args: argparse.Namespace) -> int:
     trim_range = parse_trim(args.trim) if args.trim is not None else None
     reference = _reference_arg(args.match_tempo) if args.match_tempo is not None else None
     info = prepare(args.input, args.output, trim_range=trim_range, reference=reference,
-                   loudness_lufs=args.loudness)
+                   loudness_lufs=args.loudness, overwrite=args.overwrite)
     parts = [f"wrote {args.output} ({info['output_seconds']:.2f} s)"]
     if "source_bpm" in info:
         parts.append(
@@ -398,15 +404,19 @@ def add_plot(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--style", metavar="S", required=True, help="style audio file")
     parser.add_argument("--output", metavar="O", required=True, help="stylised output file")
     parser.add_argument("--title", default=None, help="figure title")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing FIGURE")
     parser.set_defaults(func=_plot)
 
 
 def _plot(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from ..._atomic import check_output_target
     from ...audio_io import read_audio
     from ..plot import save_figure
 
+    check_output_target(args.figure, [args.content, args.style, args.output],
+                        overwrite=args.overwrite)
     panels = []
     for label, name in (("Content", args.content), ("Style", args.style), ("Output", args.output)):
         audio, sr = read_audio(name, name=label.lower())
