@@ -47,6 +47,56 @@ import numpy as np  # noqa: E402
 RATE, BLOCK = 48000, 128
 
 
+def midi_flood(port: str, kind: str, rate: int, seconds: float) -> None:
+    """A MIDI controller gone mad, run as its own process (``--midi-flood PORT``): a virtual
+    JACK MIDI output named ``port``; after a line on stdin, ``rate`` messages a second for
+    ``seconds``, then one program change 0 (bank 0) and one mix CC 1 = 100; prints the count
+    and keeps the port open until the next line (or end) of stdin.
+
+    ``kind="cc"``: mix CCs, notes, clock and unmapped program changes (127);
+    ``"sysex"``: SysEx of random garbage (3-200 bytes) and stray bytes with no status.
+    """
+    import rtmidi
+
+    rng = np.random.default_rng(1)
+    out = rtmidi.MidiOut(rtapi=rtmidi.API_UNIX_JACK)
+    out.open_virtual_port(port)
+    print("ready", flush=True)
+    sys.stdin.readline()
+    burst = max(1, int(rate * 0.002))  # one burst every 2 ms
+    sent, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for _ in range(burst):
+            r = int(rng.integers(0, 100))
+            if kind == "sysex":
+                if r < 70:
+                    body = rng.integers(0, 128, int(rng.integers(1, 199))).tolist()
+                    out.send_message([0xF0, *body, 0xF7])
+                else:
+                    out.send_message(rng.integers(0, 128, int(rng.integers(1, 4))).tolist())
+            elif r < 60:
+                out.send_message([0xB0, 1, int(rng.integers(0, 128))])
+            elif r < 80:
+                out.send_message([0x90, int(rng.integers(0, 128)), 100])
+            elif r < 90:
+                out.send_message([0xF8])
+            else:
+                out.send_message([0xC0, 127])
+            sent += 1
+        target = start + sent / rate
+        time.sleep(max(0.0, target - time.perf_counter()))
+    time.sleep(0.05)
+    out.send_message([0xB0, 0, 0])
+    out.send_message([0xC0, 0])
+    out.send_message([0xB0, 1, 100])
+    time.sleep(0.2)
+    print(json.dumps({"sent": sent + 3, "seconds": round(time.perf_counter() - start, 3)}),
+          flush=True)
+    # A JACK client leaving the graph makes the dummy driver glitch: stay until told to go.
+    sys.stdin.readline()
+    out.close_port()
+
+
 def start_jack(name: str, log_path: Path) -> subprocess.Popen:
     os.environ["JACK_DEFAULT_SERVER"] = name
     os.environ["JACK_NO_AUDIO_RESERVATION"] = "1"
@@ -275,7 +325,13 @@ def main() -> int:
     ap.add_argument("--preset-only", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--stylenet", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--offline-jobs", metavar="PRESET", help=argparse.SUPPRESS)
+    ap.add_argument("--midi-flood", nargs=4, metavar=("PORT", "KIND", "RATE", "SECONDS"),
+                    help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.midi_flood:
+        port, kind, rate, secs = args.midi_flood
+        midi_flood(port, kind, int(rate), float(secs))
+        return 0
     if args.offline_jobs:
         print(json.dumps(offline_jobs(args.track_seconds, args.offline_jobs)))
         return 0
