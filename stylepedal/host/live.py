@@ -95,6 +95,7 @@ class LiveEngine:
         self.channels = channels
         self.control = control
         self.midi: Any = None  # the MIDI input's counters, when there is one (for reports)
+        self.surfaces: Any = None  # the panel, OSC and keys of the run (host.surfaces)
         self.master = MasterSection(self.sample_rate, channels, blocksize)
         self.master.latency = self.prepare(chain)
         self._chain: Any = chain
@@ -423,7 +424,7 @@ def run_live(
     chain = chain_factory(preset)
     engine = LiveEngine(chain, sample_rate=rate, blocksize=blocksize, channels=channels,
                         control=controls, preset_name=preset)
-    engine.midi = control
+    engine.midi, engine.surfaces = control, surfaces
     prebuilt: dict[str, Any] = {}
     selectable = {p.name for p in controls.presets} if surfaces.wanted else set()
     if midi_port:

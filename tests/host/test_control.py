@@ -184,3 +184,63 @@ def test_meters_and_clip_counts():
         m.process(np.zeros((1, 64), np.float32), np.zeros((1, 64), np.float32))
     assert m.meters() == (0.0, 0.0) and peak_db(0.0) == -120.0
     assert peak_db(float("nan")) == 0.0 and peak_db(float("inf")) == 0.0
+
+
+def test_terminal_keys_on_a_real_pty():
+    import os
+    import time
+
+    from stylepedal.host.keys import KeyInput
+
+    controls = Controls(PRESETS, current="Organ")
+    master, slave = os.openpty()
+    try:
+        with open(slave, "rb", buffering=0, closefd=False) as stream:
+            keys = KeyInput.open(controls, stream)
+            assert keys is not None
+            try:
+                for data, check in [
+                    (b"2", lambda: controls.requested == "Flute"),
+                    (b"\x1b[C", lambda: controls.requested == "Free"),  # right arrow
+                    (b"\x1b[D", lambda: controls.requested == "Flute"),  # left arrow
+                    (b"b", lambda: controls.values.get("bypass") == 1.0),
+                    (b"9", lambda: controls.counts["keys"]["refused"] == 1),  # no ninth preset
+                ]:
+                    os.write(master, data)
+                    deadline = time.monotonic() + 3
+                    while not check() and time.monotonic() < deadline:
+                        time.sleep(0.01)
+                    assert check(), data
+            finally:
+                keys.close()
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert controls.counts["keys"] == {"accepted": 4, "refused": 1}
+
+
+def test_keys_need_a_terminal(tmp_path):
+    from stylepedal.host.keys import KeyInput
+
+    with open(tmp_path / "not-a-tty", "wb+") as f:
+        assert KeyInput.open(Controls(PRESETS), f) is None
+
+
+@pytest.mark.parametrize(("text", "expect"), [
+    ("8000", ("127.0.0.1", 8000)), ("0.0.0.0:0", ("0.0.0.0", 0)), ("[::1]:80", ("::1", 80)),
+    ("localhost:9", ("localhost", 9)),
+])
+def test_addresses(text, expect):
+    from stylepedal.host.surfaces import is_loopback, parse_address
+
+    assert parse_address(text) == expect
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.4")
+
+
+@pytest.mark.parametrize("text", ["", "abc", "host:", ":80", "1.2.3.4:70000", "::1:80", "-1"])
+def test_bad_addresses_name_the_option(text):
+    from stylepedal.host.surfaces import parse_address
+
+    with pytest.raises(ParameterError, match=r"--osc="):
+        parse_address(text, "--osc")
