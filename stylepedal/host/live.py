@@ -463,6 +463,7 @@ def run_live(
             port = open_input(midi_port, control, backend=midi_backend,
                               virtual=midi_virtual)
         loader.start()
+        surfaces.start(engine, controls, announce=status_stream)
         try:
             stream = sd.Stream(
                 samplerate=rate, blocksize=blocksize,
@@ -475,7 +476,7 @@ def run_live(
                 f"cannot open the audio stream at {rate} Hz, block {blocksize}: {exc}"
             ) from exc
         with stream:
-            surfaces.start(engine, controls, stream.latency, announce=status_stream)
+            surfaces.stream_started(stream.latency)
             if on_started is not None:
                 on_started(engine, loader)
             next_status = time.monotonic() + status_every_s

@@ -342,9 +342,12 @@ class MidiControl:
         pass on only the newest preset request and parameter values. Never raises."""
         preset: str | None = None
         values: dict[str, Any] = {}
-        for message in messages:
+        weights: dict[int, int] = {}
+        if raw:
+            messages, weights = self._fold(messages)
+        for i, message in enumerate(messages):
             try:
-                action = self._action(message, raw)
+                action = self._action(message, raw, weights.get(i, 1))
             except Exception:  # a controller must never take the host down
                 self.counts["errors"] += 1
                 log.debug("MIDI message %r could not be handled", message, exc_info=True)
@@ -370,8 +373,39 @@ class MidiControl:
         """Write a due summary of suppressed log lines (called by the draining thread)."""
         self._unmapped_log.flush()
 
-    def _action(self, message: Any, raw: bool) -> str | tuple[str, Any] | None:
-        self.counts["received"] += 1
+    def _fold(self, batch: list[Any]) -> tuple[list[Any], dict[int, int]]:
+        """The raw messages of ``batch`` that matter, in order, and how many each stands for.
+
+        A flood is mostly CCs, whose newest value per channel and controller is all that
+        counts, and messages nobody listens to: those are folded or counted here without
+        decoding, so a 20k msg/s flood costs a few ms of Python a second. Bank selects and
+        program changes keep their order.
+        """
+        kept: list[Any] = []
+        last: dict[tuple[int, int], int] = {}  # (status, controller) -> index in kept
+        weights: dict[int, int] = {}
+        ignored = 0
+        for data in batch:
+            status = data[0] if data else 0
+            if (0xB0 <= status <= 0xBF and len(data) == 3 and data[1] not in (0, 32)
+                    and data[1] < 128 and data[2] < 128):
+                key = (status, data[1])
+                at = last.get(key)
+                if at is not None:
+                    kept[at] = data  # the newest value, counted as all of them
+                    weights[at] = weights.get(at, 1) + 1
+                    continue
+                last[key] = len(kept)
+            elif not 0xB0 <= status <= 0xCF:  # notes, pitch bend, system bytes, garbage
+                ignored += 1
+                continue
+            kept.append(data)
+        self.counts["received"] += ignored
+        self.counts["ignored"] += ignored
+        return kept, weights
+
+    def _action(self, message: Any, raw: bool, weight: int = 1) -> str | tuple[str, Any] | None:
+        self.counts["received"] += weight
         if raw:
             msg: Any = _decode(message)
         else:
@@ -379,7 +413,7 @@ class MidiControl:
 
             msg = message if isinstance(message, mido.Message) else None
         if msg is None:
-            self.counts["ignored"] += 1
+            self.counts["ignored"] += weight
             return None
         from ..presets.midimap import SelectPreset, SetParameter
 
@@ -392,7 +426,7 @@ class MidiControl:
             if not 0.0 <= value <= 1.0:  # NaN fails too
                 self.counts["ignored"] += 1
                 return None
-            self.counts[f"{action.name}_changes"] += 1
+            self.counts[f"{action.name}_changes"] += weight
             return (action.name, bool(value) if action.name == "bypass" else value)
         kind = msg.type
         if kind == "program_change":
@@ -403,7 +437,7 @@ class MidiControl:
                 return None
         elif kind == "control_change" and msg.control in (0, 32):
             return None  # bank select: remembered by the selector for the next program change
-        self.counts["ignored"] += 1
+        self.counts["ignored"] += weight
         return None
 
     # ------------------------------------------------------------------ the queue's side

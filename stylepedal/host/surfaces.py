@@ -83,6 +83,7 @@ class Surfaces:
             # beyond this machine, every request must carry it (a phone gets it in the URL)
             self.token = secrets.token_urlsafe(12)
         self._panel: Any = None
+        self._state: Any = None
         self._osc: Any = None
         self._keys: Any = None
 
@@ -91,14 +92,15 @@ class Surfaces:
         """Whether any surface that can select presets was asked for."""
         return self.panel_address is not None or self.osc_address is not None or self.keys
 
-    def start(self, engine: Any, controls: Any, stream_latency: Any, *,
-              announce: Any = None) -> None:
-        """Open the surfaces asked for (the stream runs); print where they listen."""
+    def start(self, engine: Any, controls: Any, *, announce: Any = None) -> None:
+        """Open the surfaces asked for (before the stream starts: their start-up work never
+        runs beside the callback); print where they listen."""
         if self.panel_address is not None:
-            from .panel import LiveState, PanelServer
+            from .panel import LiveState, PanelProcess
 
-            state = LiveState(engine, controls, stream_latency)
-            self._panel = PanelServer(state, controls, *self.panel_address, token=self.token)
+            self._state = LiveState(engine, controls)
+            self._panel = PanelProcess(self._state, controls, *self.panel_address,
+                                       token=self.token)
             self._say(announce, f"panel: {self._panel.url}" + (
                 "  (listening beyond this machine: the token in this URL is required)"
                 if self.token else ""))
@@ -115,6 +117,11 @@ class Surfaces:
             if self._keys is not None:
                 self._say(announce, "keys: 1-9 preset, left/right step, b bypass")
 
+    def stream_started(self, stream_latency: Any) -> None:
+        """Tell the panel the stream's input and output latency (seconds)."""
+        if self._state is not None:
+            self._state.set_stream_latency(stream_latency)
+
     @staticmethod
     def _say(stream: Any, line: str) -> None:
         if stream is not None:
@@ -122,7 +129,7 @@ class Surfaces:
 
     @property
     def panel(self) -> Any:
-        """The running :class:`~stylepedal.host.panel.PanelServer` (None without one)."""
+        """The running :class:`~stylepedal.host.panel.PanelProcess` (None without one)."""
         return self._panel
 
     @property

@@ -112,6 +112,8 @@ class PanelServer:
 class _Handler(BaseHTTPRequestHandler):
     panel: PanelServer
     server_version = "stylepedal-panel"
+    protocol_version = "HTTP/1.1"  # keep-alive: a page polling does not reconnect each time
+    disable_nagle_algorithm = True  # headers and body go out at once, not 40 ms apart
     timeout = 10  # a client that stalls mid-request does not hold its thread for long
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
@@ -154,6 +156,7 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 raise _Refusal(HTTPStatus.NOT_FOUND, f"{method} {url.path} is not here")
         except _Refusal as r:
+            self.close_connection = True  # a body may be left unread: start afresh
             panel.counts["refused"] += 1
             if r.status == HTTPStatus.UNAUTHORIZED:
                 panel.counts["unauthorized"] += 1
@@ -235,9 +238,11 @@ class _Handler(BaseHTTPRequestHandler):
                            f"at most {MAX_EVENT_CLIENTS} pages may follow the state at once")
         panel.counts["event_clients"] += 1
         try:
+            self.close_connection = True  # the stream has no length: it ends with the connection
             self.send_response(HTTPStatus.OK)
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Cache-Control", "no-store")
+            self.send_header("Connection", "close")
             self.end_headers()
             while not panel.closing.is_set():
                 data = json.dumps(panel.state.snapshot(), separators=(",", ":"))

@@ -33,10 +33,8 @@ class LiveState:
     def __init__(self, engine: Any, controls: Any, stream_latency: Any = 0.0) -> None:
         self.engine = engine
         self.controls = controls
-        if isinstance(stream_latency, (tuple, list)):
-            self.stream_latency_s = float(sum(stream_latency))
-        else:
-            self.stream_latency_s = float(stream_latency or 0.0)
+        self.stream_latency_s = 0.0
+        self.set_stream_latency(stream_latency)
         self._presets = [p.as_dict() for p in controls.presets]
         self._lock = threading.Lock()  # between panel threads only
         now = time.monotonic()
@@ -44,6 +42,13 @@ class LiveState:
         self._cpu_share = 0.0
         self._clip_marks = [(0, -math.inf), (0, -math.inf)]  # (count, when it last grew)
         self._cached: tuple[float, dict[str, Any]] = (-math.inf, {})
+
+    def set_stream_latency(self, stream_latency: Any) -> None:
+        """The audio stream's latency: seconds, or (input, output) seconds."""
+        if isinstance(stream_latency, (tuple, list)):
+            self.stream_latency_s = float(sum(stream_latency))
+        else:
+            self.stream_latency_s = float(stream_latency or 0.0)
 
     def snapshot(self) -> dict[str, Any]:
         """The state as the API's ``GET /api/state`` returns it (a fresh dict)."""

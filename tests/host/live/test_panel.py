@@ -169,6 +169,8 @@ def test_bad_requests_are_refused_and_change_nothing(jack_server):
     def hammer(engine, loader):
         base = engine.surfaces.panel.url.rstrip("/")
         assert _request(base + "/api/params", {"mix": 0.3, "output_gain_db": -3})[0] == 200
+        # (the state the panel serves is at most one push, 50 ms, behind the live process)
+        assert wait_for(lambda: _request(base + "/api/state")[1]["output_gain_db"] == -3, 2.0)
         before = (_request(base + "/api/state")[1], dict(engine.control.values))
         for what, method, path, body, status, field in BAD:
             raw = body if isinstance(body, bytes) else None
@@ -282,3 +284,9 @@ def test_cli_refuses_a_bad_address_before_playing(jack_server, capsys):
     assert "--panel='localhost:http'" in capsys.readouterr().err
     assert main(["live", "--preset", "Organ", "--osc", "1.2.3.4:99999", "--seconds", "1"]) == 2
     assert "the port must be an integer in [0, 65535]" in capsys.readouterr().err
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["live", "--preset", "Organ", "--panel", str(port), "--seconds", "1"]) == 2
+        assert f"--panel 127.0.0.1:{port} cannot be served" in capsys.readouterr().err
