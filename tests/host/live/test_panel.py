@@ -182,11 +182,19 @@ def test_bad_requests_are_refused_and_change_nothing(jack_server):
         results["unchanged"] = (before, after)
         results["good"] = _request(base + "/api/preset", {"program": 1})
         results["switched"] = wait_for(lambda: engine.preset_name == "Beta", 3.0)
+        # the page's live updates: server-sent events, at least 10 a second
+        with urllib.request.urlopen(base + "/api/events", timeout=5) as events:
+            t0, updates = time.monotonic(), []
+            while time.monotonic() - t0 < 1.0:
+                line = events.readline()
+                if line.startswith(b"data: "):
+                    updates.append(json.loads(line[6:]))
+        results["updates"] = updates
 
     summary = run_live(lambda name: Chain(), "Alpha", seconds=3.0, panel="127.0.0.1:0",
                        midimap=MidiMap([]), presets=TWO, on_started=hammer)
-    for what, ((code, reply), status, field) in ((k, v) for k, v in results.items()
-                                                 if k not in ("unchanged", "good", "switched")):
+    for what, ((code, reply), status, field) in ((k, v) for k, v in results.items() if k not in
+                                                 ("unchanged", "good", "switched", "updates")):
         assert code == status, (what, reply)
         assert reply["field"] == field and reply["error"], (what, reply)
     before, after = results["unchanged"]
@@ -194,6 +202,7 @@ def test_bad_requests_are_refused_and_change_nothing(jack_server):
         assert before[0][key] == after[0][key], key
     assert before[1] == after[1] == {"mix": 0.3, "output_gain_db": -3.0}
     assert results["good"] == (200, {"ok": True, "preset": "Beta"}) and results["switched"]
+    assert len(results["updates"]) >= 10 and results["updates"][-1]["preset"] == "Beta"
     api_refusals = sum(1 for *_, path, _, _, _ in BAD if path in ("/api/params", "/api/preset")
                        and _ != "wrong method")
     assert summary["commands"]["panel"]["refused"] >= api_refusals - 1
