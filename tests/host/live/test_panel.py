@@ -37,14 +37,20 @@ def _request(url, body=None, *, method=None, headers=None, raw=None):
 
 
 def _metronome(name: str) -> subprocess.Popen:
-    """A JACK client playing clicks into the live host's input (PortAudio's in_0)."""
+    """A JACK client playing clicks into the live host's input."""
     proc = subprocess.Popen(["jack_metro", "-b", "240", "-f", "880", "-A", "0.5", "-D", "60",
                              "-n", name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     port = f"{name}:240_bpm"
     ok = wait_for(lambda: port in subprocess.run(["jack_lsp"], capture_output=True,
                                                  text=True).stdout, 5.0, 0.05)
     assert ok, "jack_metro did not come up"
-    subprocess.run(["jack_connect", port, "PortAudio:in_0"], check=True)
+    # our stream's input: the PortAudio client's port that the server connected to its capture
+    # (the client is "PortAudio", or "PortAudio-NN" while an earlier one is still leaving)
+    listed = subprocess.run(["jack_lsp", "-c", "system:capture_1"], capture_output=True,
+                            text=True).stdout.splitlines()
+    ours = [line.strip() for line in listed[1:] if line.strip().startswith("PortAudio")]
+    assert len(ours) == 1, listed
+    subprocess.run(["jack_connect", port, ours[0]], check=True)
     return proc
 
 
