@@ -21,7 +21,8 @@ process polls ``GET /api/state`` at 50 Hz and posts a mix change every second, b
 ``live_panel_reference`` (the same run without the panel) for ``--panel-seconds``; then a MIDI
 controller process on a JACK MIDI port, idle (``midi_idle_port``), flooding 20k msg/s of CCs,
 notes, clock and unmapped program changes (``midi_flood_20k``), and 20k msg/s of SysEx garbage
-and stray bytes (``midi_flood_sysex``), ``--flood-seconds`` each.
+and stray bytes (``midi_flood_sysex``), ``--flood-seconds`` each. The runs to compare take
+turns ``--repeats`` times (the machine's own glitches come and go) and are summed.
 
 Offline: a generated 4-minute stereo 48 kHz track rendered through the same chain (and, with a
 factory preset, through the style effect alone, as ``stylepedal render --preset NAME`` does) with
@@ -321,6 +322,24 @@ def live_with_midi_flood(seconds: float, make_effect, kind: str | None) -> dict:
     return result
 
 
+def combine(runs: list[dict]) -> dict:
+    """Runs of one kind as one: counts summed, callback p99 and CPU as the mean of the runs
+    (each run's own figures are kept under ``runs``)."""
+    total = {"runs": runs, "seconds": round(sum(r["seconds"] for r in runs), 3)}
+    for key in ("callbacks", "xruns", "overruns", "faults"):
+        total[key] = sum(r[key] for r in runs)
+    total["jack_log"] = {k: sum(r["jack_log"][k] for r in runs) for k in runs[0]["jack_log"]}
+    total["callback_p99_ms"] = round(float(np.mean([r["callback_ms"]["p99"] for r in runs])), 4)
+    total["callback_max_ms"] = max(r["callback_ms"]["max"] for r in runs)
+    total["process_cpu_share"] = round(float(np.mean([r["process_cpu_share"] for r in runs])), 4)
+    steal = [r["vm_steal_ms"] for r in runs if r["vm_steal_ms"] is not None]
+    total["vm_steal_ms"] = round(sum(steal), 1) if steal else None
+    for key in ("client", "sent"):
+        if key in runs[0]:
+            total[key] = [r[key] for r in runs]
+    return total
+
+
 def write_track(path: Path, seconds: int) -> None:
     """A plucked-guitar-like stereo track: decaying harmonic notes plus a little noise."""
     from pedalboard.io import AudioFile
@@ -434,6 +453,8 @@ def main() -> int:
     ap.add_argument("--flood-seconds", type=float, default=20.0,
                     help="live runs with an idle MIDI port, a 20k msg/s flood and SysEx "
                          "garbage; 0 to skip")
+    ap.add_argument("--repeats", type=int, default=3,
+                    help="the panel and MIDI runs take turns this many times (summed)")
     ap.add_argument("--midi-flood", nargs=4, metavar=("PORT", "KIND", "RATE", "SECONDS"),
                     help=argparse.SUPPRESS)
     ap.add_argument("--panel-client", type=float, metavar="SECONDS", help=argparse.SUPPRESS)
@@ -481,17 +502,26 @@ def main() -> int:
                 report["live_default_stylenet"] = live(args.stylenet_seconds,
                                                        default_stylenet_effect)
                 report["live_default_stylenet"]["jack_log"] = log.since_last()
+            # The machine's own glitches come and go over minutes: the runs to compare take
+            # turns, --repeats times, and are summed.
+            phases: list = []
             if args.panel_seconds > 0:
                 # the same chain without and then with the panel open and polled
-                for key, run in (("live_panel_reference", live),
-                                 ("live_panel", live_with_panel)):
-                    report[key] = run(args.panel_seconds, make_effect)
-                    report[key]["jack_log"] = log.since_last()
+                phases.append([("live_panel_reference", live, ()),
+                               ("live_panel", live_with_panel, ())])
             if args.flood_seconds > 0:
-                for key, kind in (("midi_idle_port", None), ("midi_flood_20k", "cc"),
-                                  ("midi_flood_sysex", "sysex")):
-                    report[key] = live_with_midi_flood(args.flood_seconds, make_effect, kind)
-                    report[key]["jack_log"] = log.since_last()
+                phases.append([(key, live_with_midi_flood, (kind,)) for key, kind in (
+                    ("midi_idle_port", None), ("midi_flood_20k", "cc"),
+                    ("midi_flood_sysex", "sysex"))])
+            for group in phases:
+                seconds = (args.panel_seconds if group[0][0] == "live_panel_reference"
+                           else args.flood_seconds) / args.repeats
+                runs: dict = {key: [] for key, _, _ in group}
+                for _ in range(args.repeats):
+                    for key, run, extra in group:
+                        runs[key].append(run(seconds, make_effect, *extra))
+                        runs[key][-1]["jack_log"] = log.since_last()
+                report.update({key: combine(r) for key, r in runs.items()})
             if args.baseline_seconds > 0:
                 report["live_empty_chain_baseline"] = live(args.baseline_seconds, make_effect,
                                                            empty=True)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import threading
 from collections.abc import Mapping
@@ -81,6 +82,9 @@ def main(stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
         os.nice(10)  # on a busy machine the audio process goes first
     except OSError:
         pass
+    # Ctrl-C in the terminal reaches this process too: the live process ends it (by closing
+    # stdin) once it has stopped the audio.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     config = json.loads(stdin.readline())
     presets = [PresetInfo(**p) for p in config["presets"]]
     controls = ForwardingControls(presets, current=config["current"], out=stdout)
