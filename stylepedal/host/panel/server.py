@@ -32,6 +32,7 @@ EVENT_SECONDS = 0.08  # 12.5 updates a second to every open page
 MAX_EVENT_CLIENTS = 8  # each open page holds a thread: bounded
 PARAM_FIELDS = ("mix", "style", "bypass", "output_gain_db", "gate_db")
 PRESET_FIELDS = ("name", "program")
+_LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 _STATIC = {"/": ("index.html", "text/html; charset=utf-8"),
            "/index.html": ("index.html", "text/html; charset=utf-8"),
            "/panel.js": ("panel.js", "text/javascript; charset=utf-8"),
@@ -169,6 +170,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _authorise(self, query: str) -> None:
         token = self.panel.token
         if token is None:
+            # Loopback without a token: refuse a page of another site that reaches it through
+            # a name of its own resolving to this machine (DNS rebinding).
+            host = self.headers.get("Host", "").rsplit(":", 1)[0].strip("[]").lower()
+            if host not in _LOOPBACK_NAMES:
+                raise _Refusal(HTTPStatus.FORBIDDEN, f"Host {host!r} is not this machine: "
+                               "open the panel as 127.0.0.1 or localhost", "Host")
             return
         given = parse_qs(query).get("token", [""])[0]
         header = self.headers.get("Authorization", "")
@@ -181,6 +188,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ------------------------------------------------------------------ API
     def _body(self) -> dict[str, Any]:
+        # A page of another site can POST form or text bodies here without asking; a JSON
+        # body needs the browser's permission, which this server never gives.
+        kind = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if kind != "application/json":
+            raise _Refusal(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, f"Content-Type {kind!r} is not "
+                           "accepted: send application/json", "Content-Type")
         length_text = self.headers.get("Content-Length")
         if length_text is None:
             raise _Refusal(HTTPStatus.LENGTH_REQUIRED, "a JSON body with Content-Length is "
