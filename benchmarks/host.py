@@ -1,7 +1,8 @@
 """Host benchmark: live on a JACK dummy server, and offline rendering of a 4-minute track (JSON).
 
     python benchmarks/host.py                    # 60 s live + 20 s empty-chain baseline + render
-    python benchmarks/host.py --seconds 5 --baseline-seconds 3 --track-seconds 20   # smoke run
+    python benchmarks/host.py --seconds 5 --baseline-seconds 3 --track-seconds 20 \
+        --panel-seconds 5 --flood-seconds 5                                       # smoke run
 
 Live: a real sounddevice stream at 48 kHz, block 128 (budget 2.667 ms) through
 ``Compressor -> style effect -> Reverb`` for ``--seconds``. The style effect is the first factory
@@ -14,6 +15,14 @@ driver's timer woke after the period had ended (``driver_late``, no client invol
 client had not finished (``client_not_finished``; ``Triggered``: its thread had not even been
 woken yet, ``Running``: it was still running). A last phase runs the server with no client at
 all for ``--baseline-seconds`` (``server_alone``): the xruns the machine causes by itself.
+
+Control surfaces: ``live_panel`` runs the same chain with ``--panel`` open while a client
+process polls ``GET /api/state`` at 50 Hz and posts a mix change every second, beside
+``live_panel_reference`` (the same run without the panel) for ``--panel-seconds``; then a MIDI
+controller process on a JACK MIDI port, idle (``midi_idle_port``), flooding 20k msg/s of CCs,
+notes, clock and unmapped program changes (``midi_flood_20k``), and 20k msg/s of SysEx garbage
+and stray bytes (``midi_flood_sysex``), ``--flood-seconds`` each. The runs to compare take
+turns ``--repeats`` times (the machine's own glitches come and go) and are summed.
 
 Offline: a generated 4-minute stereo 48 kHz track rendered through the same chain (and, with a
 factory preset, through the style effect alone, as ``stylepedal render --preset NAME`` does) with
@@ -45,6 +54,59 @@ if "--offline-only" not in sys.argv and "--offline-jobs" not in sys.argv:
 import numpy as np  # noqa: E402
 
 RATE, BLOCK = 48000, 128
+
+
+def midi_flood(port: str, kind: str, rate: int, seconds: float) -> None:
+    """A MIDI controller gone mad, run as its own process (``--midi-flood PORT``): a virtual
+    JACK MIDI output named ``port``; after a line on stdin, ``rate`` messages a second for
+    ``seconds``, then one program change 0 (bank 0) and one mix CC 1 = 100; prints the count
+    and keeps the port open until the next line (or end) of stdin.
+
+    ``kind="cc"``: mix CCs, notes, clock and unmapped program changes (127);
+    ``"sysex"``: SysEx of random garbage (3-200 bytes) and stray bytes with no status.
+    """
+    import rtmidi
+
+    rng = np.random.default_rng(1)
+    messages = []  # one second's worth, made before the clock starts: sending is all it does
+    for _ in range(max(1, rate)):
+        r = int(rng.integers(0, 100))
+        if kind == "sysex":
+            if r < 70:
+                body = rng.integers(0, 128, int(rng.integers(1, 199))).tolist()
+                messages.append([0xF0, *body, 0xF7])
+            else:
+                messages.append(rng.integers(0, 128, int(rng.integers(1, 4))).tolist())
+        elif r < 60:
+            messages.append([0xB0, 1, int(rng.integers(0, 128))])
+        elif r < 80:
+            messages.append([0x90, int(rng.integers(0, 128)), 100])
+        elif r < 90:
+            messages.append([0xF8])
+        else:
+            messages.append([0xC0, 127])
+    out = rtmidi.MidiOut(rtapi=rtmidi.API_UNIX_JACK)
+    out.open_virtual_port(port)
+    print("ready", flush=True)
+    sys.stdin.readline()
+    burst = max(1, int(rate * 0.002))  # one burst every 2 ms
+    send = out.send_message
+    sent, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for _ in range(burst):
+            send(messages[sent % len(messages)])
+            sent += 1
+        time.sleep(max(0.0, start + sent / rate - time.perf_counter()))
+    time.sleep(0.05)
+    out.send_message([0xB0, 0, 0])
+    out.send_message([0xC0, 0])
+    out.send_message([0xB0, 1, 100])
+    time.sleep(0.2)
+    print(json.dumps({"sent": sent + 3, "seconds": round(time.perf_counter() - start, 3)}),
+          flush=True)
+    # A JACK client leaving the graph makes the dummy driver glitch: stay until told to go.
+    sys.stdin.readline()
+    out.close_port()
 
 
 def start_jack(name: str, log_path: Path) -> subprocess.Popen:
@@ -134,18 +196,21 @@ def _steal_since(before: float | None) -> float | None:
     return None if before is None or now is None else round(now - before, 1)
 
 
-def live(seconds: float, make_effect, empty: bool = False) -> dict:
+def live(seconds: float, make_effect, empty: bool = False, **run_kwargs) -> dict:
+    """One live run (``run_kwargs`` go to ``run_live``: a panel, a MIDI port...)."""
     from stylepedal.host.chain import Chain
     from stylepedal.host.live import run_live
     from stylepedal.presets.midimap import MidiMap
 
     factory = (lambda name: Chain()) if empty else (lambda name: make_chain(make_effect))
+    run_kwargs.setdefault("midimap", MidiMap([]))
     steal0 = _steal_ms()
     s = run_live(factory, "bench", sample_rate=RATE, blocksize=BLOCK, seconds=seconds,
-                 midimap=MidiMap([]), status_stream=open(os.devnull, "w"))  # noqa: SIM115
+                 status_stream=open(os.devnull, "w"), **run_kwargs)  # noqa: SIM115
     steal = _steal_since(steal0)
     budget = s["budget_ms"]
-    return {
+    extra = {k: s[k] for k in ("panel", "commands", "midi", "preset") if k in s}
+    return {**extra,
         "seconds": s["seconds"],
         "callbacks": s["callbacks"],
         "xruns": s["xruns"],
@@ -165,6 +230,114 @@ def live(seconds: float, make_effect, empty: bool = False) -> dict:
         # non-zero means the VM itself was descheduled, which no callback can make up for
         "vm_steal_ms": steal,
     }
+
+
+def panel_client(seconds: float, poll_hz: float = 50.0) -> dict:
+    """A script polling ``GET /api/state`` at ``poll_hz`` and posting a mix change every second
+    for ``seconds``, over one keep-alive connection as a browser keeps (run as its own process,
+    ``--panel-client SECONDS``, started before the run; it reads the panel's URL from stdin)."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    url = urlsplit(sys.stdin.readline().strip())
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=2)
+    polls = posts = errors = 0
+    times = []
+    start = time.perf_counter()
+    next_post = start + 1.0
+    while (now := time.perf_counter()) - start < seconds:
+        if now >= next_post:
+            body = json.dumps({"mix": 0.5 if posts % 2 else 1.0})
+            request = ("POST", "/api/params", body)
+            next_post += 1.0
+            posts += 1
+        else:
+            request = ("GET", "/api/state", None)
+            polls += 1
+        t = time.perf_counter()
+        try:
+            conn.request(*request, headers={"Content-Type": "application/json"})
+            reply = conn.getresponse()
+            reply.read()
+            errors += reply.status != 200
+        except (OSError, http.client.HTTPException):
+            errors += 1
+            conn.close()
+            conn = http.client.HTTPConnection(url.hostname, url.port, timeout=2)
+        times.append(1000 * (time.perf_counter() - t))
+        time.sleep(max(0.0, start + (polls + posts) / poll_hz - time.perf_counter()))
+    t_ms = np.array(times) if times else np.zeros(1)
+    return {"polls": polls, "posts": posts, "errors": errors,
+            "polls_per_s": round(polls / seconds, 1),
+            "response_ms": {"median": round(float(np.median(t_ms)), 2),
+                            "p99": round(float(np.percentile(t_ms, 99)), 2)}}
+
+
+def live_with_panel(seconds: float, make_effect) -> dict:
+    """The live run with ``--panel`` open and a client process polling it."""
+    from stylepedal.host.control import PresetInfo
+
+    client = subprocess.Popen([sys.executable, __file__, "--panel-client", str(seconds - 1.0)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def start_client(engine, loader):
+        client.stdin.write(engine.surfaces.panel.url + "\n")
+        client.stdin.flush()
+
+    try:
+        result = live(seconds, make_effect, panel="127.0.0.1:0",
+                      presets=[PresetInfo("bench", 0)], on_started=start_client)
+        out, _ = client.communicate(timeout=30)
+    finally:
+        client.kill()
+        client.wait(timeout=10)
+    result["client"] = json.loads(out.strip().splitlines()[-1])
+    return result
+
+
+def live_with_midi_flood(seconds: float, make_effect, kind: str | None) -> dict:
+    """The live run with a MIDI controller process on a JACK MIDI port: idle (``kind`` None),
+    a 20k msg/s flood (``"cc"``) or SysEx garbage (``"sysex"``) at 20k msg/s."""
+    port = f"sp-bench-{kind or 'idle'}"
+    rate = 20000 if kind else 1
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--midi-flood", port, kind or "cc", str(rate),
+         str(seconds - 1.0)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+
+        def go(engine, loader):
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+
+        result = live(seconds, make_effect, midi_port=port, midi_backend="jack",
+                      on_started=go)
+        result["sent"] = json.loads(proc.stdout.readline())["sent"]
+        proc.stdin.close()  # the controller leaves after the run: leaving glitches JACK
+        proc.wait(timeout=10)
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    result["flood"] = f"{kind} at {rate} msg/s" if kind else "idle port"
+    return result
+
+
+def combine(runs: list[dict]) -> dict:
+    """Runs of one kind as one: counts summed, callback p99 and CPU as the mean of the runs
+    (each run's own figures are kept under ``runs``)."""
+    total = {"runs": runs, "seconds": round(sum(r["seconds"] for r in runs), 3)}
+    for key in ("callbacks", "xruns", "overruns", "faults"):
+        total[key] = sum(r[key] for r in runs)
+    total["jack_log"] = {k: sum(r["jack_log"][k] for r in runs) for k in runs[0]["jack_log"]}
+    total["callback_p99_ms"] = round(float(np.mean([r["callback_ms"]["p99"] for r in runs])), 4)
+    total["callback_max_ms"] = max(r["callback_ms"]["max"] for r in runs)
+    total["process_cpu_share"] = round(float(np.mean([r["process_cpu_share"] for r in runs])), 4)
+    steal = [r["vm_steal_ms"] for r in runs if r["vm_steal_ms"] is not None]
+    total["vm_steal_ms"] = round(sum(steal), 1) if steal else None
+    for key in ("client", "sent"):
+        if key in runs[0]:
+            total[key] = [r[key] for r in runs]
+    return total
 
 
 def write_track(path: Path, seconds: int) -> None:
@@ -275,7 +448,24 @@ def main() -> int:
     ap.add_argument("--preset-only", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--stylenet", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--offline-jobs", metavar="PRESET", help=argparse.SUPPRESS)
+    ap.add_argument("--panel-seconds", type=float, default=30.0,
+                    help="live runs with and without the web panel polled at 50 Hz; 0 to skip")
+    ap.add_argument("--flood-seconds", type=float, default=20.0,
+                    help="live runs with an idle MIDI port, a 20k msg/s flood and SysEx "
+                         "garbage; 0 to skip")
+    ap.add_argument("--repeats", type=int, default=3,
+                    help="the panel and MIDI runs take turns this many times (summed)")
+    ap.add_argument("--midi-flood", nargs=4, metavar=("PORT", "KIND", "RATE", "SECONDS"),
+                    help=argparse.SUPPRESS)
+    ap.add_argument("--panel-client", type=float, metavar="SECONDS", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.panel_client:
+        print(json.dumps(panel_client(args.panel_client)))
+        return 0
+    if args.midi_flood:
+        port, kind, rate, secs = args.midi_flood
+        midi_flood(port, kind, int(rate), float(secs))
+        return 0
     if args.offline_jobs:
         print(json.dumps(offline_jobs(args.track_seconds, args.offline_jobs)))
         return 0
@@ -312,6 +502,26 @@ def main() -> int:
                 report["live_default_stylenet"] = live(args.stylenet_seconds,
                                                        default_stylenet_effect)
                 report["live_default_stylenet"]["jack_log"] = log.since_last()
+            # The machine's own glitches come and go over minutes: the runs to compare take
+            # turns, --repeats times, and are summed.
+            phases: list = []
+            if args.panel_seconds > 0:
+                # the same chain without and then with the panel open and polled
+                phases.append([("live_panel_reference", live, ()),
+                               ("live_panel", live_with_panel, ())])
+            if args.flood_seconds > 0:
+                phases.append([(key, live_with_midi_flood, (kind,)) for key, kind in (
+                    ("midi_idle_port", None), ("midi_flood_20k", "cc"),
+                    ("midi_flood_sysex", "sysex"))])
+            for group in phases:
+                seconds = (args.panel_seconds if group[0][0] == "live_panel_reference"
+                           else args.flood_seconds) / args.repeats
+                runs: dict = {key: [] for key, _, _ in group}
+                for _ in range(args.repeats):
+                    for key, run, extra in group:
+                        runs[key].append(run(seconds, make_effect, *extra))
+                        runs[key][-1]["jack_log"] = log.since_last()
+                report.update({key: combine(r) for key, r in runs.items()})
             if args.baseline_seconds > 0:
                 report["live_empty_chain_baseline"] = live(args.baseline_seconds, make_effect,
                                                            empty=True)

@@ -33,6 +33,8 @@ from .._memory import keep_freed_memory
 from .._threads import single_threaded_math
 from .._validate import check_int_range, check_positive_int
 from ..errors import DeviceError, StylepedalError
+from .control import EFFECT_PARAMS
+from .master import MasterSection, peak_db
 
 __all__ = [
     "CROSSFADE_SECONDS",
@@ -96,12 +98,16 @@ class LiveEngine:
         self.blocksize = blocksize
         self.channels = channels
         self.control = control
-        chain.start(self.sample_rate, channels)
+        self.midi: Any = None  # the MIDI input's counters, when there is one (for reports)
+        self.surfaces: Any = None  # the panel, OSC and keys of the run (host.surfaces)
+        self.master = MasterSection(self.sample_rate, channels, blocksize)
+        self.master.latency = self.prepare(chain)
         self._chain: Any = chain
         self._pending: Any = None  # set by the loader thread, taken by the callback
         self._old: Any = None  # chain being faded out
         self.preset_name = preset_name
         self._pending_name = ""
+        self._pending_latency: int | None = None
         fade = max(1, int(round(CROSSFADE_SECONDS * self.sample_rate)))
         self._fade = np.linspace(0.0, 1.0, fade + 1, dtype=np.float32)[1:]
         self._fade_pos = fade
@@ -159,6 +165,8 @@ class LiveEngine:
             self._old = self._chain
             self._chain = pending
             self.preset_name = self._pending_name
+            if self._pending_latency is not None:
+                self.master.latency = self._pending_latency
             self._applied = None  # the knobs' positions carry over to the new preset
             self._fade_pos = 0
             if self.switches < len(self._switch_at):
@@ -170,10 +178,11 @@ class LiveEngine:
             values = control.values
             if values is not self._applied:  # replaced whole on every change: one comparison
                 self._applied = values
+                self.master.apply(values)
                 for item in chain.items:
                     if hasattr(item, "latency_samples"):
                         for name, value in values.items():
-                            if hasattr(item, name):
+                            if name in EFFECT_PARAMS and hasattr(item, name):
                                 setattr(item, name, value)
         x = indata[:, : self.channels].T
         y = chain.process(x, self.sample_rate)
@@ -189,15 +198,25 @@ class LiveEngine:
             self._fade_pos = pos + max(k, 0)
             if self._fade_pos >= n_fade:
                 self._old = None
+        y = self.master.process(x, y)
         if y.shape[0] == outdata.shape[1] or y.shape[0] == 1:
             outdata[:] = y.T  # a mono result broadcasts to every output channel
         else:
             outdata[:] = y[0][:, np.newaxis]
 
     # ------------------------------------------------------------------ other threads
-    def swap_in(self, chain: Any, name: str = "") -> None:
-        """Hand a started chain to the callback (called by the loader thread)."""
+    def prepare(self, chain: Any) -> int:
+        """Measure ``chain``'s latency, then start it (off the audio thread: both may run the
+        chain's plugins); return the latency in samples, for :meth:`swap_in`."""
+        latency = int(chain.latency_samples(self.sample_rate, channels=self.channels))
+        chain.start(self.sample_rate, self.channels)
+        return latency
+
+    def swap_in(self, chain: Any, name: str = "", latency: int | None = None) -> None:
+        """Hand a started chain to the callback (called by the loader thread); ``latency``
+        (from :meth:`prepare`) re-times the bypass path, None keeps it."""
         self._pending_name = name
+        self._pending_latency = latency
         self._pending = chain  # the one assignment the callback looks for
 
     @property
@@ -227,6 +246,10 @@ class LiveEngine:
             "faults": self.faults,
             "last_fault": self.last_fault,
             "preset_switches": self.switches,
+            "bypass": self.master.bypassed,
+            "output_gain_db": self.master.gain_db,
+            "input_clip_blocks": self.master.input_clips,
+            "output_clip_blocks": self.master.output_clips,
             "switch_at_callback": [int(i) for i in self._switch_at if i >= 0],
             "budget_ms": round(budget, 4),
             "callback_ms": {
@@ -249,10 +272,13 @@ class LiveEngine:
         t = self.timings_ms()[-2048:]
         p99 = float(np.percentile(t, 99)) if t.size else 0.0
         budget = 1000.0 * self.blocksize / self.sample_rate
+        peak_in, peak_out = self.master.meters()
         return (
             f"preset {self.preset_name!r}  callbacks {self.callbacks}  xruns {self.xruns}  "
             f"faults {self.faults}  switches {self.switches}  "
-            f"p99 {p99:.3f} ms / {budget:.3f} ms"
+            f"p99 {p99:.3f} ms / {budget:.3f} ms  "
+            f"in {peak_db(peak_in):.1f} dB  out {peak_db(peak_out):.1f} dB"
+            + ("  BYPASS" if self.master.bypassed else "")
         )
 
 
@@ -304,7 +330,7 @@ class PresetLoader(threading.Thread):
                     time.sleep(0.002)
                 if chain is self.engine._chain:
                     continue  # already playing
-                chain.start(self.engine.sample_rate, self.engine.channels)
+                latency = self.engine.prepare(chain)
             except StylepedalError as exc:
                 self.load_errors += 1
                 self.last_error = str(exc)
@@ -316,7 +342,7 @@ class PresetLoader(threading.Thread):
                 log.warning("preset %r failed: %s", name, exc, exc_info=True)
                 continue
             # (the wait above finished any earlier hand-over; only this thread hands over)
-            self.engine.swap_in(chain, name)
+            self.engine.swap_in(chain, name, latency)
             self.loaded += 1
 
     def stop(self) -> None:
@@ -357,23 +383,38 @@ def run_live(
     status_every_s: float = 1.0,
     status_stream: Any = None,
     on_started: Callable[[LiveEngine, Any], None] | None = None,
+    panel: str | None = None,
+    osc: str | None = None,
+    keys: bool = False,
+    presets: Any = None,
 ) -> dict[str, Any]:
     """Run the live host until ``seconds`` pass (or Ctrl-C); return the summary dict.
 
     ``chain_factory(name)`` builds the chain of a preset; ``on_started(engine, loader)`` is
-    called once the stream runs (tests use it to send MIDI or to inject faults).
+    called once the stream runs (tests use it to send MIDI or to inject faults). ``panel`` and
+    ``osc`` (``[HOST:]PORT``) open the web panel and the OSC input, ``keys`` the terminal keys
+    (:mod:`stylepedal.host.surfaces`); ``presets`` (:class:`~.control.PresetInfo` list) are
+    the presets they offer (default: the store's). Every source feeds one
+    :class:`~.control.Controls` queue.
     """
     import sounddevice as sd
 
     from ._rates import check_device_rate
+    from .control import Controls, PresetInfo, store_presets
     from .midi import MidiControl, open_input
+    from .surfaces import Surfaces
 
     blocksize = check_int_range(blocksize, "blocksize", 1, MAX_BLOCKSIZE)
     if midimap is None:
         from ..presets.store import Store
 
         midimap = Store().midimap()
-    control = MidiControl(midimap)
+    surfaces = Surfaces(panel=panel, osc=osc, keys=keys)  # addresses checked before any work
+    if presets is None:
+        presets = (store_presets(midimap) if surfaces.wanted else
+                   [PresetInfo(e.preset, e.program, e.bank) for e in midimap.entries()])
+    controls = Controls(presets, current=preset)
+    control = MidiControl(midimap, controls=controls)
     try:
         dev_in = sd.query_devices(_device(input_device), "input")
         dev_out = sd.query_devices(_device(output_device), "output")
@@ -389,19 +430,23 @@ def run_live(
         )
     chain = chain_factory(preset)
     engine = LiveEngine(chain, sample_rate=rate, blocksize=blocksize, channels=channels,
-                        control=control, preset_name=preset)
+                        control=controls, preset_name=preset)
+    engine.midi, engine.surfaces = control, surfaces
     prebuilt: dict[str, Any] = {}
+    selectable = {p.name for p in controls.presets} if surfaces.wanted else set()
     if midi_port:
-        # Every preset a program change can select, built (models loaded and verified) before
+        selectable |= {entry.preset for entry in midimap.entries()}
+    if selectable:
+        # Every preset a command can select, built (models loaded and verified) before
         # the stream starts: building one next to the running callback held the GIL long
         # enough to cause xruns at the switch.
         prebuilt[preset] = chain
-        for name in sorted({entry.preset for entry in midimap.entries()} - {preset}):
+        for name in sorted(selectable - {preset}):
             try:
                 prebuilt[name] = chain_factory(name)
             except StylepedalError as exc:
                 log.warning("preset %r cannot be loaded: %s", name, exc)
-    loader = PresetLoader(engine, chain_factory, control, prebuilt)
+    loader = PresetLoader(engine, chain_factory, controls, prebuilt)
     port = None
     status_stream = status_stream if status_stream is not None else sys.stderr
     # No math-library thread pools spinning next to the real-time callback (stylepedal._threads).
@@ -422,9 +467,10 @@ def run_live(
     keep_freed_memory()
     try:
         if midi_port:
-            port = open_input(midi_port, control.handle, backend=midi_backend,
+            port = open_input(midi_port, control, backend=midi_backend,
                               virtual=midi_virtual)
         loader.start()
+        surfaces.start(engine, controls, announce=status_stream)
         try:
             stream = sd.Stream(
                 samplerate=rate, blocksize=blocksize,
@@ -437,6 +483,7 @@ def run_live(
                 f"cannot open the audio stream at {rate} Hz, block {blocksize}: {exc}"
             ) from exc
         with stream:
+            surfaces.stream_started(stream.latency)
             if on_started is not None:
                 on_started(engine, loader)
             next_status = time.monotonic() + status_every_s
@@ -456,6 +503,7 @@ def run_live(
             # Drop the queued blocks: stop() would play them out first, a block late.
             stream.abort()
     finally:
+        surfaces.close()
         math_threads.__exit__(None, None, None)
         sys.setswitchinterval(switch_interval)
         gc.unfreeze()
@@ -471,6 +519,8 @@ def run_live(
             else stream_latency,
             "chain_latency_samples": engine._chain.latency_samples(rate, channels=channels),
             "midi": dict(control.counts),
+            "commands": controls.summary(),
+            **surfaces.summary(),
             "presets_loaded": loader.loaded,
             "preset_load_errors": loader.load_errors,
         }

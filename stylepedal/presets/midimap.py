@@ -9,13 +9,16 @@ in the store::
     format_version = 1
     mix_cc = 1                  # CC number that sets the mix (default 1, the mod wheel)
     style_cc = 4                # CC number that sets the style amount (default 4, foot pedal)
+    bypass_cc = 64              # CC number that bypasses the pedal (default 64, a footswitch):
+                                # a value of 64 or more bypasses, below 64 plays the effect
 
     [[program]]                 # explicit entries win over the presets' own numbers
     bank = 0
     program = 5
     preset = "Organ"
 
-A program with no preset maps to ``None``: the caller logs it and ignores it.
+A program with no preset maps to ``None``: the caller counts it (and logs a summary) and ignores
+it.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from ._io import atomic_write_text, parse_toml, read_small_file
 from .format import BANK_RANGE, PROGRAM_RANGE, Preset, check_name
 
 __all__ = [
+    "DEFAULT_BYPASS_CC",
     "DEFAULT_MIX_CC",
     "MIDIMAP_FORMAT_VERSION",
     "MidiEntry",
@@ -50,6 +54,9 @@ log = logging.getLogger(__name__)
 MIDIMAP_FORMAT_VERSION = 1
 DEFAULT_MIX_CC = 1
 DEFAULT_STYLE_CC = 4  # the foot controller: an expression pedal sweeps subtle to full
+# the sustain-pedal CC: the footswitch every keyboard input and foot controller can send
+DEFAULT_BYPASS_CC = 64
+BYPASS_ON = 64  # a bypass CC value of 64-127 bypasses (the MIDI convention for switches)
 # CC 0/32 are bank select and 120-127 channel-mode messages: none of them may set the mix.
 _RESERVED_CC = (0, 32)
 _CC_RANGE = (1, 119)
@@ -65,13 +72,18 @@ def check_bank(bank: Any) -> int:
     return check_int_range(bank, "bank", *BANK_RANGE)
 
 
-def _check_ccs(mix_cc: Any, style_cc: Any) -> tuple[int, int]:
-    mix, style = check_cc(mix_cc), check_cc(style_cc, name="style_cc")
-    if mix == style:
-        raise ParameterError(
-            f"mix_cc={mix} and style_cc={style} are the same CC: choose two different ones"
-        )
-    return mix, style
+def _check_ccs(mix_cc: Any, style_cc: Any, bypass_cc: Any = DEFAULT_BYPASS_CC
+               ) -> tuple[int, int, int]:
+    ccs = {"mix_cc": check_cc(mix_cc), "style_cc": check_cc(style_cc, name="style_cc"),
+           "bypass_cc": check_cc(bypass_cc, name="bypass_cc")}
+    names = list(ccs)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            if ccs[a] == ccs[b]:
+                raise ParameterError(
+                    f"{a}={ccs[a]} and {b}={ccs[b]} are the same CC: choose different ones"
+                )
+    return ccs["mix_cc"], ccs["style_cc"], ccs["bypass_cc"]
 
 
 def check_cc(cc: Any, *, name: str = "mix_cc") -> int:
@@ -108,9 +120,10 @@ class MidiMapFile:
     mix_cc: int = DEFAULT_MIX_CC
     overrides: dict[tuple[int, int], str] = field(default_factory=dict)
     style_cc: int = DEFAULT_STYLE_CC
+    bypass_cc: int = DEFAULT_BYPASS_CC
 
     def __post_init__(self) -> None:
-        _check_ccs(self.mix_cc, self.style_cc)
+        _check_ccs(self.mix_cc, self.style_cc, self.bypass_cc)
         for (bank, program), preset in self.overrides.items():
             check_bank(bank)
             check_program(program)
@@ -121,7 +134,7 @@ class MidiMapFile:
         import tomli_w
 
         doc: dict[str, Any] = {"format_version": MIDIMAP_FORMAT_VERSION, "mix_cc": self.mix_cc,
-                               "style_cc": self.style_cc}
+                               "style_cc": self.style_cc, "bypass_cc": self.bypass_cc}
         if self.overrides:
             doc["program"] = [
                 {"bank": bank, "program": program, "preset": self.overrides[(bank, program)]}
@@ -154,11 +167,10 @@ class MidiMapFile:
                 f"format_version={version} is newer than this stylepedal reads "
                 f"({MIDIMAP_FORMAT_VERSION}): upgrade stylepedal"
             )
-        unknown = [k for k in doc if k not in ("format_version", "mix_cc", "style_cc", "program")]
+        allowed = ("format_version", "mix_cc", "style_cc", "bypass_cc", "program")
+        unknown = [k for k in doc if k not in allowed]
         if unknown:
-            raise PresetError(
-                f"unknown keys {unknown}: allowed are format_version, mix_cc, style_cc, program"
-            )
+            raise PresetError(f"unknown keys {unknown}: allowed are {', '.join(allowed)}")
         entries = doc.get("program", [])
         if not isinstance(entries, list):
             raise PresetError(f"program={entries!r} must be an array of tables [[program]]")
@@ -180,7 +192,8 @@ class MidiMapFile:
                 raise PresetError(f"program[{i}]: bank {key[0]} program {key[1]} is mapped twice")
             overrides[key] = check_name(item["preset"], field_name=f"program[{i}].preset")
         return cls(mix_cc=doc.get("mix_cc", DEFAULT_MIX_CC), overrides=overrides,
-                   style_cc=doc.get("style_cc", DEFAULT_STYLE_CC))
+                   style_cc=doc.get("style_cc", DEFAULT_STYLE_CC),
+                   bypass_cc=doc.get("bypass_cc", DEFAULT_BYPASS_CC))
 
     @classmethod
     def load(cls, path: str | Path) -> MidiMapFile:
@@ -211,6 +224,8 @@ class MidiMap:
         CC number (1-119, not 32) that sets the mix; its value 0-127 maps to mix 0-1.
     style_cc : int
         CC number that sets the style amount (0 = the dry spectrum, 127 = the full style).
+    bypass_cc : int
+        CC number that bypasses the pedal (64-127) or plays it (0-63).
 
     Examples
     --------
@@ -225,8 +240,9 @@ class MidiMap:
         *,
         mix_cc: int = DEFAULT_MIX_CC,
         style_cc: int = DEFAULT_STYLE_CC,
+        bypass_cc: int = DEFAULT_BYPASS_CC,
     ) -> None:
-        self.mix_cc, self.style_cc = _check_ccs(mix_cc, style_cc)
+        self.mix_cc, self.style_cc, self.bypass_cc = _check_ccs(mix_cc, style_cc, bypass_cc)
         self._map: dict[tuple[int, int], MidiEntry] = {}
         for e in entries:
             check_bank(e.bank)
@@ -275,7 +291,8 @@ class MidiMap:
                 )
                 continue
             entries[(bank, program)] = MidiEntry(bank, program, name, "midimap.toml")
-        return cls(entries.values(), mix_cc=file.mix_cc, style_cc=file.style_cc)
+        return cls(entries.values(), mix_cc=file.mix_cc, style_cc=file.style_cc,
+                   bypass_cc=file.bypass_cc)
 
     def lookup(self, program: int, bank: int = 0) -> str | None:
         """The preset name for ``program`` in ``bank``, or None if nothing is mapped there.
@@ -307,8 +324,8 @@ class SelectPreset:
 
 @dataclass(frozen=True)
 class SetParameter:
-    """Action: set the effect's parameter ``name`` (``"mix"`` or ``"style"``) to ``value`` in
-    [0, 1]."""
+    """Action: set the parameter ``name`` (``"mix"`` or ``"style"``, a value in [0, 1]; or
+    ``"bypass"``, 1.0 or 0.0)."""
 
     name: str
     value: float
@@ -343,6 +360,7 @@ class MidiSelector:
         self.channel = None if channel is None else check_int_range(channel, "channel", 0, 15)
         self.bank_msb = 0
         self.bank_lsb = 0
+        self.unmapped: tuple[int, int] | None = None  # (bank, program) of the last unmapped
 
     @property
     def bank(self) -> int:
@@ -350,7 +368,8 @@ class MidiSelector:
         return self.bank_msb * 128 + self.bank_lsb
 
     def handle(self, message: Any) -> SelectPreset | SetParameter | None:
-        """Return the action for ``message`` or None (unmapped programs are logged)."""
+        """Return the action for ``message`` or None (an unmapped program too: the caller
+        counts those, see :attr:`unmapped`)."""
         kind = getattr(message, "type", None)
         if self.channel is not None and getattr(message, "channel", None) != self.channel:
             return None
@@ -366,6 +385,8 @@ class MidiSelector:
                 return SetParameter("mix", value / 127.0)
             elif control == self.midimap.style_cc:
                 return SetParameter("style", value / 127.0)
+            elif control == self.midimap.bypass_cc:
+                return SetParameter("bypass", 1.0 if value >= BYPASS_ON else 0.0)
             return None
         if kind == "program_change":
             program = int(message.program)
@@ -373,9 +394,8 @@ class MidiSelector:
                 return None
             name = self.midimap.lookup(program, self.bank)
             if name is None:
-                log.info(
-                    "program change %d (bank %d): no preset mapped, ignored", program, self.bank
-                )
+                # no line per message: a flood of them would flood the log
+                self.unmapped = (self.bank, program)
                 return None
             return SelectPreset(name, self.bank, program)
         return None

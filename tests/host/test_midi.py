@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
@@ -236,3 +237,64 @@ def test_callback_fills_every_output_channel(rng, channels, outputs):
         np.testing.assert_array_equal(out, expect)
     else:  # the first processed channel on every output
         np.testing.assert_array_equal(out, np.repeat(expect[:, :1], outputs, axis=1))
+
+
+def test_raw_batches_are_decoded_and_coalesced(control):
+    ctl, _ = control
+    batch = [[0xB0, 11, 10], [0xC0, 1], [0x45, 0x12], [0xB0, 11], [0x99], [0xB0, 64, 127],
+             [0xC0, 2], [0xB0, 11, 127], [0xF0, 1, 2, 0xF7], [0xB0, 11, 200], [0x90, 60, 100]]
+    ctl.handle_batch(batch)
+    # one command each for the newest preset and the newest values of the batch
+    assert ctl.take_preset() == "Flute" and ctl.take_preset() is None
+    assert ctl.values == {"mix": 1.0, "bypass": 1.0}
+    assert ctl.controls.counts["midi"] == {"accepted": 2, "refused": 0}
+    assert ctl.counts["received"] == len(batch) and ctl.counts["ignored"] == 6
+    assert ctl.counts["mix_changes"] == 2 and ctl.counts["bypass_changes"] == 1
+    ctl.handle_batch([[0xB0, 64, 0]])
+    assert ctl.values["bypass"] == 0.0
+
+
+def test_unmapped_program_changes_log_a_summary_not_a_line_each(control, caplog):
+    ctl, _ = control
+    with caplog.at_level(logging.INFO, logger="stylepedal.host.midi"):
+        ctl.handle_batch([[0xC0, 77]] * 5000)
+        ctl.tick()
+    assert ctl.counts["unmapped"] == 5000
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == ["1 program change(s) with no preset mapped ignored; the last: "
+                     "program 77 bank 0"]
+    ctl._unmapped_log._next = 0.0  # a second later
+    with caplog.at_level(logging.INFO, logger="stylepedal.host.midi"):
+        ctl.tick()
+    assert caplog.records[-1].getMessage().startswith("4999 program change(s)")
+
+
+def test_midi_input_drains_a_queue_in_batches():
+    from stylepedal.host.midi import MidiInput
+
+    class Source:
+        raw = True
+
+        def __init__(self):
+            self.queue = [[0xB0, 11, v % 128] for v in range(3000)]
+            self.closed = False
+
+        def drain(self, limit):
+            out, self.queue = self.queue[:limit], self.queue[limit:]
+            return out
+
+        def close(self):
+            self.closed = True
+
+    ctl = MidiControl(MAP)
+    source = Source()
+    port = MidiInput(source, ctl, poll_s=0.005)
+    try:
+        deadline = time.monotonic() + 5
+        while ctl.counts["mix_changes"] < 3000 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        port.close()
+    assert ctl.counts["mix_changes"] == 3000 and source.closed
+    assert ctl.mix == pytest.approx((2999 % 128) / 127)
+    assert 1 <= port.batches <= 3  # a queue drained in one go, not a call per message

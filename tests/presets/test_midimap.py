@@ -177,11 +177,33 @@ def test_selector_bank_select_program_change_and_mix():
     assert sel.handle(mido.Message("note_on", note=60)) is None
 
 
-def test_unmapped_program_is_ignored_and_logged(caplog):
+def test_unmapped_program_is_ignored_and_remembered_not_logged(caplog):
+    # (the caller counts it and logs a summary at most once a second: tests/host/test_midi.py)
     sel = MidiSelector(MidiMap.build(PRESETS))
-    with caplog.at_level(logging.INFO, logger="stylepedal.presets.midimap"):
+    with caplog.at_level(logging.DEBUG, logger="stylepedal.presets.midimap"):
         assert sel.handle(mido.Message("program_change", program=50)) is None
-    assert "program change 50 (bank 0): no preset mapped, ignored" in caplog.text
+    assert sel.unmapped == (0, 50) and caplog.text == ""
+
+
+def test_the_bypass_cc_switches_bypass_and_must_differ_from_the_others(tmp_path):
+    sel = MidiSelector(MidiMap([]))  # the default bypass CC: 64, the sustain footswitch
+    assert sel.handle(mido.Message("control_change", control=64, value=127)) == SetParameter(
+        "bypass", 1.0
+    )
+    assert sel.handle(mido.Message("control_change", control=64, value=63)) == SetParameter(
+        "bypass", 0.0
+    )
+    sel = MidiSelector(MidiMap([], bypass_cc=80))
+    assert sel.handle(mido.Message("control_change", control=80, value=64)).value == 1.0
+    assert sel.handle(mido.Message("control_change", control=64, value=127)) is None
+    with pytest.raises(ParameterError, match="mix_cc=80 and bypass_cc=80"):
+        MidiMap([], mix_cc=80, bypass_cc=80)
+    with pytest.raises(ParameterError, match="bypass_cc=32 is bank select"):
+        MidiMapFile(bypass_cc=32)
+    f = MidiMapFile(mix_cc=7, style_cc=11, bypass_cc=80)
+    assert MidiMapFile.load(f.save(tmp_path / "midimap.toml")) == f
+    assert "bypass_cc = 80" in (tmp_path / "midimap.toml").read_text()
+    assert MidiMap.build([], f).bypass_cc == 80
 
 
 def test_selector_custom_cc_and_channel():

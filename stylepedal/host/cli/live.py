@@ -12,11 +12,14 @@ def add_live(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     """Register ``stylepedal live``."""
     p = subparsers.add_parser(
         "live",
-        help="play live through a preset (sounddevice), switch presets by MIDI",
+        help="play live through a preset (sounddevice); MIDI, web panel, OSC, keys",
         description=(
             "Run the style effect live on an audio device. Program changes select presets "
-            "through the MIDI map; the mix CC sets the mix. Prints a status line on stderr "
-            "about once a second and one JSON summary line on stdout at exit."
+            "through the MIDI map; the mix, style and bypass CCs set those. --panel serves a "
+            "web page (phone or laptop) and a JSON API, --osc takes OSC; on a terminal, keys "
+            "switch presets and bypass. Every source goes through one command queue that the "
+            "audio never waits on. Prints a status line on stderr about once a second and one "
+            "JSON summary line on stdout at exit (with commands per source and refused ones)."
         ),
     )
     add_chain_options(p, preset_help="preset to start with")
@@ -34,11 +37,21 @@ def add_live(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="MIDI backend (auto: JACK if a JACK server runs, else ALSA)")
     p.add_argument("--seconds", type=float, default=None, metavar="S",
                    help="stop after S seconds (default: until Ctrl-C)")
+    p.add_argument("--panel", metavar="[HOST:]PORT",
+                   help="serve the web control panel (default host 127.0.0.1; any other "
+                        "address needs the token printed at start)")
+    p.add_argument("--osc", metavar="[HOST:]PORT",
+                   help="listen for OSC on UDP: /stylepedal/preset, /stylepedal/mix, "
+                        "/stylepedal/bypass, /stylepedal/gain (default host 127.0.0.1)")
+    p.add_argument("--no-keys", action="store_true",
+                   help="do not read keys from the terminal (1-9/0 and arrows: presets, "
+                        "b: bypass; only when stdin is a terminal)")
     p.set_defaults(func=_live)
 
 
 def _live(args: argparse.Namespace) -> int:
     import json
+    import sys
 
     from ..._validate import check_int_range
     from ...errors import ParameterError
@@ -58,7 +71,8 @@ def _live(args: argparse.Namespace) -> int:
         sample_rate=args.sample_rate, blocksize=args.blocksize, channels=args.channels,
         input_device=args.input_device, output_device=args.output_device,
         midi_port=args.midi, midi_backend=args.midi_backend, midi_virtual=args.midi_virtual,
-        seconds=args.seconds,
+        seconds=args.seconds, panel=args.panel, osc=args.osc,
+        keys=not args.no_keys and sys.stdin.isatty(),
     )
     print(json.dumps(summary), flush=True)
     return 0

@@ -55,6 +55,8 @@ def add_presets(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     p.add_argument("--mix-cc", type=int, metavar="CC", help="CC number that sets the mix")
     p.add_argument("--style-cc", type=int, metavar="CC",
                    help="CC number that sets the style amount (an expression pedal)")
+    p.add_argument("--bypass-cc", type=int, metavar="CC",
+                   help="CC number that bypasses the pedal (values 64-127; default 64)")
     p.add_argument(
         "--map", nargs=2, metavar=("PROGRAM", "NAME"), help="map a program (0-127) to a preset"
     )
@@ -169,7 +171,7 @@ def _midimap(args: argparse.Namespace) -> int:
     file = store.midimap_file()
     changed = False
     overrides = dict(file.overrides)
-    mix_cc, style_cc = file.mix_cc, file.style_cc
+    mix_cc, style_cc, bypass_cc = file.mix_cc, file.style_cc, file.bypass_cc
     if args.map is not None:
         program_text, name = args.map
         try:
@@ -190,11 +192,15 @@ def _midimap(args: argparse.Namespace) -> int:
     if args.style_cc is not None:
         style_cc = args.style_cc
         changed = True
+    if args.bypass_cc is not None:
+        bypass_cc = args.bypass_cc
+        changed = True
     if changed:
         store.save_midimap_file(MidiMapFile(mix_cc=mix_cc, overrides=overrides,
-                                            style_cc=style_cc))
+                                            style_cc=style_cc, bypass_cc=bypass_cc))
     midimap = store.midimap()
-    print(f"mix CC: {midimap.mix_cc}  style CC: {midimap.style_cc}")
+    print(f"mix CC: {midimap.mix_cc}  style CC: {midimap.style_cc}  "
+          f"bypass CC: {midimap.bypass_cc}")
     print("BANK  PROGRAM  PRESET  (FROM)")
     for e in midimap.entries():
         print(f"{e.bank:>4}  {e.program:>7}  {e.preset}  ({e.source})")

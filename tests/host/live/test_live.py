@@ -143,13 +143,13 @@ def test_garbage_midi_is_ignored_and_counted(jack_server, make_preset):
         for value in range(128):
             controller.send(mido.Message("control_change", control=1, value=value))
         before = engine.callbacks
-        result["flood"] = wait_for(lambda: engine.control.counts["mix_changes"] == 128, 3.0)
-        result["flood_counted"] = engine.control.counts["mix_changes"]
+        result["flood"] = wait_for(lambda: engine.midi.counts["mix_changes"] == 128, 3.0)
+        result["flood_counted"] = engine.midi.counts["mix_changes"]
         # (python-rtmidi's JACK output may garble the *values* of such a burst under load;
         # the count arrives intact.) One last, unhurried value decides the mix.
         time.sleep(0.05)
         controller.send(mido.Message("control_change", control=1, value=127))
-        wait_for(lambda: engine.control.counts["mix_changes"] == 129, 2.0)
+        wait_for(lambda: engine.midi.counts["mix_changes"] == 129, 2.0)
         time.sleep(0.2)
         result["kept_running"] = engine.callbacks > before
         result["mix"] = engine._chain.items[0].mix
