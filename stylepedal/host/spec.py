@@ -133,6 +133,7 @@ def _lookup_class(name: str) -> type:
     raise ParameterError(
         f"effect {name!r} is not a pedalboard effect{hint}: allowed are "
         + ", ".join(sorted(classes))
+        + "; a plugin file is loaded by path: plugin:/path/Name.vst3"
     )
 
 
@@ -213,7 +214,8 @@ def parse_spec(spec: str) -> list[Any]:
     ----------
     spec : str
         Comma-separated effects, each ``Name`` or ``Name(param=value, ...)`` with literal
-        values; an empty or blank string gives no effects.
+        values, or a plugin file ``plugin:/path/Name.vst3[(param=value, ...)]``
+        (:mod:`stylepedal.host.plugins`); an empty or blank string gives no effects.
 
     Returns
     -------
@@ -239,6 +241,12 @@ def parse_spec(spec: str) -> list[Any]:
         )
     if not spec.strip():
         return []
+    if "plugin:" in spec:
+        from .plugins import parse_with_plugins
+
+        found = parse_with_plugins(spec, parse_spec)
+        if found is not None:
+            return found
     try:
         tree = ast.parse(spec.strip(), mode="eval")
     except SyntaxError as exc:
@@ -287,6 +295,9 @@ def format_spec(plugins: list[Any]) -> str:
     parts = []
     for p in plugins:
         name = type(p).__name__
+        if hasattr(p, "path_to_plugin_file"):  # a loaded plugin file: named by its path
+            parts.append(f"plugin:{p.path_to_plugin_file}")
+            continue
         try:
             names = list(effect_parameters(name))
         except ParameterError:
