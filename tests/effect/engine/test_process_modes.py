@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import threading
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -102,6 +103,28 @@ def test_the_default_buffer_size_bounds_each_step(rng):
     StyleTransfer(Widest(-3.0))(x, 48000)
     hop = 256  # 48 kHz
     assert 0 < Widest.widest <= DEFAULT_BUFFER_SIZE // hop + 1
+
+
+@pytest.mark.parametrize("reset", [True, False])
+def test_beyond_its_output_a_call_needs_the_same_memory_however_long(reset, rng):
+    # numpy's allocations are traced: a whole-buffer call held tens of times the input
+    fx = StyleTransfer(GainTransform(-3.0))
+    fx(np.zeros((2, 48000), np.float32), 48000)  # configs and kernels built beforehand
+
+    def overhead(seconds: int) -> int:
+        x = rng.uniform(-0.5, 0.5, (2, 48000 * seconds)).astype(np.float32)
+        tracemalloc.start()
+        try:
+            y = fx(x, 48000, reset=reset)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert y.shape == x.shape
+        return peak - y.nbytes
+
+    short, long = overhead(10), overhead(40)
+    assert long < 1.1 * short + 2**20  # a chunk's temporaries, not the buffer's
+    assert short < 2**24
 
 
 class _Blocking:
