@@ -295,9 +295,6 @@ def format_spec(plugins: list[Any]) -> str:
     parts = []
     for p in plugins:
         name = type(p).__name__
-        if hasattr(p, "path_to_plugin_file"):  # a loaded plugin file: named by its path
-            parts.append(f"plugin:{p.path_to_plugin_file}")
-            continue
         try:
             names = list(effect_parameters(name))
         except ParameterError:
