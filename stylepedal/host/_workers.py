@@ -4,7 +4,9 @@ and the pipelined offline stream that runs the rest of the chain a block behind
 
 The effect treats channels independently and every process gets the same blocks, so the output
 is the same, bit for bit, at the same latency. Fork, not spawn: the workers start in
-milliseconds with the loaded model and the math libraries already pinned to one thread.
+milliseconds with the loaded model and the math libraries already pinned to one thread. Where
+fork is missing or unsafe (:func:`fork_available`), a stream runs every channel in this one
+process instead, with the same output.
 """
 
 from __future__ import annotations
@@ -13,14 +15,19 @@ import multiprocessing
 import os
 import signal
 import socket
+import sys
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from ._signals import TERMINATING, die_with_parent
 from ._stages import MAX_BLOCK, in_pieces
 
-__all__ = ["PIPE_FRAMES", "ChannelWorkerStage"]
+__all__ = ["NO_FORK_ENV", "PIPE_FRAMES", "ChannelWorkerStage", "fork_available"]
+
+# Set to 1 to run every channel in one process, as where fork is missing.
+NO_FORK_ENV = "STYLEPEDAL_NO_FORK"
 
 # Frames per block of a pipelined stream (Chain.stream); render_file's default chunk is as
 # long. The two processes meet twice per block and the one ahead waits at each meeting: long
@@ -29,6 +36,21 @@ __all__ = ["PIPE_FRAMES", "ChannelWorkerStage"]
 PIPE_FRAMES = 8 * MAX_BLOCK
 
 _DRAIN = b"\x00"  # "send the block you hold" (no float32 block is 1 byte long)
+
+
+def fork_available() -> bool:
+    """Whether channel workers may be forked here: the OS forks, is not macOS (whose system
+    libraries may crash in a forked child of a process that used them), and
+    ``$STYLEPEDAL_NO_FORK`` is unset or 0.
+
+    Examples
+    --------
+    >>> isinstance(fork_available(), bool)
+    True
+    """
+    if os.environ.get(NO_FORK_ENV, "").strip() not in ("", "0"):
+        return False
+    return sys.platform != "darwin" and "fork" in multiprocessing.get_all_start_methods()
 
 
 def _socket_bytes(channels: int) -> int:
@@ -66,6 +88,7 @@ def _channel_worker(
     conn: Any,
     post: Sequence[Any] = (),
     inherited: Sequence[Any] = (),
+    parent_pid: int | None = None,
 ) -> None:
     """A forked process running ``effect`` on one channel: blocks in, blocks out, until an
     empty message (or the parent's end of the pipe closes).
@@ -77,7 +100,12 @@ def _channel_worker(
     of the next block, or on a :data:`_DRAIN` message: so it never sends while the parent
     may be sending to it, and no pipe size can deadlock the two.
     """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops us
+    # Ctrl-C and SIGTERM/SIGHUP are the parent's to handle: it stops us through the pipe.
+    # Should it die without doing so, so do we (we hold no file).
+    for s in (signal.SIGINT, *TERMINATING):
+        signal.signal(s, signal.SIG_IGN)
+    if parent_pid is not None:
+        die_with_parent(parent_pid, signal.SIGKILL)
     for other in inherited:
         other.close()
     effect.reset()
@@ -185,7 +213,8 @@ class ChannelWorkerStage:
             # else closing them here would not end a worker blocked in a send
             proc = ctx.Process(
                 target=_channel_worker,
-                args=(self.item, self.sample_rate, child, post, [*self._conns, parent]),
+                args=(self.item, self.sample_rate, child, post, [*self._conns, parent],
+                      os.getpid()),
                 daemon=True,
             )
             proc.start()

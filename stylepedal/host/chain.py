@@ -41,7 +41,7 @@ from ..effect.engine._process import Exclusive, run_chunked
 from ..effect.engine.effect import finite_or_zeroed
 from ..errors import ParameterError
 from ._stages import FIXED_BLOCK, MAX_BLOCK, EffectStage, Fifo, PluginStage, in_pieces, make_stage
-from ._workers import PIPE_FRAMES, ChannelWorkerStage
+from ._workers import PIPE_FRAMES, ChannelWorkerStage, fork_available
 
 __all__ = ["Chain", "FIXED_BLOCK", "MAX_BLOCK", "build_chain"]
 
@@ -179,7 +179,7 @@ class Chain:
         """The stages of a stream: with channel workers (more than one channel) each stylepedal
         effect runs its channels but the first in worker processes; ``pipelined`` also hands
         the stages after the last of them to its channel-1 worker (see :meth:`stream`)."""
-        if not channel_workers or channels < 2:
+        if not channel_workers or channels < 2 or not fork_available():
             return list(self._stages)
         from ..effect.engine.effect import StyleTransfer
 

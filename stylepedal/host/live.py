@@ -31,11 +31,12 @@ import numpy as np
 
 from .._memory import keep_freed_memory
 from .._threads import single_threaded_math
-from .._validate import check_positive_int
+from .._validate import check_int_range, check_positive_int
 from ..errors import DeviceError, StylepedalError
 
 __all__ = [
     "CROSSFADE_SECONDS",
+    "MAX_BLOCKSIZE",
     "LiveEngine",
     "PresetLoader",
     "list_devices",
@@ -45,6 +46,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 CROSSFADE_SECONDS = 0.010
+# The largest block a live stream takes (pedalboard's default buffer size): a longer one is a
+# delay no player wants, and each callback would hold seconds of audio that stop() waits for.
+MAX_BLOCKSIZE = 8192
 TIMING_RING = 1 << 16  # callback timings kept: ~3 minutes at 128 samples / 48 kHz
 _XRUN_FLAGS = ("input_overflow", "input_underflow", "output_overflow", "output_underflow")
 
@@ -86,7 +90,7 @@ class LiveEngine:
         control: Any = None,
         preset_name: str = "",
     ) -> None:
-        blocksize = check_positive_int(blocksize, "blocksize")
+        blocksize = check_int_range(blocksize, "blocksize", 1, MAX_BLOCKSIZE)
         channels = check_positive_int(channels, "channels")
         self.sample_rate = int(sample_rate)
         self.blocksize = blocksize
@@ -361,8 +365,10 @@ def run_live(
     """
     import sounddevice as sd
 
+    from ._rates import check_device_rate
     from .midi import MidiControl, open_input
 
+    blocksize = check_int_range(blocksize, "blocksize", 1, MAX_BLOCKSIZE)
     if midimap is None:
         from ..presets.store import Store
 
@@ -373,7 +379,8 @@ def run_live(
         dev_out = sd.query_devices(_device(output_device), "output")
     except (ValueError, sd.PortAudioError) as exc:
         raise DeviceError(f"audio device not found: {exc}; see `stylepedal devices`") from exc
-    rate = int(sample_rate or dev_out["default_samplerate"])
+    rate = check_device_rate(int(sample_rate or dev_out["default_samplerate"]),
+                             given=sample_rate is not None)
     out_channels = min(2, int(dev_out["max_output_channels"]))
     if int(dev_in["max_input_channels"]) < channels:
         raise DeviceError(
@@ -446,6 +453,8 @@ def run_live(
             except KeyboardInterrupt:
                 pass
             stream_latency = stream.latency
+            # Drop the queued blocks: stop() would play them out first, a block late.
+            stream.abort()
     finally:
         math_threads.__exit__(None, None, None)
         sys.setswitchinterval(switch_interval)

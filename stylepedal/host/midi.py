@@ -15,7 +15,7 @@ is not a mido message) is counted and dropped. mido's parser already discards ma
 
 Backends: ``"jack"`` (python-rtmidi's ``UNIX_JACK``), ``"alsa"`` (``LINUX_ALSA``, where the
 ALSA sequencer exists) or ``"auto"`` (``$MIDO_BACKEND`` if set, else JACK when a JACK server
-runs, else ALSA).
+runs, else the platform's default rtmidi API: ALSA on Linux, CoreMIDI on macOS, Windows MM).
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ BACKENDS = {
     "jack": "mido.backends.rtmidi/UNIX_JACK",
     "alsa": "mido.backends.rtmidi/LINUX_ALSA",
 }
+# rtmidi without an API name: the platform's own (ALSA, CoreMIDI, Windows MM)
+_PLATFORM_DEFAULT = "mido.backends.rtmidi"
 
 
 def _jack_running() -> bool:
@@ -67,7 +69,7 @@ def backend_name(backend: str = "auto") -> str:
         env = os.environ.get("MIDO_BACKEND")
         if env:
             return env
-        return BACKENDS["jack"] if _jack_running() else BACKENDS["alsa"]
+        return BACKENDS["jack"] if _jack_running() else _PLATFORM_DEFAULT
     if backend.startswith("mido.backends."):
         return backend
     raise ParameterError(

@@ -24,6 +24,7 @@ import contextlib
 import functools
 import logging
 import os
+import signal
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -38,6 +39,8 @@ from .._threads import single_threaded_math
 from .._validate import check_int_range, check_positive_int
 from ..audio_io import FORMATS, open_audio
 from ..errors import AudioFileError, ParameterError
+from ._rates import RateRestorer, at_processing_rate, resample
+from ._signals import Terminated, parent_alive, start_worker, stop_pool, worker_job
 
 __all__ = [
     "FORMATS",
@@ -210,7 +213,10 @@ def render_file(
     keep_freed_memory()  # per-block buffers reused, not re-faulted (see stylepedal._memory)
     started = time.perf_counter()
     # one thread per math library: the pools fight over the cores otherwise (stylepedal._threads)
-    with single_threaded_math(), open_audio(in_path, name="input") as reader:
+    with single_threaded_math(), open_audio(in_path, name="input") as source:
+        # a rate the engine cannot run at is rendered at another and written back (_rates)
+        file_rate, file_frames = int(round(source.samplerate)), int(source.frames)
+        reader = at_processing_rate(source)
         sample_rate = int(round(reader.samplerate))
         channels = int(reader.num_channels)
         total = int(reader.frames)  # exact for every format pedalboard reads (mp3 incl. padding)
@@ -219,7 +225,8 @@ def render_file(
         latency = chain.latency_samples(sample_rate, channels=channels)
         _learn_input(chain, in_path, chunk_frames, learn=learn_input)
         # An MP3 output is written ahead by the codec's delay so that it decodes aligned.
-        advance = mp3_codec_delay(sample_rate, channels) if suffix == ".mp3" else 0
+        advance = mp3_codec_delay(file_rate, channels) if suffix == ".mp3" else 0
+        advance = int(round(advance * sample_rate / file_rate))
         bar = None
         try:
             keep = int(keep_seconds * sample_rate)
@@ -230,15 +237,17 @@ def render_file(
             with atomic_output(out_path, overwrite=overwrite, error=AudioFileError) as tmp:
                 try:
                     writer = AudioFile(
-                        str(tmp), "w", samplerate=sample_rate, num_channels=channels,
+                        str(tmp), "w", samplerate=file_rate, num_channels=channels,
                         bit_depth=_bit_depth(str(reader.file_dtype), suffix),
                     )
                 except (ValueError, RuntimeError, OSError) as exc:
                     raise AudioFileError(
                         f"output {str(out_path)!r} cannot be written as {suffix} at "
-                        f"{sample_rate} Hz with {channels} channels: {exc}"
+                        f"{file_rate} Hz with {channels} channels: {exc}"
                     ) from exc
                 with writer:
+                    sink = RateRestorer(writer, sample_rate, file_rate, channels=channels,
+                                        frames=file_frames)
                     to_skip = latency + advance
                     read = written = 0
 
@@ -249,7 +258,7 @@ def render_file(
                             to_skip -= k
                             y = y[:, k:]
                         if y.shape[1]:
-                            writer.write(y)
+                            sink.write(y)
                             written += y.shape[1]
                             if kept_out_n < keep:
                                 kept_out.append(y[:, : keep - kept_out_n].copy())
@@ -292,6 +301,8 @@ def render_file(
                             emit(y)
                     if written != read:  # pragma: no cover - guarded by the chain's contract
                         raise AudioFileError(f"rendered {written} frames for {read} read")
+                    short = file_frames - getattr(reader, "source_frames_read", file_frames)
+                    sink.finish(short_by=short)
         finally:
             if bar is not None:
                 bar.close()
@@ -302,13 +313,15 @@ def render_file(
             np.concatenate(kept_in, axis=1) if kept_in else np.zeros((channels, 0), np.float32),
             np.concatenate(kept_out, axis=1) if kept_out else np.zeros((channels, 0), np.float32),
         )
+        excerpt = (resample(excerpt[0], sample_rate, file_rate),
+                   resample(excerpt[1], sample_rate, file_rate))
     return RenderResult(
         in_path=in_path,
         out_path=out_path,
-        frames=read,
-        sample_rate=sample_rate,
+        frames=file_frames - short if file_rate != sample_rate else read,
+        sample_rate=file_rate,
         channels=channels,
-        latency_samples=latency,
+        latency_samples=int(round(latency * file_rate / sample_rate)),  # at the file's rate
         seconds=time.perf_counter() - started,
         excerpt=excerpt,
     )
@@ -338,7 +351,8 @@ def _learn_input(chain: Any, path: Path, chunk_frames: int, *, learn: bool) -> N
     first = items[styles[0]]
     if not first.learns_input:
         return
-    with open_audio(path, name="input") as reader:
+    with open_audio(path, name="input") as source:
+        reader = at_processing_rate(source)
         sample_rate = int(round(reader.samplerate))
         for x in _read_chunks(reader, chunk_frames):
             for item in items[: styles[0]]:
@@ -364,14 +378,23 @@ def _chain_in_worker(chain_args: dict[str, Any]) -> Any:
 
 def _warm_worker(chain_args: dict[str, Any]) -> None:
     """Submitted first: the worker imports and loads the model while the parent starts too."""
-    _chain_in_worker(chain_args)
+    with worker_job():
+        _chain_in_worker(chain_args)
 
 
 def _render_job(
     chain_args: dict[str, Any], src: Path, dst: Path, options: dict[str, Any]
 ) -> RenderResult:
-    """One file in a worker process: the worker's chain, same settings."""
-    return render_file(src, dst, _chain_in_worker(chain_args), **options)
+    """One file in a worker process: the worker's chain, same settings. Once its parent is
+    gone the worker stops without publishing the file."""
+    def check_parent(done: int, total: int) -> None:
+        if not parent_alive():
+            raise Terminated(signal.SIGTERM)
+
+    with worker_job():
+        return render_file(src, dst, _chain_in_worker(chain_args),
+                           progress_callback=check_parent, **options)
+    raise AssertionError("unreachable")  # pragma: no cover - for the type checker
 
 
 def render_files(
@@ -423,7 +446,8 @@ def render_files(
         # Workers start now (model load), while this process does the same. spawn, not fork:
         # this process may have math libraries' threads, which fork does not copy.
         pool = ProcessPoolExecutor(max_workers=jobs - 1,
-                                   mp_context=multiprocessing.get_context("spawn"))
+                                   mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=start_worker, initargs=(os.getpid(),))
         for _ in range(jobs - 1):
             pool.submit(_warm_worker, chain_args)
     from .chain import build_chain
@@ -432,7 +456,7 @@ def render_files(
         chain = build_chain(**chain_args)  # checks the preset and the specs before any work
     except BaseException:
         if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+            stop_pool(pool)
         raise
     if pool is None:
         results = []
@@ -443,8 +467,13 @@ def render_files(
                 on_done(src, dst, result)
             results.append(result)
         return results
-    with pool:
-        return _run_jobs(pairs, chain_args, pool, jobs - 1, chain, options, on_done)
+    try:
+        results = _run_jobs(pairs, chain_args, pool, jobs - 1, chain, options, on_done)
+    except BaseException:  # Ctrl-C, SIGTERM or a failed file: no worker may go on alone
+        stop_pool(pool)
+        raise
+    pool.shutdown()
+    return results
 
 
 def _log_result(src: Path, dst: Path, result: RenderResult) -> None:
@@ -493,24 +522,33 @@ def _run_jobs(
         if on_done is not None:
             on_done(src, dst, result)
 
+    stopping = threading.Event()  # this process is stopping: the workers' ends are not news
+
     def feed() -> None:  # one thread per worker: hands it the next file from the front
-        while (i := take(front=True)) is not None:
-            future = pool.submit(_render_job, chain_args, *pairs[i], options(i, parallel=True))
+        while not stopping.is_set() and (i := take(front=True)) is not None:
             try:
+                future = pool.submit(_render_job, chain_args, *pairs[i],
+                                     options(i, parallel=True))
                 done(i, future.result(), None)
-            except Exception as exc:  # report every file, then raise the first error
+            except BaseException as exc:  # report every file, then raise the first error
+                if stopping.is_set():
+                    return
                 done(i, None, exc)
 
     feeders = [threading.Thread(target=feed, daemon=True) for _ in range(workers)]
     for t in feeders:
         t.start()
-    while (i := take(front=False)) is not None:
-        try:
-            done(i, render_file(*pairs[i], chain, **options(i, parallel=True)), None)
-        except Exception as exc:
-            done(i, None, exc)
-    for t in feeders:
-        t.join()
+    try:
+        while (i := take(front=False)) is not None:
+            try:
+                done(i, render_file(*pairs[i], chain, **options(i, parallel=True)), None)
+            except Exception as exc:
+                done(i, None, exc)
+        for t in feeders:
+            t.join()
+    except BaseException:
+        stopping.set()
+        raise
     if errors:
         raise errors[min(errors)]
     return [r for r in results if r is not None]

@@ -25,7 +25,13 @@ from typing import Any
 
 from ..errors import ParameterError
 
-__all__ = ["allowed_effects", "effect_parameters", "format_spec", "parse_spec"]
+__all__ = [
+    "MAX_IMPULSE_RESPONSE_SECONDS",
+    "allowed_effects",
+    "effect_parameters",
+    "format_spec",
+    "parse_spec",
+]
 
 # Classes that cannot be built from literal keywords, or that would load foreign code.
 _EXCLUDED = frozenset(
@@ -42,6 +48,9 @@ _EXCLUDED = frozenset(
     }
 )
 _MAX_SPEC_CHARS = 4096  # a spec is typed by a person: refuse anything that is plainly not one
+# pedalboard's Convolution keeps several transformed copies of its impulse response (about
+# 8 MB a second of stereo at 48 kHz): the longest room reverbs last well under this.
+MAX_IMPULSE_RESPONSE_SECONDS = 30.0
 
 
 
@@ -198,6 +207,7 @@ def _build(name: str, kwargs: dict[str, Any]) -> Any:
                     + ", ".join(repr(m) for m in members)
                 )
             kwargs[key] = getattr(enum, value)
+    _check_files(name, kwargs)
     try:
         return cls(**kwargs)
     except (TypeError, ValueError, RuntimeError) as exc:
@@ -205,6 +215,28 @@ def _build(name: str, kwargs: dict[str, Any]) -> Any:
         raise ParameterError(
             f"{name}({shown}) was refused by pedalboard: {exc}; parameters are {allowed}"
         ) from exc
+
+
+def _check_files(name: str, kwargs: dict[str, Any]) -> None:
+    """Refuse a file parameter pedalboard would load whole before it does: an impulse
+    response is checked by its header (duration, readable audio), not read."""
+    path = kwargs.get("impulse_response_filename")
+    if name != "Convolution" or not isinstance(path, str):
+        return
+    from ..audio_io import open_audio
+    from ..errors import AudioFileError
+
+    try:
+        with open_audio(path, name="impulse response") as f:
+            seconds = f.frames / f.samplerate
+    except AudioFileError as exc:
+        raise ParameterError(f"Convolution(impulse_response_filename={path!r}): {exc}") from exc
+    if not seconds <= MAX_IMPULSE_RESPONSE_SECONDS:
+        raise ParameterError(
+            f"Convolution(impulse_response_filename={path!r}) lasts {seconds:.1f} s: "
+            f"allowed are impulse responses of at most {MAX_IMPULSE_RESPONSE_SECONDS:g} s "
+            "(trim its silent tail)"
+        )
 
 
 def parse_spec(spec: str) -> list[Any]:

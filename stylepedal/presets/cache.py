@@ -1,8 +1,10 @@
 """Content-addressed cache of trained style models.
 
-A model is identified by the hash of everything that defines it: the cache format version, the
-style audio (float32 samples and sample rate of every style clip) and the training config as
-canonical JSON. Each entry is a folder ``models/<key>/`` in the store holding
+A trained model is identified by the hash of everything that defines it: the cache format
+version, the style audio (float32 samples and sample rate of every style clip) and the training
+config as canonical JSON (:func:`cache_key`). A model from a bundle is identified by the hash of
+what it plays, its network config and weights (:func:`content_key`), recomputed at import. Each
+entry is a folder ``models/<key>/`` in the store holding
 
 - ``model.safetensors``: the network weights (safetensors only: nothing is ever unpickled);
 - ``meta.json``: format version, key, sha256 of the weights file, the network config needed to
@@ -42,8 +44,10 @@ __all__ = [
     "cache_key",
     "canonical_json",
     "check_key",
+    "content_key",
     "store_root",
     "verify_model",
+    "verify_network",
     "weights_to_bytes",
 ]
 
@@ -155,6 +159,47 @@ def cache_key(styles: Iterable[tuple[np.ndarray, int]], config: Any) -> str:
     digest.update(b"config\0")
     digest.update(canonical_json(config))
     return digest.hexdigest()
+
+
+def content_key(weights: bytes, network: Any) -> str:
+    """The key of a model derived from what it plays: its network config and weights bytes.
+
+    A bundle's model is filed under this key, recomputed at import, so a bundle cannot claim
+    another model's key. Training files its models under :func:`cache_key` (the inputs that
+    define them); the two derivations hash different prefixes, so a key of one kind never
+    equals a key of the other.
+
+    Examples
+    --------
+    >>> k = content_key(b"weights", {"channels": 8})
+    >>> len(k), k == content_key(b"weights", {"channels": 9})
+    (64, False)
+    """
+    import hashlib
+
+    digest = hashlib.sha256(b"stylepedal-model-content\0version=1\0network\0")
+    digest.update(canonical_json(network))
+    digest.update(b"\0weights\0")
+    digest.update(bytes(weights))
+    return digest.hexdigest()
+
+
+def verify_network(weights: bytes, meta: Mapping[str, Any], *, where: str) -> None:
+    """Check that ``weights`` are a playable network of ``meta["network"]``: every size in
+    range, the tensors' names, dtypes and shapes those of the config (read from the header,
+    before any tensor is loaded), every weight finite.
+
+    Raises
+    ------
+    CacheError
+        naming ``where``, the field, its value and what is allowed.
+    """
+    from ..effect.model.stream import read_safetensors
+
+    try:
+        read_safetensors(weights, meta.get("network"))
+    except CacheError as exc:
+        raise CacheError(f"{where}: {exc}") from exc
 
 
 def check_key(key: Any) -> str:

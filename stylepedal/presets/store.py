@@ -14,7 +14,11 @@ user preset brings the factory one back.
 
 A bundle (``export``/``import_``) is a zip holding ``preset.toml``, ``model.safetensors``,
 ``meta.json`` and ``manifest.json`` (sha256 of each other member), so another machine plays the
-preset without training. Import verifies everything before writing anything.
+preset without training. Import verifies everything before writing anything, files the model
+under the key derived from its content (:func:`~stylepedal.presets.cache.content_key`) and never
+changes what another preset plays: factory models are read from the package only, and a name
+already in use (case-insensitively, factory names included) is only replaced on request.
+Imports and saves hold a lock on the store folder (``flock``), so two of them never interleave.
 """
 
 from __future__ import annotations
@@ -32,16 +36,21 @@ from importlib.abc import Traversable
 from pathlib import Path
 from typing import Any
 
-from ..errors import CacheError, PresetError
+from ..effect.model.stream import MAX_WEIGHTS_BYTES
+from ..errors import CacheError, ParameterError, PresetError
 from ._io import atomic_write_bytes, sha256_bytes
+from ._store_io import read_members, store_lock
 from .cache import (
     META_FILE,
     WEIGHTS_FILE,
     ModelCache,
+    content_key,
     meta_from_bytes,
     meta_to_bytes,
     store_root,
     verify_model,
+    verify_network,
+    weights_to_bytes,
 )
 from .format import Preset, check_name
 from .midimap import MidiMap, MidiMapFile
@@ -50,18 +59,22 @@ __all__ = ["BUNDLE_FORMAT_VERSION", "PresetEntry", "Store", "factory_dir"]
 
 log = logging.getLogger(__name__)
 
-BUNDLE_FORMAT_VERSION = 1
+#: 2: the bundle's model key is its content key. Version 1 bundles (whose key named the
+#: training inputs, which an importer cannot check) are read and filed under their content key.
+BUNDLE_FORMAT_VERSION = 2
 BUNDLE_KIND = "stylepedal-preset-bundle"
 PRESET_MEMBER = "preset.toml"
 MANIFEST_MEMBER = "manifest.json"
 _BUNDLE_MEMBERS = (PRESET_MEMBER, WEIGHTS_FILE, META_FILE)
-# Refuse absurd members before reading them (a zip bomb or a wrong file).
+# Refuse absurd members before and while reading them (a zip bomb or a wrong file).
 _MAX_MEMBER_BYTES = {
     PRESET_MEMBER: 1 << 20,
     META_FILE: 1 << 20,
     MANIFEST_MEMBER: 1 << 20,
-    WEIGHTS_FILE: 1 << 30,
+    WEIGHTS_FILE: MAX_WEIGHTS_BYTES,
 }
+# How long an import or save waits for another one to finish before giving up.
+_LOCK_SECONDS = 30.0
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: the same preset gives the same bundle
 
 
@@ -232,28 +245,33 @@ class Store:
     def load_model_bytes(self, preset: Preset) -> tuple[bytes, dict[str, Any]]:
         """``(safetensors bytes, meta)`` of ``preset``'s model, verified.
 
-        Looks in the user's model cache, then in the factory bank. The effect builds its
-        network from these (``meta["network"]`` is the network config).
+        A factory model is read from the factory bank only, never from the user's cache, so
+        nothing in the store can change what a factory preset plays; other models come from
+        the user's model cache. The network is checked too (sizes in range, tensor shapes,
+        finite weights: :func:`~stylepedal.presets.cache.verify_network`). The effect builds
+        its network from these (``meta["network"]`` is the network config).
 
         Raises
         ------
         CacheError
-            if the model is in neither place, or corrupt where it was found.
+            if the model is in neither place, or corrupt or unplayable where it was found.
         """
         key = preset.model_key
-        try:
-            return self.cache.get(key)
-        except CacheError as exc:
-            cache_error = exc
         found = self._factory_model(key)
         if found is not None:
             return found
-        if key in self.cache:
-            raise cache_error
-        raise CacheError(
-            f"the model of preset {preset.name!r} (key {key[:12]}...) is not in the store "
-            f"{self.cache.models_dir}: train it with `stylepedal train` or import its bundle"
-        )
+        try:
+            weights, meta = self.cache.get(key)
+        except CacheError:
+            if key in self.cache:
+                raise
+            raise CacheError(
+                f"the model of preset {preset.name!r} (key {key[:12]}...) is not in the store "
+                f"{self.cache.models_dir}: train it with `stylepedal train` or import its "
+                "bundle"
+            ) from None
+        verify_network(weights, meta, where=f"cached model {self.cache.path(key)}")
+        return weights, meta
 
     def _factory_model(self, key: str) -> tuple[bytes, dict[str, Any]] | None:
         folder = self.factory
@@ -265,6 +283,7 @@ class Store:
         weights = weights_res.read_bytes()
         meta = meta_from_bytes(meta_res.read_bytes(), where)
         meta = verify_model(weights, meta, key, where=where)
+        verify_network(weights, meta, where=where)
         return weights, meta
 
     # -- writing ------------------------------------------------------------------------------
@@ -284,12 +303,19 @@ class Store:
         preset : Preset
         weights : dict of tensors or safetensors bytes, optional
             Stored in the model cache under ``preset.model_key`` with ``meta`` (which must hold
-            ``"network"``). Omit them when the model is already in the store.
+            ``"network"``), once verified as a playable network of it. Omit them when the model
+            is already in the store.
         overwrite : bool
             Replace a user preset of the same name (case-insensitive); otherwise PresetError.
         """
         if not isinstance(preset, Preset):
             raise PresetError(f"preset={preset!r} must be a Preset")
+        with store_lock(self.root, _LOCK_SECONDS):
+            return self._save(preset, weights, meta, overwrite=overwrite)
+
+    def _save(
+        self, preset: Preset, weights: Any, meta: Mapping[str, Any] | None, *, overwrite: bool
+    ) -> Path:
         existing = self._user_path(preset.name)
         if existing is not None and not overwrite:
             raise PresetError(
@@ -297,9 +323,11 @@ class Store:
                 "pass overwrite=True or remove it first"
             )
         if weights is not None:
-            if meta is None:
+            if not isinstance(meta, Mapping) or not isinstance(meta.get("network"), Mapping):
                 raise PresetError("meta must be given with weights (it holds the network config)")
-            self.cache.put(preset.model_key, weights, meta)
+            data = weights_to_bytes(weights)
+            verify_network(data, meta, where=f"the model of preset {preset.name!r}")
+            self.cache.put(preset.model_key, data, meta)
         else:
             self.load_model_bytes(preset)  # refuse a preset whose model is nowhere
         if any(e.name.casefold() == preset.name.casefold() for e in self.factory_entries()):
@@ -333,6 +361,9 @@ class Store:
     def export(self, name: str, path: str | Path) -> Path:
         """Write preset ``name`` and its model into a bundle (zip) at ``path``; return it.
 
+        The bundle files the model under its content key
+        (:func:`~stylepedal.presets.cache.content_key`), which the importer recomputes.
+
         Examples
         --------
         >>> # store.export("Organ", "organ.stylepedal")  # then on another machine:
@@ -340,16 +371,18 @@ class Store:
         """
         preset = self.get(name)
         weights, meta = self.load_model_bytes(preset)
+        key = content_key(weights, meta["network"])
+        preset = preset.replace(model_key=key)
         members = {
             PRESET_MEMBER: preset.to_toml().encode("utf-8"),
             WEIGHTS_FILE: weights,
-            META_FILE: meta_to_bytes(meta),
+            META_FILE: meta_to_bytes({**meta, "key": key}),
         }
         manifest = {
             "format_version": BUNDLE_FORMAT_VERSION,
             "kind": BUNDLE_KIND,
             "name": preset.name,
-            "model_key": preset.model_key,
+            "model_key": key,
             "members": {k: sha256_bytes(v) for k, v in members.items()},
         }
         members[MANIFEST_MEMBER] = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
@@ -365,48 +398,30 @@ class Store:
     def read_bundle(self, path: str | Path) -> tuple[Preset, bytes, dict[str, Any]]:
         """Read and verify a bundle without writing anything; return (preset, weights, meta).
 
+        The preset and meta returned name the model's content key.
+
         Raises
         ------
         PresetError
-            if the file is not a bundle, a member is missing, extra or too large, a hash does
-            not match the manifest, the preset is invalid, or the model does not match the
-            preset's key.
+            if the file is not a bundle, a member is missing, repeated, extra or too large
+            (declared or actual: members are read in bounded chunks), a hash does not match the
+            manifest, the preset is invalid, the network is out of range, mis-shaped or not
+            finite, or the bundle's model key is not the one derived from its content.
         """
         path = Path(path)
         where = f"bundle {path}"
-        try:
-            zf = zipfile.ZipFile(path)
-        except FileNotFoundError as exc:
-            raise PresetError(f"{where} does not exist") from exc
-        except (zipfile.BadZipFile, OSError) as exc:
-            raise PresetError(f"{where} is not a stylepedal preset bundle (zip): {exc}") from exc
-        with zf:
-            infos = {i.filename: i for i in zf.infolist()}
-            expected = {MANIFEST_MEMBER, *_BUNDLE_MEMBERS}
-            if set(infos) != expected:
-                raise PresetError(
-                    f"{where} has members {sorted(infos)}; "
-                    f"a bundle holds exactly {sorted(expected)}"
-                )
-            data = {}
-            for member, info in infos.items():
-                if info.file_size > _MAX_MEMBER_BYTES[member]:
-                    raise PresetError(f"{where}: {member} is {info.file_size} bytes, too large")
-                try:
-                    data[member] = zf.read(info)
-                except (zipfile.BadZipFile, OSError, ValueError) as exc:
-                    raise PresetError(f"{where}: {member} cannot be read: {exc}") from exc
+        data = read_members(path, where, _MAX_MEMBER_BYTES)
         try:
             manifest = json.loads(data[MANIFEST_MEMBER].decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             raise PresetError(f"{where}: manifest.json is not valid JSON: {exc}") from exc
         if not isinstance(manifest, dict) or manifest.get("kind") != BUNDLE_KIND:
             raise PresetError(f"{where}: manifest.json is not a stylepedal bundle manifest")
         version = manifest.get("format_version")
-        if version != BUNDLE_FORMAT_VERSION:
+        if version not in (1, BUNDLE_FORMAT_VERSION) or isinstance(version, bool):
             raise PresetError(
-                f"{where}: bundle format_version={version!r} is not supported "
-                f"(this stylepedal reads {BUNDLE_FORMAT_VERSION})"
+                f"{where}: bundle format_version={str(version)[:20]} is not supported "
+                f"(this stylepedal reads 1 to {BUNDLE_FORMAT_VERSION})"
             )
         hashes = manifest.get("members")
         if not isinstance(hashes, dict) or set(hashes) != set(_BUNDLE_MEMBERS):
@@ -418,7 +433,8 @@ class Store:
             if hashes[member] != actual:
                 raise PresetError(
                     f"{where}: {member} sha256 {actual} does not match the manifest "
-                    f"({hashes[member]!r}): the bundle was modified or damaged; refusing it"
+                    f"({str(hashes[member])[:70]!r}): the bundle was modified or damaged; "
+                    "refusing it"
                 )
         try:
             text = data[PRESET_MEMBER].decode("utf-8")
@@ -427,34 +443,64 @@ class Store:
         preset = Preset.from_toml(text, source=f"{where}: preset.toml")
         if manifest.get("model_key") != preset.model_key or manifest.get("name") != preset.name:
             raise PresetError(f"{where}: manifest name/model_key do not match preset.toml")
+        weights = data[WEIGHTS_FILE]
         try:
             meta = verify_model(
-                data[WEIGHTS_FILE],
-                meta_from_bytes(data[META_FILE], where),
-                preset.model_key,
-                where=where,
+                weights, meta_from_bytes(data[META_FILE], where), preset.model_key, where=where
             )
-        except CacheError as exc:
+            verify_network(weights, meta, where=where)
+            key = content_key(weights, meta["network"])
+        except (CacheError, ParameterError) as exc:
             raise PresetError(f"refusing {exc}") from exc
-        return preset, data[WEIGHTS_FILE], meta
+        if key != preset.model_key:
+            if version != 1:
+                raise PresetError(
+                    f"refusing {where}: its model_key {preset.model_key} is not the key of the "
+                    f"model it holds ({key}); a bundle cannot claim another model's key"
+                )
+            # a version 1 bundle named its training inputs, which cannot be checked here
+            log.info("%s: filing its model under its content key %s", where, key[:12])
+            preset = preset.replace(model_key=key)
+            meta = {**meta, "key": key}
+        return preset, weights, meta
 
     def import_(self, path: str | Path, *, overwrite: bool = False) -> Preset:
         """Verify the bundle at ``path`` and add its preset and model to the store.
 
-        Nothing is written unless every check passes (see :meth:`read_bundle`). A user preset
-        of the same name is only replaced with ``overwrite=True``; a factory preset of the same
-        name is shadowed (logged).
+        Nothing is written unless every check passes (see :meth:`read_bundle`). The model is
+        filed under its content key, so no other preset's model changes. A preset whose name
+        is in use, case-insensitively, by a user preset (replaced) or a factory preset
+        (shadowed) needs ``overwrite=True``; otherwise PresetError. Two imports never
+        interleave (the store's lock): of two of the same name, the second is refused.
         """
         preset, weights, meta = self.read_bundle(path)
         check_name(preset.name)
-        existing = self._user_path(preset.name)
-        if existing is not None and not overwrite:
-            raise PresetError(
-                f"a user preset named {preset.name!r} exists already ({existing}); remove it "
-                "first or import with overwrite"
-            )
-        self.cache.put_verified(preset.model_key, weights, meta)
-        self.save(preset, overwrite=True)
+        with store_lock(self.root, _LOCK_SECONDS):
+            existing = self._user_path(preset.name)
+            if existing is not None and not overwrite:
+                raise PresetError(
+                    f"a user preset named {preset.name!r} exists already ({existing}); remove "
+                    "it first or import with overwrite (`presets import --force`)"
+                )
+            factory = [
+                e.name for e in self.factory_entries()
+                if e.name.casefold() == preset.name.casefold()
+            ]
+            if factory and not overwrite:
+                raise PresetError(
+                    f"{preset.name!r} is the name of the factory preset {factory[0]!r}: "
+                    "importing it would change what that preset plays; import with overwrite "
+                    "(`presets import --force`) to shadow it"
+                )
+            key = preset.model_key
+            try:
+                if key in self.cache and self.cache.get(key)[0] != weights:
+                    # an entry written by an older stylepedal under a key it did not derive
+                    self.cache.remove(key)
+            except CacheError:
+                pass  # corrupt: put_verified replaces it
+            self.cache.put_verified(key, weights, meta)
+            self._save(preset, None, None, overwrite=True)
         return preset
 
     # -- MIDI ---------------------------------------------------------------------------------
@@ -474,3 +520,4 @@ class Store:
         ordered = [e.preset for e in entries if e.source == "user"]
         ordered += [e.preset for e in entries if e.source == "factory"]
         return MidiMap.build(ordered, self.midimap_file(), known_names=[p.name for p in ordered])
+

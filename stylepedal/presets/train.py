@@ -54,20 +54,25 @@ def train_preset(
     progress: bool = True,
 ) -> TrainedPreset:
     """Train the style of ``style_paths`` (with ``config``, default ``TrainConfig()``) and save
-    it as the user preset ``name``; reuse a verified cached model of the same key.
+    it as the user preset ``name``; reuse a verified cached model of the same key (its key,
+    :func:`model_key`, is only ever written by training: an import files a model under its
+    content key, which never equals a training key).
 
     ``content_paths`` are extra content clips (e.g. a DI recording of the player's guitar);
     they change the model, so their hashes are part of its cache key.
     """
     from ..audio_io import read_audio
+    from ..effect.model.excerpts import read_style
     from ..effect.model.train import TrainConfig, train_style
     from ._io import sha256_file
+    from .cache import verify_network
     from .format import Preset, StyleSource, check_name
     from .store import Store
 
     name = check_name(name)
     config = config if config is not None else TrainConfig()
-    styles = [read_audio(p, mono=True, name="style") for p in style_paths]
+    # a long style file is read as the excerpts training uses: bounded memory
+    styles = [clip for p in style_paths for clip in read_style(p, name="style")]
     contents = [read_audio(p, mono=True, name="content") for p in content_paths]
     key = model_key(styles, config, [sha256_file(p) for p in content_paths])
     store = store if store is not None else Store()
@@ -77,9 +82,10 @@ def train_preset(
     preset = Preset(name=name, model_key=key, styles=sources, training=config.to_dict())
     if key in store.cache:
         try:
-            store.cache.get(key)
+            verify_network(*store.cache.get(key), where=f"cached model {key[:12]}")
         except CacheError as exc:
             log.warning("rebuilding the cached model %s: %s", key[:12], exc)
+            store.cache.remove(key)  # a valid-looking entry would otherwise be kept
         else:
             return TrainedPreset(name, store.save(preset))
     net, report = train_style(styles, config, content_clips=contents or None, progress=progress)

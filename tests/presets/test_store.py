@@ -12,20 +12,36 @@ import numpy as np
 import pytest
 from safetensors.numpy import save as st_save
 
+from stylepedal.effect.model.stream import FORMAT, FORMAT_VERSION, weight_shapes
 from stylepedal.errors import CacheError, PresetError
 from stylepedal.presets._io import sha256_bytes, sha256_file
-from stylepedal.presets.cache import cache_key, make_meta, meta_to_bytes, verify_model
+from stylepedal.presets.cache import (
+    cache_key,
+    content_key,
+    make_meta,
+    meta_to_bytes,
+    verify_model,
+)
 from stylepedal.presets.format import Preset, StyleSource
 from stylepedal.presets.store import Store, factory_dir
 
-NETWORK = {"format": "test-net", "channels": 4}
+NETWORK = {"format": FORMAT, "format_version": FORMAT_VERSION, "n_bins": 6, "channels": 3,
+           "kernel_size": 2, "dilations": [1, 2], "leak": 0.1, "gate": False,
+           "level_norm": False, "colour": False}
+
+
+def network_bytes(rng: np.random.Generator, network: dict = NETWORK) -> bytes:
+    """Safetensors bytes of a small style network of ``network`` (random weights)."""
+    tensors = {k: rng.standard_normal(shape).astype(np.float16)
+               for k, shape in weight_shapes(network).items()}
+    return st_save(tensors, metadata={"config": json.dumps(network, sort_keys=True)})
 
 
 def make_model(seed: int) -> tuple[str, bytes, dict]:
     """A small model with its key and complete meta, as the cache would store it."""
     rng = np.random.default_rng(seed)
     key = cache_key([(rng.standard_normal(512).astype(np.float32), 22050)], {"seed": seed})
-    weights = st_save({"w": rng.standard_normal((3, 5)).astype(np.float32)})
+    weights = network_bytes(rng)
     return key, weights, make_meta(key, weights, {"network": NETWORK})
 
 
@@ -211,20 +227,19 @@ def test_export_import_between_two_stores(store, other, tmp_path):
     bundle = store.export("my sax", tmp_path / "sax.stylepedal")
     assert files_under(other.root) == []
     imported = other.import_(bundle)
-    assert imported == preset
-    assert other.get("My Sax") == preset
+    # the same preset, its model filed under the key derived from the model itself
+    key = content_key(weights, NETWORK)
+    assert imported == preset.replace(model_key=key) and key != preset.model_key
+    assert other.get("My Sax") == imported
     w_a, m_a = store.load_model_bytes(preset)
     w_b, m_b = other.load_model_bytes(imported)
-    assert w_a == w_b and m_a == m_b
-    # the imported entry is byte-identical to the source entry
-    key = preset.model_key
-    for name in ("model.safetensors", "meta.json"):
-        assert (store.cache.path(key) / name).read_bytes() == (
-            other.cache.path(key) / name
-        ).read_bytes()
-    assert (other.presets_dir / "My Sax.toml").read_bytes() == (
-        store.presets_dir / "My Sax.toml"
+    assert w_a == w_b and m_b == {**m_a, "key": key}
+    assert (other.cache.path(key) / "model.safetensors").read_bytes() == (
+        store.cache.path(preset.model_key) / "model.safetensors"
     ).read_bytes()
+    # exported again, the same bundle: an import is a fixed point
+    again = other.export("My Sax", tmp_path / "again.stylepedal")
+    assert again.read_bytes() == bundle.read_bytes()
 
 
 def test_export_is_deterministic_and_lists_hashes(store, tmp_path):
@@ -235,12 +250,18 @@ def test_export_is_deterministic_and_lists_hashes(store, tmp_path):
         manifest = json.loads(zf.read("manifest.json"))
         for member, digest in manifest["members"].items():
             assert sha256_bytes(zf.read(member)) == digest
-    assert manifest["name"] == "Organ" and manifest["model_key"] == store.get("Organ").model_key
+        key = content_key(zf.read("model.safetensors"), NETWORK)
+    assert manifest["name"] == "Organ" and manifest["model_key"] == key
 
 
-def test_factory_preset_exported_and_imported_shadows_factory(store, other, tmp_path):
+def test_factory_preset_exported_and_imported_shadows_factory_on_request(
+    store, other, tmp_path
+):
     bundle = store.export("Flute", tmp_path / "flute.zip")
-    other.import_(bundle)
+    with pytest.raises(PresetError, match="factory preset 'Flute'.*--force"):
+        other.import_(bundle)
+    assert files_under(other.presets_dir) == [] and other.entry("flute").source == "factory"
+    other.import_(bundle, overwrite=True)
     entry = other.entry("flute")
     assert entry.source == "user" and entry.shadows_factory
 

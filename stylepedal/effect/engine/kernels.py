@@ -300,9 +300,11 @@ def ready() -> Any:
     not in the first block of a live stream. Later calls return at once."""
     import sys
 
+    from ._jit import notice_if_compiling
     from .stft import StftConfig
 
     kernels = sys.modules[__name__]
+    notice_if_compiling(getattr(kernels, name) for name in __all__ if name != "ready")
 
     config = StftConfig.for_rate(48000)
     mag = np.zeros((1, 1, MODEL_BINS), dtype=np.float32)

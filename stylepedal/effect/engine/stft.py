@@ -65,6 +65,7 @@ __all__ = [
     "istft",
     "latency_samples",
     "stft",
+    "supported_sample_rate",
     "to_logmag",
 ]
 
@@ -143,8 +144,19 @@ class StftConfig:
         return _config(sample_rate, latency_mode)
 
 
+def supported_sample_rate(sample_rate: int) -> bool:
+    """Whether the engine runs at ``sample_rate``: a multiple of 75 Hz from 22050 to 384000 Hz.
+
+    Examples
+    --------
+    >>> supported_sample_rate(44100), supported_sample_rate(32000)
+    (True, False)
+    """
+    return MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE and sample_rate % 75 == 0
+
+
 def _check_rate(sample_rate: int) -> None:
-    if sample_rate < MIN_SAMPLE_RATE or sample_rate > MAX_SAMPLE_RATE or sample_rate % 75:
+    if not supported_sample_rate(sample_rate):
         raise ParameterError(
             f"sample_rate={sample_rate} is not supported: it must be a multiple of 75 Hz between "
             f"{MIN_SAMPLE_RATE} and {MAX_SAMPLE_RATE} Hz (e.g. 22050, 44100, 48000, 88200, 96000, "

@@ -27,7 +27,7 @@ import torch
 from ..._validate import check_bool, check_positive_int, check_range
 from ...errors import CacheError, ParameterError
 from ..engine.constants import MODEL_BINS
-from .stream import FORMAT, FORMAT_VERSION, StyleNetTransform, check_format, read_safetensors
+from .stream import FORMAT, FORMAT_VERSION, StyleNetTransform, check_config, read_safetensors
 
 __all__ = ["StyleNet", "FORMAT", "FORMAT_VERSION"]
 
@@ -92,6 +92,11 @@ class StyleNet(torch.nn.Module):
         self.gate = check_bool(gate, "gate")
         self.level_norm = check_bool(level_norm, "level_norm")
         self.colour = check_bool(colour, "colour")
+        # only the sizes a saved network may have (checked before any layer is allocated)
+        try:
+            check_config(self.to_config())
+        except CacheError as exc:
+            raise ParameterError(str(exc)) from exc
         if self.colour:
             # the style's long-term power per bin, for the engine's colour stage (not trained)
             self.register_buffer("colour_target", torch.ones(self.n_bins))
@@ -163,9 +168,10 @@ class StyleNet(torch.nn.Module):
         Raises
         ------
         CacheError
-            if the config is not a StyleNet config of a supported format version.
+            if the config is not a StyleNet config of a supported format version, or a size
+            is out of range (:func:`~stylepedal.effect.model.stream.check_config`).
         """
-        check_format(config)
+        config = check_config(config)  # bounded sizes before any layer is allocated
         try:
             return cls(
                 n_bins=config["n_bins"],

@@ -13,6 +13,7 @@ the network one hop at a time equals running it once over the whole signal.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -26,12 +27,16 @@ from ..engine.constants import MODEL_HOP_SECONDS
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
+    "CONFIG_LIMITS",
     "KERNEL_MAX_FRAMES",
+    "MAX_PARAMETERS",
+    "MAX_WEIGHTS_BYTES",
     "StyleNetState",
     "StyleNetTransform",
     "check_config",
     "check_format",
     "check_weights",
+    "parameter_count",
     "read_safetensors",
     "weight_shapes",
 ]
@@ -55,27 +60,80 @@ def check_format(config: Any) -> None:
         )
 
 
+# Bounds of a loadable network, checked before anything is allocated for it: a config from a
+# file decides the sizes of every array the transform and its state hold. Wide enough for any
+# network training makes (channels 32-256, kernel 3, a few dilations up to 16).
+CONFIG_LIMITS: dict[str, tuple[int, int]] = {
+    "n_bins": (1, 4096),
+    "channels": (1, 1024),
+    "kernel_size": (1, 16),
+    "layers": (1, 32),
+    "dilation": (1, 1024),
+    "history_frames": (0, 8192),  # sum((kernel_size - 1) * dilation): the streaming state
+}
+MAX_PARAMETERS = 8_000_000
+# float32 weights of MAX_PARAMETERS plus a generous header: no valid file is larger
+MAX_WEIGHTS_BYTES = 4 * MAX_PARAMETERS + (1 << 20)
+_DTYPE_BYTES = {"F16": 2, "BF16": 2, "F32": 4}
+
+
+def _bounded(config: Mapping[str, Any], name: str, field: str | None = None) -> int:
+    low, high = CONFIG_LIMITS[field or name]
+    value = config[name]
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not (
+        low <= value <= high
+    ):
+        raise CacheError(
+            f"network config {name}={str(value)[:40]} is out of range: allowed is an integer "
+            f"in [{low}, {high}]"
+        )
+    return int(value)
+
+
 def check_config(config: Any) -> dict[str, Any]:
     """The network config (``StyleNet.to_config()``) as a checked dict.
+
+    Every size is bounded (:data:`CONFIG_LIMITS`, :data:`MAX_PARAMETERS`), so a checked config
+    never asks for more memory than a large trained network: a config read from a file is
+    checked with this before any array is made for it.
 
     Raises
     ------
     CacheError
         if it is not a style-network config of a supported format version, or a field is
-        missing or out of range.
+        missing or out of range (the message names the field, its value and the allowed range).
+
+    Examples
+    --------
+    >>> config = {"format": FORMAT, "format_version": FORMAT_VERSION, "n_bins": 8,
+    ...           "channels": 10**6, "kernel_size": 3, "dilations": [1], "leak": 0.1}
+    >>> try:
+    ...     check_config(config)
+    ... except CacheError as exc:
+    ...     print(str(exc).split(":")[0])
+    network config channels=1000000 is out of range
     """
     check_format(config)
     try:
         dilations = config["dilations"]
-        if not isinstance(dilations, (list, tuple)) or not dilations:
-            raise ParameterError(f"dilations={dilations!r} must be a non-empty list of ints")
+        if not isinstance(dilations, (list, tuple)):
+            raise CacheError(f"network config dilations={str(dilations)[:40]} must be a list")
+        low, high = CONFIG_LIMITS["layers"]
+        if not low <= len(dilations) <= high:
+            raise CacheError(
+                f"network config has {len(dilations)} dilations (layers): allowed is "
+                f"[{low}, {high}]"
+            )
         checked = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
-            "n_bins": check_positive_int(config["n_bins"], "n_bins"),
-            "channels": check_positive_int(config["channels"], "channels"),
-            "kernel_size": check_positive_int(config["kernel_size"], "kernel_size"),
-            "dilations": [check_positive_int(d, "dilations[i]") for d in dilations],
+            "n_bins": _bounded(config, "n_bins"),
+            "channels": _bounded(config, "channels"),
+            "kernel_size": _bounded(config, "kernel_size"),
+            "dilations": [
+                _bounded({f"dilations[{i}]": d}, f"dilations[{i}]", "dilation")
+                for i, d in enumerate(dilations)
+            ],
             "leak": config["leak"],
             "gate": check_bool(config.get("gate", False), "gate"),
             "level_norm": check_bool(config.get("level_norm", False), "level_norm"),
@@ -83,7 +141,16 @@ def check_config(config: Any) -> dict[str, Any]:
         }
         check_range(checked["leak"], "leak", 0.0, 0.999999)
     except (KeyError, TypeError, ParameterError) as exc:
-        raise CacheError(f"config is missing or has a bad field: {exc}") from exc
+        raise CacheError(f"network config is missing or has a bad field: {exc}") from exc
+    history = (checked["kernel_size"] - 1) * sum(checked["dilations"])
+    _bounded({"history_frames": history}, "history_frames")
+    n = parameter_count(checked)
+    if n > MAX_PARAMETERS:
+        raise CacheError(
+            f"network config has {n} parameters: allowed is at most {MAX_PARAMETERS} "
+            f"(channels={checked['channels']}, kernel_size={checked['kernel_size']}, "
+            f"{len(checked['dilations'])} layers)"
+        )
     return checked
 
 
@@ -102,13 +169,31 @@ def weight_shapes(config: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
+def parameter_count(config: Mapping[str, Any]) -> int:
+    """Numbers in the weights of a network of ``config`` (its tensors' sizes summed)."""
+    return sum(math.prod(shape) for shape in weight_shapes(config).values())
+
+
 def check_weights(weights: Mapping[str, Any], config: Mapping[str, Any]) -> None:
-    """Raise CacheError unless ``weights`` has exactly the tensors of ``config``'s network."""
+    """Raise CacheError unless ``weights`` has exactly the tensors of ``config``'s network,
+    every value finite."""
     expected = weight_shapes(config)
-    if set(weights) != set(expected) or any(
-        tuple(np.shape(weights[k])) != shape for k, shape in expected.items()
-    ):
-        raise CacheError("model weights do not match the network shape in their config")
+    if set(weights) != set(expected):
+        raise CacheError(
+            f"model weights do not match the network shape in their config: tensors "
+            f"{sorted(weights)[:12]}, expected {sorted(expected)}"
+        )
+    for name, shape in expected.items():
+        if tuple(np.shape(weights[name])) != shape:
+            raise CacheError(
+                f"model weights tensor {name} has shape {tuple(np.shape(weights[name]))}: "
+                f"the network shape in their config needs {shape}"
+            )
+        if not np.isfinite(weights[name]).all():
+            raise CacheError(
+                f"model weights tensor {name} holds NaN or infinite values: the model is "
+                "corrupt or crafted"
+            )
 
 
 def read_safetensors(
@@ -116,32 +201,91 @@ def read_safetensors(
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """The float32 weights and the config of a saved network (``StyleNet.to_safetensors``).
 
-    ``config`` defaults to the one stored in the header; when given, it must match it.
+    ``config`` defaults to the one stored in the header; when given, it must match it. The
+    header (config, tensor names, dtypes, shapes and offsets) is checked before any tensor is
+    read, so a crafted file costs no more memory than its own size.
 
     Raises
     ------
     CacheError
-        if the bytes are not a safetensors file of a matching style network.
+        if the bytes are not a safetensors file of a matching style network, a size is out of
+        range, or a weight is not finite.
     """
     from safetensors import SafetensorError
     from safetensors.numpy import load
 
-    try:
-        tensors = load(bytes(data))
-        header_len = int.from_bytes(bytes(data[:8]), "little")
-        header = json.loads(bytes(data[8 : 8 + header_len]))
-    except (SafetensorError, ValueError, TypeError, json.JSONDecodeError) as exc:
-        raise CacheError(f"model weights are not a valid safetensors file: {exc}") from exc
-    meta = header.get("__metadata__") or {}
+    data = bytes(data)
+    header, offset = _read_header(data)
+    meta = header.pop("__metadata__", None) or {}
     try:
         stored = json.loads(meta["config"])
-    except (KeyError, TypeError, json.JSONDecodeError) as exc:
+    except (KeyError, TypeError, json.JSONDecodeError, RecursionError) as exc:
         raise CacheError("model weights carry no StyleNet config in their header") from exc
     if config is not None and dict(config) != stored:
         raise CacheError("model weights do not match the given config")
     checked = check_config(stored)
+    _check_layout(header, checked, len(data) - offset)
+    try:
+        tensors = load(data)
+    except (SafetensorError, ValueError, TypeError) as exc:
+        raise CacheError(f"model weights are not a valid safetensors file: {exc}") from exc
     check_weights(tensors, checked)
     return {k: v.astype(np.float32) for k, v in tensors.items()}, checked
+
+
+def _read_header(data: bytes) -> tuple[dict[str, Any], int]:
+    """The safetensors JSON header of ``data`` and where its tensor data starts."""
+    if len(data) < 8:
+        raise CacheError(f"model weights are not a valid safetensors file: {len(data)} bytes")
+    size = int.from_bytes(data[:8], "little")
+    if size > min(len(data) - 8, 1 << 20):
+        raise CacheError(
+            f"model weights are not a valid safetensors file: header of {size} bytes in a "
+            f"file of {len(data)}"
+        )
+    try:
+        header = json.loads(data[8 : 8 + size])
+    except (ValueError, RecursionError) as exc:
+        raise CacheError(f"model weights are not a valid safetensors file: {exc}") from exc
+    if not isinstance(header, dict):
+        raise CacheError("model weights are not a valid safetensors file: header not an object")
+    return header, 8 + size
+
+
+def _check_layout(header: Mapping[str, Any], config: Mapping[str, Any], n_bytes: int) -> None:
+    """The header's tensors are exactly the network's, of a float dtype and the right shapes,
+    each with the bytes its shape needs inside the file."""
+    expected = weight_shapes(config)
+    if set(header) != set(expected):
+        raise CacheError(
+            f"model weights do not match the network shape in their config: tensors "
+            f"{sorted(header)[:12]}, expected {sorted(expected)}"
+        )
+    for name, shape in expected.items():
+        info = header[name]
+        dtype = info.get("dtype") if isinstance(info, dict) else None
+        if dtype not in _DTYPE_BYTES:
+            raise CacheError(
+                f"model weights tensor {name} has dtype={str(dtype)[:20]}: allowed are "
+                f"{sorted(_DTYPE_BYTES)}"
+            )
+        if info.get("shape") != list(shape):
+            raise CacheError(
+                f"model weights tensor {name} has shape {str(info.get('shape'))[:60]}: the "
+                f"network shape in their config needs {list(shape)}"
+            )
+        offsets = info.get("data_offsets")
+        need = math.prod(shape) * _DTYPE_BYTES[dtype]
+        if (
+            not isinstance(offsets, list) or len(offsets) != 2
+            or not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)
+            or not 0 <= offsets[0] <= offsets[1] <= n_bytes or offsets[1] - offsets[0] != need
+        ):
+            raise CacheError(
+                f"model weights are not a valid safetensors file: tensor {name} has "
+                f"data_offsets={str(offsets)[:60]}, its shape needs {need} bytes inside the "
+                f"file's {n_bytes}"
+            )
 
 
 # The network of a level-normalised model sees its input at a level set by the input's recent
@@ -205,6 +349,8 @@ class StyleNetTransform:
         return cls(weights, stored)
 
     def __init__(self, weights: Mapping[str, np.ndarray], config: Mapping[str, Any]) -> None:
+        from ..engine._jit import notice_if_compiling
+        from . import kernels
         from .kernels import as_half_bits, net_frames
 
         config = check_config(config)
@@ -256,6 +402,7 @@ class StyleNetTransform:
         self._kdil = np.asarray(self.dilations, dtype=np.int64)
         self._net_frames = net_frames
         # compile (or load from numba's cache) now, not at the first frame of a live stream
+        notice_if_compiling((net_frames, kernels.level_scales))
         probe = np.zeros((1, 1, self.model_bins), np.float32)
         self._kernel(probe, self.new_state(1), np.empty_like(probe))
         if self.level_norm:

@@ -35,6 +35,7 @@ import numpy as np
 from ..._validate import check_audible, check_range, check_sample_rate
 from ...errors import ParameterError
 from ..engine.constants import MODEL_BINS
+from .excerpts import excerpt_array
 from .features import FeatureConfig
 
 if TYPE_CHECKING:  # torch is imported lazily so `stylepedal --help` stays fast
@@ -453,7 +454,9 @@ def train_style(
     Parameters
     ----------
     styles : sequence of (audio, sample_rate)
-        Recordings that together define the style (any rate; stereo is mixed to mono).
+        Recordings that together define the style (any rate; stereo is mixed to mono). One
+        longer than ``STYLE_MAX_SECONDS`` is used as evenly spread excerpts
+        (:mod:`~stylepedal.effect.model.excerpts`).
     config : TrainConfig, optional
         Defaults to ``TrainConfig()``.
     content_clips : sequence of (audio, sample_rate), optional
@@ -484,7 +487,10 @@ def train_style(
     for i, item in enumerate(styles):
         if not isinstance(item, (tuple, list)) or len(item) != 2:
             raise ParameterError(f"styles[{i}] must be an (audio, sample_rate) pair")
-        style_audio.append(prepare_style(item[0], item[1], name=f"styles[{i}]"))
+        rate = check_sample_rate(item[1], name=f"styles[{i}] sample_rate")
+        # a long style: its excerpts (.excerpts), so that its statistics take bounded memory
+        style_audio += [prepare_style(x, rate, name=f"styles[{i}]")
+                        for x in excerpt_array(item[0], rate)]
     extra = []
     for i, item in enumerate(content_clips or ()):
         if not isinstance(item, (tuple, list)) or len(item) != 2:

@@ -11,8 +11,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from ... import __version__
 from ...errors import StylepedalError
@@ -47,18 +49,62 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# what a shell reports for a tool that SIGPIPE ended (128 + 13), e.g. `yes | head -1`
+EXIT_BROKEN_PIPE = 141
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a message comes (tests swap it)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+def setup_logging(verbose: bool = False) -> logging.Logger:
+    """Show the package's log messages on stderr as ``stylepedal: message``.
+
+    Only the ``stylepedal`` logger is configured: other libraries' messages (matplotlib,
+    numba) keep Python's defaults, and an application that configured logging keeps its own.
+    Calling it again replaces the handler it added.
+    """
+    logger = logging.getLogger("stylepedal")
+    for handler in [h for h in logger.handlers if isinstance(h, _StderrHandler)]:
+        logger.removeHandler(handler)
+    handler = _StderrHandler()
+    handler.setFormatter(logging.Formatter("stylepedal: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
+    return logger
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="stylepedal: %(message)s",
-    )
+    setup_logging(args.verbose)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        # the reader (`| head`) has gone: stop quietly. Python flushes stdout again at exit,
+        # so point it at devnull first.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):  # stdout without a file descriptor (captured)
+            pass
+        return EXIT_BROKEN_PIPE
     except StylepedalError as exc:
         print(f"stylepedal {args.command}: error: {exc}", file=sys.stderr)
         return 2

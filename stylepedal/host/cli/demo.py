@@ -17,8 +17,10 @@ def add_demo(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--out-dir", default="demo-out", help="folder for the files (default: demo-out)"
     )
-    parser.add_argument("--seconds", type=float, default=8.0, help="clip length (default: 8)")
-    parser.add_argument("--sample-rate", type=int, default=48000, help="default: 48000")
+    parser.add_argument("--seconds", type=float, default=8.0,
+                        help="clip length in seconds (default: 8)")
+    parser.add_argument("--sample-rate", type=int, default=48000,
+                        help="sample rate of the clip in Hz (default: 48000)")
     parser.add_argument("--seed", type=int, default=7, help="which generated clip (default: 7)")
     parser.add_argument("--pre", default="", metavar="SPEC",
                         help="effects before the style: pedalboard effects such as "

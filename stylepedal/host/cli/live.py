@@ -40,11 +40,13 @@ def add_live(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def _live(args: argparse.Namespace) -> int:
     import json
 
+    from ..._validate import check_int_range
     from ...errors import ParameterError
     from ..chain import build_chain
-    from ..live import run_live
+    from ..live import MAX_BLOCKSIZE, run_live
 
     settings = chain_args(args)  # a bad spec is refused before any device opens
+    check_int_range(args.blocksize, "--blocksize", 1, MAX_BLOCKSIZE)
     if args.seconds is not None and not args.seconds > 0:
         raise ParameterError(f"--seconds={args.seconds} must be a positive number")
 
@@ -69,7 +71,9 @@ def add_devices(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         description="List the audio devices and host APIs PortAudio sees, and MIDI inputs.",
     )
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.add_argument("--midi-backend", default="auto", choices=("auto", "jack", "alsa"))
+    p.add_argument("--midi-backend", default="auto", choices=("auto", "jack", "alsa"),
+                   help="where to look for MIDI inputs (auto: JACK if a JACK server runs, "
+                   "else ALSA)")
     p.set_defaults(func=_devices)
 
 

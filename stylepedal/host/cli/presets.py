@@ -24,21 +24,25 @@ def add_presets(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     p.set_defaults(func=_list)
 
     p = sub.add_parser("show", help="print a preset's TOML and where its model is")
-    p.add_argument("name", metavar="NAME")
+    p.add_argument("name", metavar="NAME", help="preset name, as `presets list` shows it")
     p.set_defaults(func=_show)
 
     p = sub.add_parser("export", help="write a preset and its model into a bundle file")
-    p.add_argument("name", metavar="NAME")
-    p.add_argument("file", metavar="FILE")
+    p.add_argument("name", metavar="NAME", help="preset name, as `presets list` shows it")
+    p.add_argument("file", metavar="FILE",
+                   help="bundle file to write, e.g. organ.stylepedal")
     p.set_defaults(func=_export)
 
     p = sub.add_parser("import", help="verify a bundle and add its preset and model")
-    p.add_argument("file", metavar="FILE")
-    p.add_argument("--force", action="store_true", help="replace a user preset of the same name")
+    p.add_argument("file", metavar="FILE",
+                   help="bundle file written by `presets export` (checked before anything "
+                   "is added)")
+    p.add_argument("--force", action="store_true",
+                   help="replace a user preset of the same name, or shadow a factory one")
     p.set_defaults(func=_import)
 
     p = sub.add_parser("remove", help="delete a user preset (factory presets stay)")
-    p.add_argument("name", metavar="NAME")
+    p.add_argument("name", metavar="NAME", help="name of a user preset")
     p.set_defaults(func=_remove)
 
     p = sub.add_parser(

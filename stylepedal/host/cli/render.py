@@ -24,7 +24,8 @@ def add_render(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         description=(
             "Render files through the style effect and optional pedalboard effects, "
             "with the latency compensated: the output has the input's length, rate and "
-            "channels. Give IN OUT, or several inputs with --out-dir."
+            "channels (a file at a rate the effect cannot run at, such as 32 kHz, is "
+            "resampled for it and back). Give IN OUT, or several inputs with --out-dir."
         ),
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="IN [IN ...] (OUT | --out-dir D)")
@@ -42,6 +43,9 @@ def add_render(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
                    "is right from the first note")
     p.add_argument("--chunk-frames", type=int, default=65536, help=argparse.SUPPRESS)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object on stdout when done: per file its input, "
+                   "output, frames, sample rate, channels, latency trimmed and speed")
     p.add_argument("--plot", metavar="FIGURE.png",
                    help="also save input/output spectrograms (first 30 s of the first file)")
     p.set_defaults(func=_render)
@@ -69,7 +73,10 @@ def _pairs(paths: list[str], out_dir: str | None) -> list[tuple[Path, Path]]:
 
 
 def _render(args: argparse.Namespace) -> int:
+    import sys
+
     from ..._validate import check_int_range
+    from .._signals import Terminated, terminate_as_interrupt
     from ..render import render_files
 
     settings = chain_args(args)
@@ -78,14 +85,21 @@ def _render(args: argparse.Namespace) -> int:
     progress = not args.no_progress
 
     def done(src: Path, dst: Path, result: RenderResult) -> None:
-        if progress and args.jobs > 1:
+        if progress and args.jobs > 1 and not args.json:
             print(f"{src} -> {dst}", flush=True)
 
-    results = render_files(
-        pairs, settings, jobs=args.jobs, overwrite=args.overwrite, progress=progress,
-        chunk_frames=args.chunk_frames, keep_seconds=_PLOT_SECONDS if args.plot else 0.0,
-        learn_input=not args.as_live, on_done=done,
-    )
+    # SIGTERM and SIGHUP clean up as Ctrl-C does: no temporary file, no worker left
+    try:
+        with terminate_as_interrupt():
+            results = render_files(
+                pairs, settings, jobs=args.jobs, overwrite=args.overwrite, progress=progress,
+                chunk_frames=args.chunk_frames,
+                keep_seconds=_PLOT_SECONDS if args.plot else 0.0,
+                learn_input=not args.as_live, on_done=done,
+            )
+    except Terminated as exc:
+        print(f"stylepedal render: {exc}", file=sys.stderr)
+        return 128 + exc.signum
     if args.plot:
         from ..plot import save_figure
 
@@ -97,4 +111,29 @@ def _render(args: argparse.Namespace) -> int:
             [(f"input: {first.in_path.name}", x.mean(axis=0), first.sample_rate),
              (f"output: {args.preset}", y.mean(axis=0), first.sample_rate)],
         )
+    if args.json:
+        import json
+
+        print(json.dumps(_summary(results, args)))
     return 0
+
+
+def _summary(results: list[RenderResult], args: argparse.Namespace) -> dict[str, object]:
+    """What ``--json`` prints: the settings and one entry per file, in the order given."""
+    return {
+        "preset": args.preset,
+        "files": [
+            {
+                "input": str(r.in_path),
+                "output": str(r.out_path),
+                "frames": r.frames,
+                "sample_rate": r.sample_rate,
+                "channels": r.channels,
+                "latency_samples": r.latency_samples,
+                "seconds": round(r.seconds, 3),
+                "realtime_factor": round(r.realtime_factor, 2),
+            }
+            for r in results
+        ],
+        "plot": args.plot,
+    }

@@ -1,4 +1,4 @@
-"""The seeds' tools: ``optimize``, ``texture``, ``eval``, ``prep`` and ``plot``."""
+"""The research tools: ``optimize``, ``texture``, ``eval``, ``prep`` and ``plot``."""
 
 from __future__ import annotations
 
@@ -21,22 +21,26 @@ def _add_optimiser_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--init", choices=INITS, default=None,
                         help="initial spectrogram (optimize: content; texture: noise)")
     parser.add_argument("--optimizer", choices=OPTIMIZERS, default="lbfgs",
-                        help="L-BFGS (Ulyanov) or Adam (alishdipani); default lbfgs")
+                        help="lbfgs (L-BFGS, as in Ulyanov's method) or adam (Adam, which needs a "
+                        "smaller step); default lbfgs")
     parser.add_argument("--iterations", type=int, default=300,
                         help="optimiser iterations (default 300)")
     parser.add_argument("--learning-rate", type=float, default=None,
                         help="step size (default: 1.0 for L-BFGS, 0.01 for Adam)")
     parser.add_argument("--kernel-size", type=int, default=11,
-                        help="filter width in frames (Ulyanov 11, alishdipani 3)")
+                        help="filter width in frames (default 11, as in Ulyanov's method; 3 gives "
+                        "a finer, busier texture)")
     parser.add_argument("--filters", type=int, default=4096,
                         help="random filters per layer (default 4096)")
     parser.add_argument("--layers", type=int, default=1, help="conv + ReLU layers (default 1)")
     parser.add_argument("--griffin-lim-iters", type=int, default=100,
                         help="Griffin-Lim iterations for the phase (default 100)")
     parser.add_argument("--bound-weight", type=float, default=0.0,
-                        help="weight of the bound regulariser (seed 004 used 1e-3; default off)")
+                        help="weight of a penalty on spectrogram values above the loudest of the "
+                        "content and style (try 1e-3; default 0: off)")
     parser.add_argument("--representation", choices=REPRESENTATIONS, default="stft",
-                        help="analysis/synthesis (default stft: the seeds' log1p STFT)")
+                        help="the spectrogram the method works on and resynthesises from "
+                        "(default stft: log(1 + |STFT|), as in Ulyanov's method)")
     parser.add_argument(
         "--rep-option", action="append", default=[], metavar="KEY=VALUE",
         help=(
@@ -62,7 +66,7 @@ def add_optimize(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     """Register ``stylepedal optimize CONTENT STYLE [STYLE ...] OUT``."""
     parser = subparsers.add_parser(
         "optimize",
-        help="style transfer by per-input optimisation (the seeds' slow reference method)",
+        help="style transfer by optimising each input (Ulyanov's method; minutes a clip)",
         description=(
             "Optimise the spectrogram of CONTENT so its Gram-matrix style matches STYLE (one or"
             " more files defining one style), then resynthesise with Griffin-Lim. Minutes per"
@@ -74,7 +78,8 @@ def add_optimize(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     parser.add_argument("--alpha", type=float, default=1e-2,
                         help="content weight (default 1e-2; 0 = style only)")
     parser.add_argument("--style-only", action="store_true",
-                        help="style loss only (alpha=0) from the content (alishdipani)")
+                        help="match the style only (alpha=0), starting from the content's "
+                        "spectrogram")
     parser.add_argument("--seconds", type=float, default=None,
                         help="use only the first SECONDS of every file (default: whole file)")
     _add_optimiser_options(parser)
@@ -334,7 +339,7 @@ def add_prep(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "prep",
         help="trim a clip, match its tempo to a reference, normalise its loudness",
         description=(
-            "Prepare a content or style clip as the paper advises: cut it to the same"
+            "Prepare a content or style clip as Ulyanov's method advises: cut it to the same"
             " duration as the other, adapt its tempo, and set its loudness. Steps run in the"
             " order trim, tempo, loudness; the output keeps the input's rate and channels."
         ),
@@ -385,7 +390,7 @@ def add_plot(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="save content, style and output spectrograms side by side as a PNG",
         description=(
             "Draw the log-frequency spectrograms of the content, style and output files side"
-            " by side, on one dB scale, like the seeds' figures."
+            " by side, on one dB scale."
         ),
     )
     parser.add_argument("figure", metavar="FIGURE.png", help="PNG file to write")

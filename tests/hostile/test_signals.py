@@ -1,0 +1,104 @@
+"""SIGTERM, SIGHUP, SIGKILL and Ctrl-C in the middle of a real render (real processes, real
+signals): no temporary file left, no worker left running, none publishing after its parent."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from tests.hostile._processes import (
+    children,
+    running,
+    start_cli,
+    temp_files,
+    wait_for_temp_files,
+    wait_gone,
+    write_tone,
+)
+
+pytestmark = pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads processes from /proc")
+
+# Long enough that a render is still running when its temporary output appears. With --jobs 2
+# this process renders the last file (b) and starts at once, the worker the first (a) once it
+# has loaded: b is the longer, so that both are being written at one time.
+SECONDS = {"a": 90.0, "b": 240.0}
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("signal-inputs")
+    return [write_tone(folder / f"{name}.wav", seconds) for name, seconds in SECONDS.items()]
+
+
+def _render(inputs, out, *extra):
+    return start_cli("render", *map(str, inputs), "--out-dir", str(out), "--preset", "Fuzz",
+                     "--no-progress", *extra, cwd=out)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_termination_mid_render_cleans_up_like_ctrl_c(inputs, tmp_path, signum):
+    # one stereo file: its second channel and the --post effects in a forked channel worker
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = _render(inputs[:1], out, "--post", "Reverb(room_size=0.3)")
+    wait_for_temp_files(proc, out, 1)
+    workers = children(proc.pid)
+    assert workers, "the stereo render forked no channel worker"
+    os.kill(proc.pid, signum)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signum, err
+    assert f"terminated by {signal.Signals(signum).name}" in err
+    assert "Traceback" not in err
+    assert list(out.iterdir()) == []  # neither the output nor its hidden temporary file
+    assert wait_gone(workers) == []
+
+
+def test_sigterm_with_jobs_stops_the_workers_and_their_files(inputs, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = _render(inputs, out, "--jobs", "2")
+    wait_for_temp_files(proc, out, 2)  # this process renders one file, a worker the other
+    workers = children(proc.pid)
+    os.kill(proc.pid, signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "Traceback" not in err
+    assert wait_gone(workers) == []
+    assert list(out.iterdir()) == []
+
+
+def test_a_worker_dies_with_its_killed_parent_and_never_publishes(inputs, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = _render(inputs, out, "--jobs", "2")
+    wait_for_temp_files(proc, out, 2)
+    workers = children(proc.pid)
+    assert workers
+    os.kill(proc.pid, signal.SIGKILL)  # no cleanup possible in the parent
+    proc.communicate(timeout=60)
+    assert wait_gone(workers) == [], "a render worker outlived its parent"
+    # The worker renders the first file: it removed its temporary file and published nothing.
+    # (The parent's own temporary file of the second stays: SIGKILL cannot be handled.)
+    names = [p.name for p in out.iterdir()]
+    assert "a.wav" not in names and "b.wav" not in names, names
+    assert [p.name for p in temp_files(out) if p.name.startswith(".a.")] == []
+
+
+def test_ctrl_c_with_jobs_prints_no_traceback(inputs, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = _render(inputs, out, "--jobs", "2")
+    wait_for_temp_files(proc, out, 2)
+    workers = children(proc.pid)
+    time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGINT)  # as a terminal does: the whole process group
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "Exception in thread" not in err, err
+    assert err.strip().splitlines()[-1] == "stylepedal render: interrupted"
+    assert wait_gone(workers) == []
+    assert list(out.iterdir()) == []
+    assert not any(running(p) for p in workers)
