@@ -54,10 +54,11 @@ class Chain:
     Parameters
     ----------
     items : iterable
-        pedalboard plugins (``pedalboard.Compressor(...)``, from :func:`~stylepedal.host.spec.
-        parse_spec`, ...) and stylepedal effects (:class:`~stylepedal.effect.StyleTransfer`),
-        applied in order. Effects are owned by the chain while it streams: do not process them
-        elsewhere at the same time.
+        pedalboard plugins (``pedalboard.Compressor(...)``, plugin files from
+        ``pedalboard.load_plugin``, from :func:`~stylepedal.host.spec.parse_spec`, ...) and
+        stylepedal effects (:class:`~stylepedal.effect.StyleTransfer`), applied in order.
+        Effects are owned by the chain while it streams: do not process them elsewhere at the
+        same time.
 
     Examples
     --------
@@ -378,8 +379,10 @@ class Chain:
         >>> chain = Chain([pedalboard.Gain(gain_db=-6.0206)])
         >>> out = chain.stream((np.ones((2, 100), np.float32) for _ in range(3)), 44100)
         >>> y = np.concatenate(list(out), axis=1)
-        >>> y.shape, bool(np.allclose(y, 0.5, atol=1e-5))
-        ((2, 300), True)
+        >>> y.shape, chain.latency_samples(44100, channels=2)  # stereo: 2 samples of slack
+        ((2, 300), 2)
+        >>> bool(np.allclose(y[:, 2:], 0.5, atol=1e-5))
+        True
         """
         it = iter(blocks)
         first = next(it, None)
