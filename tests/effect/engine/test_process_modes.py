@@ -165,31 +165,33 @@ def test_a_second_thread_gets_a_typed_error_at_once(reset, rng):
     assert issubclass(BusyError, RuntimeError)
 
 
-def test_two_threads_hammering_one_effect_get_busy_errors_or_right_output(rng):
-    fx = StyleTransfer(GainTransform(-6.0))
-    x = rng.uniform(-0.5, 0.5, 2048).astype(np.float32)
-    expected = StyleTransfer(GainTransform(-6.0))(x, 48000)
+def test_two_threads_streaming_into_one_effect_get_busy_errors_never_a_broken_block(rng):
+    # unguarded, the two threads' blocks tangle in the one stream state: wrong lengths and
+    # untyped errors from inside the engine
+    fx = StyleTransfer(RecurrentTransform())
+    x = rng.uniform(-0.5, 0.5, (2, 300)).astype(np.float32)
     wrong: list[str] = []
-    busy = [0, 0]
+    done = [0, 0]
 
     def hammer(k: int) -> None:
-        for _ in range(200):
+        for _ in range(1500):
             try:
-                y = fx(x, 48000)
+                y = fx(x, 48000, reset=False)
             except BusyError:
-                busy[k] += 1
                 continue
-            if np.abs(y - expected).max() > STREAM_ATOL:
-                wrong.append("corrupt")
-            if y.shape != x.shape:
-                wrong.append("shape")
+            except Exception as exc:  # what a race inside the engine raised before  # noqa: BLE001
+                wrong.append(repr(exc))
+                continue
+            if y.shape != x.shape or not np.isfinite(y).all():
+                wrong.append(f"block of shape {y.shape}")
+            done[k] += 1
 
     threads = [threading.Thread(target=hammer, args=(k,)) for k in (0, 1)]
     for t in threads:
         t.start()
     for t in threads:
-        t.join(60)
-    assert wrong == []
+        t.join(120)
+    assert wrong == [] and sum(done) > 0
 
 
 def test_the_guard_survives_a_copy():
