@@ -190,15 +190,13 @@ def all_styles(cache_dir: Path) -> list[Style]:
 def run_effect(
     fx: Any, audio: np.ndarray, sample_rate: int, *, as_live: bool = False
 ) -> np.ndarray:
-    """``fx.process`` on the whole signal (padded by the latency), with the latency removed;
-    as ``stylepedal render`` does, the effect first learns the input (``learn_input``), unless
+    """``fx.process`` on the whole signal, one shot (aligned: the latency removed); as
+    ``stylepedal render`` does, the effect first learns the input (``learn_input``), unless
     ``as_live`` (``render --as-live``: the colour stage learns as the input goes)."""
     fx.forget_input()
     if not as_live:
         fx.learn_input(audio, sample_rate)
-    latency = int(fx.latency_samples(sample_rate))
-    x = np.concatenate([np.asarray(audio, np.float32), np.zeros(latency, np.float32)])
-    return np.asarray(fx.process(x, sample_rate)[latency:], dtype=np.float32)
+    return np.asarray(fx.process(np.asarray(audio, np.float32), sample_rate), dtype=np.float32)
 
 
 class NetworkSystem:

@@ -14,6 +14,7 @@ __all__ = [
     "CacheError",
     "PresetError",
     "DeviceError",
+    "BusyError",
 ]
 
 
@@ -39,3 +40,8 @@ class PresetError(StylepedalError, ValueError):
 
 class DeviceError(StylepedalError):
     """An audio or MIDI device cannot be opened or used."""
+
+
+class BusyError(StylepedalError, RuntimeError):
+    """An effect or chain was called from a second thread while it was processing: one
+    object processes one stream at a time (give each thread its own)."""

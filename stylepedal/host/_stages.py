@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ParameterError
+from .plugins import reported_latency
 
 __all__ = ["FIXED_BLOCK", "MAX_BLOCK", "Fifo", "EffectStage", "PluginStage", "in_pieces",
            "make_stage"]
@@ -135,6 +136,7 @@ class PluginStage:
     def __init__(self, plugin: Any) -> None:
         self.item = plugin
         self._shortfall: dict[int, int] = {}  # sample rate -> measured start-up shortfall
+        self._reported: dict[int, int] = {}  # sample rate -> latency the plugin reports
         self.underruns = 0
         self.fixed_block = _FIXED_BLOCK_FOR.get(type(plugin).__name__, FIXED_BLOCK)
 
@@ -142,7 +144,9 @@ class PluginStage:
     def shortfall(self, sample_rate: int) -> int:
         """Largest number of samples the plugin lags behind its input, measured once per rate."""
         if sample_rate not in self._shortfall:
-            self._shortfall[sample_rate] = self._measure(sample_rate)
+            short = self._measure(sample_rate)
+            self._reported[sample_rate] = reported_latency(self.item)  # set once prepared
+            self._shortfall[sample_rate] = short
         return self._shortfall[sample_rate]
 
     def _measure(self, sample_rate: int) -> int:
@@ -190,8 +194,12 @@ class PluginStage:
         return worst
 
     def latency(self, sample_rate: int, channels: int) -> int:
+        """The stage's delay: the wait for a fixed block on top of the withheld samples, and
+        whatever latency the plugin reports beyond what it withholds (pedalboard's plugin
+        files withhold it all; a plugin that returns its delayed output whole, none)."""
         short = self.shortfall(sample_rate)
-        return 0 if short == 0 else short + self.fixed_block - 1
+        unwithheld = max(0, self._reported[sample_rate] - short)
+        return (0 if short == 0 else short + self.fixed_block - 1) + unwithheld
 
     # ---- streaming
     def start(self, sample_rate: int, channels: int) -> None:
@@ -248,7 +256,11 @@ class PluginStage:
 def make_stage(item: Any) -> EffectStage | PluginStage:
     import pedalboard
 
-    if isinstance(item, pedalboard.Plugin):
+    from .plugins import is_plugin_like
+
+    if isinstance(item, pedalboard.Plugin) or (
+        is_plugin_like(item) and not callable(getattr(item, "latency_samples", None))
+    ):
         return PluginStage(item)
     if callable(getattr(item, "process", None)) and callable(
         getattr(item, "latency_samples", None)

@@ -2,9 +2,12 @@
 
 A :class:`pedalboard.Pedalboard` cannot hold Python objects, so :class:`Chain` runs pedalboard
 plugins and stylepedal effects (anything with ``process(audio, sample_rate, *, reset=...)`` and
-``latency_samples(sample_rate)``) side by side. Every call returns exactly as many samples as it
-was given, delayed by :meth:`Chain.latency_samples`; any partition of the input gives the same
-output, and :meth:`Chain.process_offline` is the same signal with the latency trimmed.
+``latency_samples(sample_rate)``) side by side. Like :class:`pedalboard.Pedalboard` it is a
+mutable list of them, and ``chain(x, sr)`` is one shot: the whole buffer back, aligned with the
+input (tail flushed, latency trimmed), nothing carried to the next call. Streaming is explicit:
+``chain(x, sr, reset=False)`` or :meth:`Chain.stream` return exactly as many samples as they are
+given, delayed by :meth:`Chain.latency_samples`, and any partition of the input gives the same
+output.
 
 * How each item is made partition-invariant (pre-roll, FIFOs for plugins that return short):
   :mod:`stylepedal.host._stages`.
@@ -34,6 +37,7 @@ from .._validate import (
     check_sample_rate,
     restore_layout,
 )
+from ..effect.engine._process import Exclusive, run_chunked
 from ..effect.engine.effect import finite_or_zeroed
 from ..errors import ParameterError
 from ._stages import FIXED_BLOCK, MAX_BLOCK, EffectStage, Fifo, PluginStage, in_pieces, make_stage
@@ -50,23 +54,25 @@ class Chain:
     Parameters
     ----------
     items : iterable
-        pedalboard plugins (``pedalboard.Compressor(...)``, from :func:`~stylepedal.host.spec.
-        parse_spec`, ...) and stylepedal effects (:class:`~stylepedal.effect.StyleTransfer`),
-        applied in order. Effects are owned by the chain while it streams: do not process them
-        elsewhere at the same time.
+        pedalboard plugins (``pedalboard.Compressor(...)``, plugin files from
+        ``pedalboard.load_plugin``, from :func:`~stylepedal.host.spec.parse_spec`, ...) and
+        stylepedal effects (:class:`~stylepedal.effect.StyleTransfer`), applied in order.
+        Effects are owned by the chain while it streams: do not process them elsewhere at the
+        same time.
 
     Examples
     --------
     >>> import numpy as np, pedalboard
     >>> from stylepedal.effect import StyleTransfer
     >>> chain = Chain([pedalboard.Gain(gain_db=-6), StyleTransfer.identity()])
-    >>> x = np.zeros(4800, dtype=np.float32); x[0] = 1.0
-    >>> y = chain.process(x, 48000, reset=True)          # streaming: delayed by the latency
-    >>> int(np.argmax(np.abs(y))) == chain.latency_samples(48000)
+    >>> chain.append(pedalboard.Reverb()); len(chain)
+    3
+    >>> x = np.zeros(4800, dtype=np.float32); x[100] = 1.0
+    >>> int(np.argmax(np.abs(chain(x, 48000))))              # one shot: aligned
+    100
+    >>> y = chain(x, 48000, reset=False)                     # streaming: delayed
+    >>> int(np.argmax(np.abs(y))) == 100 + chain.latency_samples(48000)
     True
-    >>> z = chain.process_offline(x, 48000)              # offline: latency trimmed
-    >>> int(np.argmax(np.abs(z)))
-    0
     """
 
     def __init__(self, items: Iterable[Any] = ()) -> None:
@@ -75,6 +81,7 @@ class Chain:
         self._inq: Fifo | None = None
         self._outq: Fifo | None = None
         self._active: list[Any] = list(self._stages)  # the running stream's stages
+        self._busy = Exclusive("Chain")
 
     # ------------------------------------------------------------------ container protocol
     @property
@@ -90,6 +97,43 @@ class Chain:
 
     def __getitem__(self, index: int) -> Any:
         return self._stages[index].item
+
+    # A change of the items ends a running stream: its stages and latency are no more.
+    def __setitem__(self, index: int, item: Any) -> None:
+        stage = make_stage(item)
+        self.reset()
+        self._stages[index] = stage
+        self._active = list(self._stages)
+
+    def __delitem__(self, index: int) -> None:
+        self.reset()
+        del self._stages[index]
+        self._active = list(self._stages)
+
+    def insert(self, index: int, item: Any) -> None:
+        """Put ``item`` (a plugin or effect) before position ``index``, as ``list.insert``."""
+        stage = make_stage(item)
+        self.reset()
+        self._stages.insert(index, stage)
+        self._active = list(self._stages)
+
+    def append(self, item: Any) -> None:
+        """Add ``item`` (a plugin or effect) at the end of the chain."""
+        self.insert(len(self._stages), item)
+
+    def remove(self, item: Any) -> None:
+        """Remove ``item`` (the object itself, as ``pedalboard.Pedalboard.remove``).
+
+        Raises
+        ------
+        ValueError
+            If ``item`` is not in the chain.
+        """
+        for i, stage in enumerate(self._stages):
+            if stage.item is item:
+                del self[i]
+                return
+        raise ValueError(f"{item!r} is not in the chain")
 
     def __repr__(self) -> str:
         return f"Chain([{', '.join(repr(i) for i in self.items)}])"
@@ -223,8 +267,8 @@ class Chain:
             return np.ascontiguousarray(audio, dtype=np.float32), "channels_first"
         return as_audio_2d(audio)
 
-    def process(self, audio: np.ndarray, sample_rate: int, *, reset: bool = False) -> np.ndarray:
-        """Stream one block through the chain: as many samples out as in, delayed.
+    def process(self, audio: np.ndarray, sample_rate: int, *, reset: bool = True) -> np.ndarray:
+        """Process a whole signal (``reset=True``) or stream one block through the chain.
 
         Parameters
         ----------
@@ -234,14 +278,31 @@ class Chain:
             NaN/Inf samples are treated as 0.
         sample_rate : int
         reset : bool
-            False (default): continue the running stream (a new one starts if none runs or the
-            rate or channel count changed). True: start a new stream with this block.
+            True (default): one shot, as :class:`pedalboard.Pedalboard`: a new stream, the tail
+            flushed and :meth:`latency_samples` trimmed, so the output is aligned with
+            ``audio``; nothing is carried to the next call. False: continue the running stream
+            (a new one starts if none runs or the rate or channel count changed); the output
+            is delayed by :meth:`latency_samples`.
 
         Returns
         -------
         np.ndarray
-            float32, same layout as ``audio``, delayed by :meth:`latency_samples`.
+            float32, same layout and length as ``audio``.
+
+        Raises
+        ------
+        BusyError
+            If another thread is inside ``process`` of this chain (it never waits).
         """
+        with self._busy:
+            if reset:
+                return self._one_shot(audio, sample_rate)
+            return self._process(audio, sample_rate, False)
+
+    __call__ = process
+
+    def _process(self, audio: Any, sample_rate: int, reset: bool) -> np.ndarray:
+        """One block of the stream, a new one first if ``reset`` or none fits the block."""
         x, layout = self._to_2d(audio, sample_rate, reset)
         channels, n = x.shape
         stream = self._stream
@@ -262,7 +323,19 @@ class Chain:
             y, _ = outq.pop(n)
         return restore_layout(y, layout)
 
-    __call__ = process
+    def _one_shot(self, audio: Any, sample_rate: int) -> np.ndarray:
+        """A new stream of ``audio`` and the latency's worth of zeros, the latency trimmed,
+        and the stream ended."""
+        x, layout = as_audio_2d(audio)
+        channels, n = x.shape
+        latency = self.latency_samples(sample_rate, channels=channels)
+        try:
+            self.start(sample_rate, channels)
+            y = run_chunked(lambda c: self._process(c, sample_rate, False), x, MAX_BLOCK,
+                            latency)
+        finally:
+            self.reset()
+        return restore_layout(y, layout)
 
     def _run(self, x: np.ndarray) -> np.ndarray:
         # pedalboard re-prepares (forgets its state) on a block longer than the pre-roll.
@@ -306,8 +379,10 @@ class Chain:
         >>> chain = Chain([pedalboard.Gain(gain_db=-6.0206)])
         >>> out = chain.stream((np.ones((2, 100), np.float32) for _ in range(3)), 44100)
         >>> y = np.concatenate(list(out), axis=1)
-        >>> y.shape, bool(np.allclose(y, 0.5, atol=1e-5))
-        ((2, 300), True)
+        >>> y.shape, chain.latency_samples(44100, channels=2)  # stereo: 2 samples of slack
+        ((2, 300), 2)
+        >>> bool(np.allclose(y[:, 2:], 0.5, atol=1e-5))
+        True
         """
         it = iter(blocks)
         first = next(it, None)
@@ -323,7 +398,7 @@ class Chain:
             if pipe is None:  # nothing to pipeline: block by block
                 for block in blocks_all:
                     self._block_2d(block)
-                    yield self.process(block, sample_rate)
+                    yield self.process(block, sample_rate, reset=False)
                 return
             yield from self._pipelined(blocks_all, pipe, layout)
         finally:
@@ -384,7 +459,7 @@ class Chain:
 
     # ------------------------------------------------------------------ offline
     def process_offline(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
-        """The whole signal at once: a new stream, the tail flushed, the latency trimmed.
+        """The whole signal at once, aligned: the same as ``process(audio, sample_rate)``.
 
         Equal to streaming the same input in any partition and dropping the first
         :meth:`latency_samples` samples of the output (after flushing with as many zeros).
@@ -397,15 +472,7 @@ class Chain:
         >>> bool(np.allclose(chain.process_offline(x, 44100), 0.5, atol=1e-5))
         True
         """
-        x, layout = as_audio_2d(audio)
-        channels, n = x.shape
-        latency = self.latency_samples(sample_rate, channels=channels)
-        self.start(sample_rate, channels)
-        head = self.process(x, sample_rate)
-        tail = self.process(np.zeros((channels, latency), np.float32), sample_rate)
-        self.reset()
-        y = np.concatenate((head, tail), axis=1)[:, latency : latency + n]
-        return restore_layout(np.ascontiguousarray(y), layout)
+        return self.process(audio, sample_rate, reset=True)
 
 
 def build_chain(

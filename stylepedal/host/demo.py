@@ -38,10 +38,14 @@ def run_demo(
     sample_rate: int = 48000,
     seed: int = 7,
     overwrite: bool = True,
+    pre: str = "",
+    post: str = "",
 ) -> dict[str, Any]:
     """Render a generated guitar clip through ``preset_name``; return a summary dict.
 
     Writes ``input.wav``, ``output-<preset>.wav`` and ``demo-<preset>.png`` into ``out_dir``.
+    ``pre`` and ``post`` are effect specs around the style, as ``render --pre/--post`` take
+    (:func:`~stylepedal.host.spec.parse_spec`, plugin files included).
 
     Examples
     --------
@@ -55,21 +59,21 @@ def run_demo(
     from ..effect.engine.effect import StyleTransfer
     from ..effect.model.corpus import make_clip
     from ..presets.store import Store
-    from .chain import Chain
+    from .chain import build_chain
     from .plot import save_figure
     from .render import render_file
 
     if not (0.5 <= seconds <= 600):
         raise ParameterError(f"seconds={seconds} is out of range: allowed is [0.5, 600]")
+    preset = Store().get(preset_name)
+    effect = StyleTransfer.from_preset(preset)
+    chain = build_chain(None, pre=pre, post=post, effect=effect)  # specs checked before writing
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    preset = Store().get(preset_name)
     slug = preset.name.lower().replace(" ", "-")
     content = make_clip(seconds, sample_rate, seed=seed).astype(np.float32)
     input_path = out / "input.wav"
     write_audio(input_path, content[np.newaxis], sample_rate, bit_depth=32)  # float WAV
-    effect = StyleTransfer.from_preset(preset)
-    chain = Chain([effect])
     output_path = out / f"output-{slug}.wav"
     # keep the whole (short) output in memory for the figure instead of reading it back
     result = render_file(

@@ -185,10 +185,10 @@ class LiveEngine:
                             if name in EFFECT_PARAMS and hasattr(item, name):
                                 setattr(item, name, value)
         x = indata[:, : self.channels].T
-        y = chain.process(x, self.sample_rate)
+        y = chain.process(x, self.sample_rate, reset=False)
         old = self._old
         if old is not None:
-            y_old = old.process(x, self.sample_rate)
+            y_old = old.process(x, self.sample_rate, reset=False)
             n_fade = len(self._fade)
             pos = self._fade_pos
             k = min(frames, n_fade - pos)

@@ -148,6 +148,7 @@ def _lookup_class(name: str) -> type:
     raise ParameterError(
         f"effect {name!r} is not a pedalboard effect{hint}: allowed are "
         + ", ".join(sorted(classes))
+        + "; a plugin file is loaded by path: plugin:/path/Name.vst3"
     )
 
 
@@ -263,7 +264,8 @@ def parse_spec(spec: str) -> list[Any]:
     ----------
     spec : str
         Comma-separated effects, each ``Name`` or ``Name(param=value, ...)`` with literal
-        values; an empty or blank string gives no effects.
+        values, or a plugin file ``plugin:/path/Name.vst3[(param=value, ...)]``
+        (:mod:`stylepedal.host.plugins`); an empty or blank string gives no effects.
 
     Returns
     -------
@@ -289,6 +291,12 @@ def parse_spec(spec: str) -> list[Any]:
         )
     if not spec.strip():
         return []
+    if "plugin:" in spec:
+        from .plugins import parse_with_plugins
+
+        found = parse_with_plugins(spec, parse_spec)
+        if found is not None:
+            return found
     try:
         tree = ast.parse(spec.strip(), mode="eval")
     except SyntaxError as exc:

@@ -54,9 +54,30 @@ def transform_from_preset(preset: Any, store: Any = None) -> Any:
 def effect_from_preset(preset: Any, *, store: Any = None, **overrides: Any) -> Any:
     """A :class:`StyleTransfer` set up as ``preset`` says; ``overrides`` win over its settings.
 
+    Exported as ``stylepedal.load_preset``.
+
+    Parameters
+    ----------
+    preset : str or Preset
+        A preset name (factory or user, case-insensitive) or a loaded preset.
+    store : Store, optional
+        Where to look; the default store (``STYLEPEDAL_HOME``) if None.
+    **overrides
+        Effect parameters that replace the preset's (``mix``, ``style``, ``gate_db``...).
+
+    Returns
+    -------
+    StyleTransfer
+
+    Raises
+    ------
+    PresetError
+        If no preset has that name, or its model fails verification.
+
     Examples
     --------
-    >>> fx = effect_from_preset("Organ", mix=0.5)  # doctest: +SKIP
+    >>> from stylepedal import load_preset
+    >>> fx = load_preset("Organ", mix=0.5)  # doctest: +SKIP
     """
     from ..effect.engine.effect import StyleTransfer
 

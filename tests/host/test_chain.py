@@ -30,7 +30,7 @@ def _stream(chain, x, blocks, sample_rate=SR):
     out, t, i = [], 0, 0
     while t < padded.shape[1]:
         block = padded[:, t : t + blocks[i % len(blocks)]]
-        y = chain.process(block, sample_rate)
+        y = chain.process(block, sample_rate, reset=False)
         assert y.shape == block.shape and y.dtype == np.float32
         out.append(y)
         t += block.shape[1]
@@ -125,7 +125,8 @@ def test_reported_latency_equals_impulse_delay(channels, sample_rate):
     x = np.zeros((channels, latency + 2000), np.float32)
     x[:, 100] = 1.0
     chain.start(sample_rate, channels)
-    blocks = [chain.process(x[:, i : i + 128], sample_rate) for i in range(0, x.shape[1], 128)]
+    blocks = [chain.process(x[:, i : i + 128], sample_rate, reset=False)
+              for i in range(0, x.shape[1], 128)]
     y = np.concatenate(blocks, axis=1)
     for c in range(channels):
         assert int(np.argmax(np.abs(y[c]))) == 100 + latency
@@ -139,7 +140,7 @@ def test_short_returning_plugin_latency_is_counted():
     # An impulse comes out after the reported latency, not before (the low-pass smears it).
     x = np.zeros((1, latency + 4000), np.float32)
     x[0, 1000] = 1.0
-    y = chain.process(x, SR, reset=True)
+    y = chain.process(x, SR, reset=False)
     assert np.abs(y[0, : 1000 + latency - 64]).max() < 0.05
     assert int(np.argmax(np.abs(y[0]))) == pytest.approx(1000 + latency, abs=8)
     assert Chain([pedalboard.Reverb()]).latency_samples(SR) == 0
@@ -150,7 +151,7 @@ def test_every_call_returns_as_many_samples_as_it_gets(rng):
     chain.start(SR, 2)
     for n in [1, 2, 3, 0, 64, 5000, 9000, 1]:
         block = rng.uniform(-0.5, 0.5, (2, n)).astype(np.float32)
-        assert chain.process(block, SR).shape == (2, n)
+        assert chain.process(block, SR, reset=False).shape == (2, n)
 
 
 def test_mono_1d_layout_is_kept(rng):
@@ -200,18 +201,18 @@ def test_stream_reads_nan_and_inf_as_zero(rng, workers):
 def test_rate_or_channel_change_starts_a_new_stream(rng):
     chain = Chain([StyleTransfer.identity()])
     x = rng.uniform(-0.5, 0.5, (1, 4000)).astype(np.float32)
-    first = chain.process(x, SR, reset=True)
-    chain.process(x, 44100)  # another rate: a new stream
-    np.testing.assert_allclose(chain.process(x, SR), first, atol=STREAM_ATOL)
-    assert chain.process(np.stack([x[0], x[0]]), SR).shape == (2, 4000)
+    first = chain.process(x, SR, reset=False)
+    chain.process(x, 44100, reset=False)  # another rate: a new stream
+    np.testing.assert_allclose(chain.process(x, SR, reset=False), first, atol=STREAM_ATOL)
+    assert chain.process(np.stack([x[0], x[0]]), SR, reset=False).shape == (2, 4000)
 
 
 def test_reset_repeats_the_output(rng):
     chain = Chain([pedalboard.Chorus(), pedalboard.Resample(target_sample_rate=22050)])
     x = rng.uniform(-0.5, 0.5, (2, 6000)).astype(np.float32)
-    a = chain.process(x, SR, reset=True)
+    a = chain.process(x, SR, reset=False)
     chain.reset()
-    b = chain.process(x, SR)
+    b = chain.process(x, SR, reset=False)
     np.testing.assert_array_equal(a, b)
 
 
@@ -320,7 +321,8 @@ def test_stream_with_channel_workers_equals_process_bit_for_bit(post, channels, 
     x = rng.uniform(-0.4, 0.4, (channels, sum(sizes) - 5)).astype(np.float32)
     reference = Chain(_preset_items(POSTS[post]()))
     reference.start(SR, channels)
-    want = np.concatenate([reference.process(b, SR) for b in _blocks(x, sizes)], axis=1)
+    want = np.concatenate([reference.process(b, SR, reset=False) for b in _blocks(x, sizes)],
+                          axis=1)
     chain = Chain(_preset_items(POSTS[post]()))
     pieces = []
     for piece in chain.stream(_blocks(x, sizes), SR, channel_workers=True):
@@ -347,7 +349,7 @@ def test_stream_without_workers_or_in_mono_is_process(rng):
         blocks = _blocks(audio[np.newaxis] if audio.ndim == 1 else audio, sizes)
         if audio.ndim == 1:
             blocks = [b[0] for b in blocks]  # mono 1-D blocks stay 1-D
-        want = [reference.process(b, SR) for b in blocks]
+        want = [reference.process(b, SR, reset=False) for b in blocks]
         reference.reset()
         got = list(reference.stream(blocks, SR, channel_workers=True))
         assert [g.shape for g in got] == [w.shape for w in want]

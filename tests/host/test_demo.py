@@ -90,3 +90,15 @@ def test_render_gate_db_option_is_checked_and_applied(tmp_path, rng):
     bad = ["render", str(source), str(tmp_path / "bad.wav"), "--preset", "Organ"]
     assert main([*bad, "--gate-db", "6", "--no-progress"]) == 2
     assert not (tmp_path / "bad.wav").exists()
+
+
+def test_demo_takes_pre_and_post_and_refuses_a_missing_plugin_before_writing(tmp_path, capsys):
+    missing = tmp_path / "Amp.vst3"
+    out = tmp_path / "out"
+    assert main(["demo", "--out-dir", str(out), "--pre", f"plugin:{missing}"]) == 2
+    assert str(missing) in capsys.readouterr().err and not out.exists()
+    code = main(["demo", "--out-dir", str(out), "--seconds", "1", "--post", "Gain(gain_db=-60)"])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    with AudioFile(summary["output"]) as f:
+        assert np.abs(f.read(f.frames)).max() < 0.01  # the post effect was in the chain

@@ -204,9 +204,9 @@ def test_channel_worker_failure_leaves_nothing_behind(tmp_path, stereo):
     bad = np.zeros((2, 512), np.float32)
     bad[1, 7] = 100.0
     with pytest.raises(RuntimeError, match="model blew up"):
-        chain.process(bad, SR)
+        chain.process(bad, SR, reset=False)
     with pytest.raises(RuntimeError, match="restart the stream"):
-        chain.process(np.zeros((2, 512), np.float32), SR)
+        chain.process(np.zeros((2, 512), np.float32), SR, reset=False)
     assert multiprocessing.active_children() == []
     chain.reset()
     with pytest.raises(ParameterError, match="channel_workers='yes'"):

@@ -8,9 +8,9 @@ Signal path per channel, per hop (5.333 ms; 2.667 ms in ``latency_mode="low"``):
           -> irFFT -> synthesis window (last 2M samples) -> overlap-add -> wet
     output = gain * (mix * wet + (1 - mix) * dry delayed by the same latency)
 
-``process()`` behaves like a pedal: the output has as many samples as the input and is delayed by
+``process(x, sr)`` behaves like a pedalboard plugin: the whole buffer back, aligned with the input.
+``process(x, sr, reset=False)`` streams like a pedal: as many samples as the input, delayed by
 ``latency_samples(sample_rate)``; any partition of the input into blocks gives the same output.
-For latency-compensated offline rendering use :mod:`stylepedal.host.render`.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from ..._validate import (
 )
 from ..._validate import sanitize as _sanitize
 from ...errors import ParameterError
+from ._process import DEFAULT_BUFFER_SIZE, Exclusive, run_chunked
 from .colour import Colour, InputProfile, learnt
 from .constants import (
     CEILING,
@@ -51,7 +52,7 @@ from .fft import irfft, rfft
 from .phase import PhaseGradient
 from .state import EngineState, Ramp
 from .stft import StftConfig, frames
-from .transforms import FrameTransform, IdentityTransform
+from .transforms import FrameTransform, IdentityTransform, strided_transform
 
 __all__ = ["StyleTransfer", "EngineState", "finite_or_zeroed"]
 
@@ -99,10 +100,11 @@ class StyleTransfer:
     Examples
     --------
     >>> fx = StyleTransfer.identity()
-    >>> x = np.zeros(4800, dtype=np.float32); x[0] = 1.0
-    >>> y = fx(x, 48000)
-    >>> int(np.argmax(np.abs(y))) == fx.latency_samples(48000)
-    True
+    >>> x = np.zeros(4800, dtype=np.float32); x[100] = 1.0
+    >>> int(np.argmax(np.abs(fx(x, 48000))))                    # one shot: aligned
+    100
+    >>> int(np.argmax(np.abs(fx(x, 48000, reset=False))))       # streamed: delayed
+    611
     """
 
     def __init__(
@@ -128,6 +130,7 @@ class StyleTransfer:
         self._latency_mode, self._phase_mode = LATENCY_MODES[0], PHASE_MODES[0]
         self._colour = Colour.of(self._transform)
         self._profile: InputProfile | None = None
+        self._busy = Exclusive("StyleTransfer")
         # every value goes through its property's setter: one check per parameter
         self.style = style
         self.latency_mode = latency_mode
@@ -354,7 +357,7 @@ class StyleTransfer:
         buffer_size: int | None = None,
         reset: bool = True,
     ) -> np.ndarray:
-        """Process a block (or a whole signal) and return as many samples, delayed by the latency.
+        """Process a whole signal (``reset=True``) or the next block of a stream.
 
         Parameters
         ----------
@@ -364,36 +367,47 @@ class StyleTransfer:
         sample_rate : float
             A supported rate (multiple of 75 Hz, 22050..384000).
         buffer_size : int, optional
-            Process in chunks of this many samples (bounds memory; the result is the same).
+            Largest chunk processed at once (default 8192, as pedalboard): bounds the memory
+            of a long buffer; the output is the same within float rounding.
         reset : bool
-            True (default): start a new stream. False: continue the previous one, as a live
-            host does block after block. A change of rate or channel count starts a new stream.
+            True (default): one shot, as pedalboard's plugins: a new stream, the tail flushed
+            and the latency trimmed, so the output is aligned with ``audio``; nothing is
+            carried to the next call. False: continue the stream, as a live host does block
+            after block; the output is delayed by :meth:`latency_samples`. A change of rate or
+            channel count starts a new stream.
 
         Returns
         -------
         np.ndarray
             float32, same shape and layout as ``audio``.
+
+        Raises
+        ------
+        BusyError
+            If another thread is inside ``process`` of this effect: one effect plays one
+            stream; it never waits (no lock in the audio path), so give each thread its own.
         """
-        st = self._state
-        if st is not None and not reset and sample_rate == st.config.sample_rate:
-            config = st.config  # the live fast path: same stream, nothing to look up
-        else:
-            config = StftConfig.for_rate(check_sample_rate(sample_rate), self._latency_mode)
-        x, layout = as_audio_2d(audio)
-        if buffer_size is not None:
-            buffer_size = check_positive_int(buffer_size, "buffer_size")
-        if reset or st is None or st.config is not config or st.channels != x.shape[0]:
-            st = self._state = self._new_state(config, x.shape[0])
-        x = finite_or_zeroed(x)
-        n = x.shape[1]
-        if buffer_size is None or buffer_size >= n:
-            out = self._block(x, st)
-        else:
-            out = np.concatenate(
-                [self._block(x[:, i : i + buffer_size], st) for i in range(0, n, buffer_size)],
-                axis=1,
-            )
-        return restore_layout(out.astype(np.float32, copy=False), layout)  # out is fresh
+        with self._busy:
+            st = self._state
+            if st is not None and not reset and sample_rate == st.config.sample_rate:
+                config = st.config  # the live fast path: same stream, nothing to look up
+            else:
+                config = StftConfig.for_rate(check_sample_rate(sample_rate), self._latency_mode)
+            x, layout = as_audio_2d(audio)
+            size = DEFAULT_BUFFER_SIZE
+            if buffer_size is not None:
+                size = check_positive_int(buffer_size, "buffer_size")
+            if reset or st is None or st.config is not config or st.channels != x.shape[0]:
+                st = self._state = self._new_state(config, x.shape[0])
+            x = finite_or_zeroed(x)
+            if not reset and x.shape[1] <= size:
+                out = self._block(x, st)
+            else:
+                flush = config.latency_samples if reset else 0
+                out = run_chunked(lambda c: self._block(c, st), x, size, flush)
+            if reset:
+                self._state = None  # one shot: the next call starts afresh whatever it asks
+            return restore_layout(out.astype(np.float32, copy=False), layout)  # out is fresh
 
     __call__ = process
 
@@ -512,7 +526,7 @@ class StyleTransfer:
         if st.config.model_stride == 1:
             out = self._run_transform(feats, st)
         else:
-            out = self._strided_transform(feats, st)
+            out = strided_transform(lambda f: self._run_transform(f, st), feats, st)
         if st.style == self._style == 1.0:
             return out
         # the style glides to the set value over two frames: no step in the gains
@@ -526,33 +540,6 @@ class StyleTransfer:
         out = np.asarray(self._transform(feats, st.transform_state))
         if out.shape != feats.shape:
             raise ParameterError(f"transform returned shape {out.shape}, expected {feats.shape}")
-        return out
-
-    def _strided_transform(self, feats: np.ndarray, st: EngineState) -> np.ndarray:
-        """The model at its own frame rate on an STFT that hops ``model_stride`` times as often.
-
-        Frame ``g`` of the stream (0-based) is a model frame when ``(g + 1) % stride == 0``, so
-        model frames end on the same samples as in ``"default"`` mode. Every other frame gets
-        the log-domain change the model made to the latest model frame before it.
-        """
-        stride = st.config.model_stride
-        n = feats.shape[1]
-        first = (stride - 1 - st.frame_phase) % stride
-        idx = np.arange(first, n, stride)
-        st.frame_phase = (st.frame_phase + n) % stride
-        assert st.last_delta is not None
-        deltas = np.empty((feats.shape[0], idx.size + 1, feats.shape[2]), dtype=np.float32)
-        deltas[:, 0] = st.last_delta
-        y = None
-        if idx.size:
-            x = np.ascontiguousarray(feats[:, idx])
-            y = self._run_transform(x, st)
-            np.subtract(y, x, out=deltas[:, 1:])
-        src = np.searchsorted(idx, np.arange(n), side="right")
-        out = feats + deltas[:, src]
-        if y is not None:
-            out[:, idx] = y
-        st.last_delta = deltas[:, -1].copy()
         return out
 
     def _mix_out(self, wet: np.ndarray, dry: np.ndarray, st: EngineState) -> np.ndarray:

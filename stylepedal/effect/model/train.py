@@ -316,9 +316,7 @@ def coloured(audio: np.ndarray, target: np.ndarray) -> np.ndarray:
     from ..engine.effect import StyleTransfer
 
     fx = StyleTransfer(_ColourOnly(target))
-    latency = fx.latency_samples(TRAIN_SAMPLE_RATE)
-    padded = np.concatenate((audio, np.zeros(latency, np.float32)))
-    return np.asarray(fx(padded, TRAIN_SAMPLE_RATE)[latency:], dtype=np.float32)
+    return np.asarray(fx(audio, TRAIN_SAMPLE_RATE), dtype=np.float32)  # one shot: aligned
 
 
 def synthesize(spec: torch.Tensor) -> torch.Tensor:

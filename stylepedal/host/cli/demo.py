@@ -22,6 +22,11 @@ def add_demo(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--sample-rate", type=int, default=48000,
                         help="sample rate of the clip in Hz (default: 48000)")
     parser.add_argument("--seed", type=int, default=7, help="which generated clip (default: 7)")
+    parser.add_argument("--pre", default="", metavar="SPEC",
+                        help="effects before the style: pedalboard effects such as "
+                        "'Compressor(threshold_db=-20)' or a plugin file 'plugin:/path/Amp.vst3'")
+    parser.add_argument("--post", default="", metavar="SPEC",
+                        help="effects after the style, e.g. 'Reverb(room_size=0.3)'")
     parser.set_defaults(func=_demo)
 
 
@@ -36,6 +41,8 @@ def _demo(args: argparse.Namespace) -> int:
         seconds=args.seconds,
         sample_rate=args.sample_rate,
         seed=args.seed,
+        pre=args.pre,
+        post=args.post,
     )
     print(json.dumps(summary))
     return 0

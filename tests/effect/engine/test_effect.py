@@ -87,7 +87,7 @@ def signal_length(sr: int, block) -> int:
 def test_grid_noise_stream_equals_oneshot_no_nan_no_subnormal(sr, block, rng):
     x = rng.uniform(-1.0, 1.0, (2, signal_length(sr, block))).astype(np.float32)
     fx = StyleTransfer(RecurrentTransform(), mix=0.8)
-    whole = fx(x, sr)
+    whole = fx(x, sr, reset=False)  # the stream in one call
     parts = stream(fx, x, sr, block_sizes(block, rng))
     assert parts.shape == x.shape
     assert np.all(np.isfinite(parts))
@@ -141,7 +141,8 @@ def test_grid_nan_inf_in_gives_finite_out_and_stream_continues(sr, block, rng):
     assert np.all(np.isfinite(y))
     # bad samples are treated as zeros: same output as the cleaned signal
     clean = np.where(np.isfinite(bad), bad, 0.0).astype(np.float32)
-    np.testing.assert_allclose(y, fx(clean, sr), atol=STREAM_ATOL, rtol=0)
+    fx.reset()
+    np.testing.assert_allclose(y, fx(clean, sr, reset=False), atol=STREAM_ATOL, rtol=0)
 
 
 @pytest.mark.parametrize("sr", RATES)
@@ -169,7 +170,7 @@ def test_grid_parameter_changes_every_block_no_clicks(sr, block, rng):
         fx.mix = float(rng.uniform(0, 1))
         fx.output_gain_db = float(rng.uniform(-12, 6))
         fx.bypass = bool(rng.integers(0, 2))
-        out.append(fx(x[i : i + b], sr, reset=(k == 0)))
+        out.append(fx(x[i : i + b], sr, reset=False))
         i, k = i + b, k + 1
     y = np.concatenate(out)
     assert np.all(np.isfinite(y))
@@ -182,7 +183,7 @@ def test_grid_parameter_changes_every_block_no_clicks(sr, block, rng):
 def test_pghi_stream_equals_oneshot(block, rng):
     fx = StyleTransfer(GainTransform(-3.0), phase_mode="pghi")
     x = rng.uniform(-0.5, 0.5, (2, 6000)).astype(np.float32)
-    whole = fx(x, 48000)
+    whole = fx(x, 48000, reset=False)
     np.testing.assert_allclose(
         stream(fx, x, 48000, block_sizes(block, rng)), whole, atol=STREAM_ATOL, rtol=0
     )
@@ -193,7 +194,7 @@ def test_pghi_reconstructs_a_sinusoid_with_its_frequency():
     t = np.arange(sr // 2) / sr
     x = (0.5 * np.sin(2 * np.pi * 441.3 * t)).astype(np.float32)
     fx = StyleTransfer.identity(phase_mode="pghi")
-    y = fx(x, sr)[fx.latency_samples(sr) + 8192 :]
+    y = fx(x, sr)[8192:]
     spectrum = np.abs(np.fft.rfft(y * np.hanning(y.size)))
     peak_hz = np.argmax(spectrum) * sr / y.size
     assert abs(peak_hz - 441.3) < 2.0
@@ -212,7 +213,7 @@ def test_property_any_partition_same_output_same_length(cuts, channels):
     rng = np.random.default_rng(len(cuts))
     x = rng.uniform(-1, 1, (channels, sum(cuts) + 1)).astype(np.float32)
     fx = StyleTransfer(RecurrentTransform(), mix=0.7, latency_mode="low")
-    whole = fx(x, 44100)
+    whole = fx(x, 44100, reset=False)
     fx.reset()
     pieces, i = [], 0
     for c in [*cuts, 1]:
@@ -247,18 +248,20 @@ def test_mix_zero_and_bypass_are_the_delayed_dry_signal(rng):
         StyleTransfer(GainTransform(-20), mix=0.0),
         StyleTransfer(GainTransform(-20), bypass=True),
     ):
-        y = fx(x, 48000)
+        y = fx(x, 48000, reset=False)
         np.testing.assert_allclose(y[latency:], x[:-latency], atol=IDENTITY_ATOL)
+        fx.reset()
+        np.testing.assert_array_equal(fx(x, 48000), x)  # one shot: the dry signal, aligned
     wet = StyleTransfer(GainTransform(-20.0))(x, 48000)
     # the wet path really is 20 dB down (in the model band this is exact; checked by energy)
-    ratio = np.sqrt(np.mean(wet[2000:] ** 2) / np.mean(x[2000 - latency : -latency] ** 2))
+    ratio = np.sqrt(np.mean(wet[2000:] ** 2) / np.mean(x[2000:] ** 2))
     assert 0.05 < ratio < 0.2
 
 
 def test_output_gain_db(rng):
     x = rng.uniform(-0.25, 0.25, 9000).astype(np.float32)
     latency = latency_samples(48000)
-    y = StyleTransfer.identity(output_gain_db=6.0)(x, 48000)
+    y = StyleTransfer.identity(output_gain_db=6.0)(x, 48000, reset=False)
     np.testing.assert_allclose(y[latency + 480 :], 10 ** (6 / 20) * x[480:-latency], atol=1e-4)
 
 
@@ -266,7 +269,7 @@ def test_output_gain_glides_while_fully_wet(rng):
     # a gain change mid-stream at mix 1 (mix and bypass settled, only the gain moving)
     x = np.full((2, 1024), 0.5, np.float32)
     fx = StyleTransfer.identity()
-    fx.process(x, 48000)
+    fx.process(x, 48000, reset=False)
     fx.output_gain_db = -6.0
     y = fx.process(x, 48000, reset=False)  # the wet path is 0.5 throughout by now
     glide = int(0.010 * 48000)
@@ -281,7 +284,8 @@ def test_low_latency_mode_latency_and_identity(rng):
     assert fx.latency_samples(48000) == 255
     assert StyleTransfer.identity().latency_samples(48000) == 511
     x = rng.uniform(-0.5, 0.5, 5000).astype(np.float32)
-    np.testing.assert_allclose(fx(x, 48000)[255:], x[:-255], atol=IDENTITY_ATOL)
+    np.testing.assert_allclose(fx(x, 48000, reset=False)[255:], x[:-255], atol=IDENTITY_ATOL)
+    np.testing.assert_allclose(fx(x, 48000), x, atol=IDENTITY_ATOL)  # one shot: aligned
 
 
 class RecordingTransform:
@@ -304,7 +308,7 @@ class RecordingTransform:
 def test_model_runs_at_its_own_frame_rate_in_both_latency_modes(mode, rng):
     x = rng.uniform(-0.5, 0.5, 48000 // 4).astype(np.float32)
     tf = RecordingTransform()
-    StyleTransfer(tf, latency_mode=mode)(x, 48000, buffer_size=100)
+    StyleTransfer(tf, latency_mode=mode)(x, 48000, buffer_size=100, reset=False)
     seen = np.concatenate(tf.seen, axis=1)[0]
     expected = analyze(x, 48000, latency_mode=mode)
     assert len(expected) == len(x) // 256  # one model frame per 5.333 ms in both modes
@@ -317,7 +321,7 @@ def test_low_mode_frames_between_model_frames_follow_the_model(rng):
     # "low" mode are changed like the ones it sees: the wet path is 0.25 up on every frame.
     x = rng.uniform(-0.5, 0.5, 48000 // 2).astype(np.float32)
     fx = StyleTransfer(RecordingTransform(), latency_mode="low")
-    y = fx(x, 48000)
+    y = fx(x, 48000, reset=False)
     spec_in = np.abs(stft(x, StftConfig.for_rate(48000, "low")))[8:, 5:MODEL_BINS]
     spec_out = np.abs(stft(y[255:], StftConfig.for_rate(48000, "low")))[8:-4, 5:MODEL_BINS]
     # compare loud bins only: log1p(s*|Y|) - log1p(s*|X|) ~ 0.25 there on odd and even frames
@@ -347,7 +351,7 @@ def test_offline_stft_matches_stream_framing(rng):
     good = aligned.size - cfg.latency_samples  # the rest needs frames after the end
     np.testing.assert_allclose(aligned[:good], x[:good], atol=1e-9)
     delayed = istft(spec, cfg, delayed=True)
-    y = StyleTransfer.identity()(x.astype(np.float32), sr)
+    y = StyleTransfer.identity()(x.astype(np.float32), sr, reset=False)
     np.testing.assert_allclose(delayed[: y.size], y[: delayed.size], atol=IDENTITY_ATOL)
     feats = analyze(x.astype(np.float32), sr)
     assert feats.shape == (spec.shape[0], MODEL_BINS) and feats.dtype == np.float32
@@ -440,7 +444,7 @@ def test_no_subnormal_leaves_the_effect(mix):
     x = np.full((2, 4800), 3e-36, dtype=np.float32)
     x[:, ::2] *= -1
     fx = StyleTransfer.identity(mix=mix, output_gain_db=-60.0)
-    y = fx(x, 48000)
+    y = fx(x, 48000, reset=False)
     assert (np.abs(x * 10 ** (-60 / 20)) < FLOAT32_TINY).all()  # what they would have been
     assert (y == 0).all()
     fx.output_gain_db = -40.0  # gliding
@@ -481,7 +485,7 @@ def test_a_change_after_the_output_settled_is_heard(rng, change):
     x = rng.uniform(-0.3, 0.3, (1, sr // 2)).astype(np.float32)
     half = (x.shape[1] // 2) // block * block
     moved = StyleTransfer(GainTransform(-12.0))
-    ys = [moved.process(x[:, i : i + block], sr, reset=i == 0) for i in range(0, half, block)]
+    ys = [moved.process(x[:, i : i + block], sr, reset=False) for i in range(0, half, block)]
     for name, value in change.items():
         setattr(moved, name, value)
     ys += [
@@ -489,8 +493,8 @@ def test_a_change_after_the_output_settled_is_heard(rng, change):
         for i in range(half, x.shape[1], block)
     ]
     y = np.concatenate(ys, axis=1)
-    built = StyleTransfer(GainTransform(-12.0), **change)(x, sr)
-    unchanged = StyleTransfer(GainTransform(-12.0))(x, sr)
+    built = StyleTransfer(GainTransform(-12.0), **change)(x, sr, reset=False)
+    unchanged = StyleTransfer(GainTransform(-12.0))(x, sr, reset=False)
     settled = half + int(0.05 * sr)  # the glide (10 ms) is over
     np.testing.assert_allclose(y[:, settled:], built[:, settled:], atol=STREAM_ATOL)
     if change != {"mix": 1.0}:  # it did change something
