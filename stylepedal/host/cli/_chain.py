@@ -17,9 +17,11 @@ def add_chain_options(parser: argparse.ArgumentParser, *, preset_help: str) -> N
                         help="input level (dBFS) above which the style is fully applied "
                         "(default -70; -120 lets it play over near-silence)")
     parser.add_argument("--pre", default="", metavar="SPEC",
-                        help="pedalboard effects before, e.g. 'Compressor(threshold_db=-20)'")
+                        help="effects before the style: pedalboard effects such as "
+                        "'Compressor(threshold_db=-20)' or a plugin file 'plugin:/path/Amp.vst3'")
     parser.add_argument("--post", default="", metavar="SPEC",
-                        help="pedalboard effects after, e.g. 'Reverb(room_size=0.3)'")
+                        help="effects after the style, e.g. 'Reverb(room_size=0.3)' or "
+                        "'plugin:/path/Cab.vst3(mix=0.5)'")
 
 
 def chain_args(args: argparse.Namespace) -> dict[str, Any]:

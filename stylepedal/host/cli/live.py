@@ -25,7 +25,8 @@ def add_live(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_chain_options(p, preset_help="preset to start with")
     p.add_argument("--input-device", metavar="D", help="input device (index or name)")
     p.add_argument("--output-device", metavar="D", help="output device (index or name)")
-    p.add_argument("--blocksize", type=int, default=128, metavar="N", help="frames per block")
+    p.add_argument("--blocksize", type=int, default=128, metavar="N",
+                   help="frames per block (at most 8192)")
     p.add_argument("--sample-rate", type=int, default=None, metavar="R",
                    help="sample rate (default: the device's; JACK fixes it)")
     p.add_argument("--channels", type=int, default=1, metavar="C",
@@ -34,7 +35,7 @@ def add_live(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--midi-virtual", action="store_true",
                    help="create a MIDI input port named PORT instead of connecting to one")
     p.add_argument("--midi-backend", default="auto", choices=("auto", "jack", "alsa"),
-                   help="MIDI backend (auto: JACK if a JACK server runs, else ALSA)")
+                   help="MIDI backend (auto: JACK if a JACK server runs, else the system's own)")
     p.add_argument("--seconds", type=float, default=None, metavar="S",
                    help="stop after S seconds (default: until Ctrl-C)")
     p.add_argument("--panel", metavar="[HOST:]PORT",
@@ -87,7 +88,7 @@ def add_devices(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--midi-backend", default="auto", choices=("auto", "jack", "alsa"),
                    help="where to look for MIDI inputs (auto: JACK if a JACK server runs, "
-                   "else ALSA)")
+                   "else the system's own: ALSA on Linux)")
     p.set_defaults(func=_devices)
 
 
