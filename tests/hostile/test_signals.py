@@ -102,3 +102,18 @@ def test_ctrl_c_with_jobs_prints_no_traceback(inputs, tmp_path):
     assert wait_gone(workers) == []
     assert list(out.iterdir()) == []
     assert not any(running(p) for p in workers)
+
+
+def test_sigterm_ends_any_command_as_ctrl_c_does(inputs, tmp_path):
+    # the per-input optimiser: minutes of work, then one write that must never half-happen
+    out = tmp_path / "optimised.wav"
+    proc = start_cli("-v", "optimize", str(inputs[0]), str(inputs[0]), str(out),
+                     "--seconds", "2", "--iterations", "100000", cwd=tmp_path)
+    assert proc.stderr is not None
+    line = proc.stderr.readline()  # logged once the work has begun
+    assert "optimising" in line, line
+    os.kill(proc.pid, signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "terminated by SIGTERM" in err and "Traceback" not in err, err
+    assert not out.exists() and temp_files(tmp_path) == []

@@ -92,8 +92,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    from .._signals import Terminated, terminate_as_interrupt
+
     try:
-        code = int(args.func(args) or 0)
+        # SIGTERM and SIGHUP clean up as Ctrl-C does: no temporary file, no worker left
+        with terminate_as_interrupt():
+            code = int(args.func(args) or 0)
         sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
         return code
     except BrokenPipeError:
@@ -108,6 +112,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StylepedalError as exc:
         print(f"stylepedal {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except Terminated as exc:
+        print(f"stylepedal {args.command}: {exc}", file=sys.stderr)
+        return 128 + exc.signum
     except KeyboardInterrupt:
         print(f"stylepedal {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -74,10 +74,8 @@ def _pairs(paths: list[str], out_dir: str | None) -> list[tuple[Path, Path]]:
 
 
 def _render(args: argparse.Namespace) -> int:
-    import sys
 
     from ..._validate import check_int_range
-    from .._signals import Terminated, terminate_as_interrupt
     from ..render import render_files
 
     settings = chain_args(args)
@@ -95,18 +93,11 @@ def _render(args: argparse.Namespace) -> int:
         if progress and args.jobs > 1 and not args.json:
             print(f"{src} -> {dst}", flush=True)
 
-    # SIGTERM and SIGHUP clean up as Ctrl-C does: no temporary file, no worker left
-    try:
-        with terminate_as_interrupt():
-            results = render_files(
-                pairs, settings, jobs=args.jobs, overwrite=args.overwrite, progress=progress,
-                chunk_frames=args.chunk_frames,
-                keep_seconds=_PLOT_SECONDS if args.plot else 0.0,
-                learn_input=not args.as_live, on_done=done,
-            )
-    except Terminated as exc:
-        print(f"stylepedal render: {exc}", file=sys.stderr)
-        return 128 + exc.signum
+    results = render_files(
+        pairs, settings, jobs=args.jobs, overwrite=args.overwrite, progress=progress,
+        chunk_frames=args.chunk_frames, keep_seconds=_PLOT_SECONDS if args.plot else 0.0,
+        learn_input=not args.as_live, on_done=done,
+    )
     if args.plot:
         from ..plot import save_figure
 
