@@ -587,6 +587,6 @@ def _worker_died(src: Path, dst: Path) -> AudioFileError:
     for tmp in temp_outputs(dst):
         tmp.unlink(missing_ok=True)
     return AudioFileError(
-        f"{str(src)!r}: the worker process rendering it died (killed from outside?); "
-        f"{str(dst)!r} was not written"
+        f"{str(src)!r}: the worker process rendering it died (killed by a signal, or for "
+        f"lack of memory); {str(dst)!r} was not written"
     )
