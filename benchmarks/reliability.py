@@ -556,6 +556,9 @@ def run_floods(seconds: float, repeats: int) -> dict[str, Any]:
             "callback_p99_ms": phase["callback_p99_ms"], "overruns": phase["overruns"],
             "faults": phase["faults"], "sent": sum(phase.get("sent", [])),
             "xruns_beyond_idle": phase["xruns"] - idle,
+            # the server's log by cause: its own timer late (no client involved), or ours
+            "server_late": phase["jack_log"]["driver_late"],
+            "client_not_finished": phase["jack_log"]["client_not_finished"],
         }
     report["rule"] = FLOOD_RULE.format(repeats=repeats, seconds=seconds / repeats)
     report["add_xruns"] = any(report[key]["xruns_beyond_idle"] > 0
