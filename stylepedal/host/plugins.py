@@ -41,7 +41,6 @@ __all__ = [
     "parse_with_plugins",
     "plugin_suffixes",
     "reported_latency",
-    "split_items",
 ]
 
 PREFIX = "plugin:"
@@ -74,32 +73,6 @@ def plugin_suffixes() -> tuple[str, ...]:
     True
     """
     return (".vst3", ".component") if sys.platform == "darwin" else (".vst3",)
-
-
-def split_items(spec: str) -> list[str]:
-    """``spec`` cut at the commas outside brackets and quotes, each item stripped.
-
-    Examples
-    --------
-    >>> split_items('Gain(gain_db=-3), plugin:"/p/a, b.vst3"(mix=0.5), Reverb')
-    ['Gain(gain_db=-3)', 'plugin:"/p/a, b.vst3"(mix=0.5)', 'Reverb']
-    """
-    items, depth, start, quote = [], 0, 0, ""
-    for i, ch in enumerate(spec):
-        if quote:
-            if ch == quote:
-                quote = ""
-        elif ch in "'\"":
-            quote = ch
-        elif ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-        elif ch == "," and depth == 0:
-            items.append(spec[start:i])
-            start = i + 1
-    items.append(spec[start:])
-    return [item.strip() for item in items if item.strip()]
 
 
 def _split_path(body: str) -> tuple[str, str]:
@@ -294,7 +267,9 @@ def parse_with_plugins(spec: str, parse_builtin: Any) -> list[Any] | None:
     ``plugin:`` items are loaded with :func:`load`; each other item goes to ``parse_builtin``
     (:func:`~stylepedal.host.spec.parse_spec`, which it returns a list from).
     """
-    items = split_items(spec)
+    from .spec import split_top_level
+
+    items = split_top_level(spec)
     if not any(item.startswith(PREFIX) for item in items):
         return None
     plugins: list[Any] = []
