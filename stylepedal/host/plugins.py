@@ -121,7 +121,7 @@ def parse_plugin(item: str) -> PluginSpec:
     PluginSpec(path='/p/Amp.vst3', parameters={'gain_db': -3}, preset='/p/x.vstpreset', \
 plugin_name=None)
     """
-    from .spec import _literal  # the spec grammar's one reading of a literal value
+    from .spec import keyword_values  # the spec grammar's one reading of settings
 
     if not item.startswith(PREFIX):
         raise ParameterError(f"{item!r} is not a plugin item: {_USAGE}")
@@ -141,12 +141,7 @@ plugin_name=None)
             ) from None
         if not isinstance(call, ast.Call) or call.args:
             raise ParameterError(f"{item!r}: parameters must be given by keyword; {_USAGE}")
-        for kw in call.keywords:
-            if kw.arg is None:
-                raise ParameterError(f"{item!r}: **... is not allowed: name each parameter")
-            if kw.arg in values:
-                raise ParameterError(f"{name}: parameter {kw.arg!r} is given twice")
-            values[kw.arg] = _literal(kw.value, name, kw.arg)
+        values = keyword_values(call, name)
     host = {key: values.pop(key) for key in _HOST_KEYS if key in values}
     for key, value in host.items():
         if not isinstance(value, str) or not value:

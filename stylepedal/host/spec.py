@@ -270,6 +270,18 @@ def _check_files(name: str, kwargs: dict[str, Any]) -> None:
         )
 
 
+def keyword_values(call: ast.Call, name: str) -> dict[str, Any]:
+    """The keyword arguments of ``call`` (an effect ``name``'s settings), each a literal."""
+    values: dict[str, Any] = {}
+    for kw in call.keywords:
+        if kw.arg is None:
+            raise ParameterError(f"{name}: **... is not allowed: name each parameter")
+        if kw.arg in values:
+            raise ParameterError(f"{name}: parameter {kw.arg!r} is given twice")
+        values[kw.arg] = _literal(kw.value, name, kw.arg)
+    return values
+
+
 def parse_spec(spec: str) -> list[Any]:
     """Build the pedalboard plugins a spec names, in order.
 
@@ -342,14 +354,7 @@ def parse_spec(spec: str) -> list[Any]:
                 f"{name}({ast.unparse(item.args[0])}): parameters must be given by keyword, "
                 f"allowed are {', '.join(effect_parameters(name)) or 'none'}"
             )
-        kwargs: dict[str, Any] = {}
-        for kw in item.keywords:
-            if kw.arg is None:
-                raise ParameterError(f"{name}(**...) is not allowed: name each parameter")
-            if kw.arg in kwargs:
-                raise ParameterError(f"{name}: parameter {kw.arg!r} is given twice")
-            kwargs[kw.arg] = _literal(kw.value, name, kw.arg)
-        plugins.append(_build(name, kwargs))
+        plugins.append(_build(name, keyword_values(item, name)))
     return plugins
 
 
