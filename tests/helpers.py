@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -59,3 +60,21 @@ def benchmark_help(script: str) -> str:
     )
     assert result.returncode == 0, result.stderr
     return result.stdout
+
+
+class BlockingTransform:
+    """A transform that waits inside the model until released: a call that is surely running."""
+
+    model_bins = MODEL_BINS
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def new_state(self, channels: int) -> None:
+        return None
+
+    def __call__(self, frames: np.ndarray, state: None) -> np.ndarray:
+        self.entered.set()
+        assert self.release.wait(30)
+        return frames

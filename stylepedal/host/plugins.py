@@ -41,7 +41,6 @@ __all__ = [
     "parse_with_plugins",
     "plugin_suffixes",
     "reported_latency",
-    "split_items",
 ]
 
 PREFIX = "plugin:"
@@ -74,32 +73,6 @@ def plugin_suffixes() -> tuple[str, ...]:
     True
     """
     return (".vst3", ".component") if sys.platform == "darwin" else (".vst3",)
-
-
-def split_items(spec: str) -> list[str]:
-    """``spec`` cut at the commas outside brackets and quotes, each item stripped.
-
-    Examples
-    --------
-    >>> split_items('Gain(gain_db=-3), plugin:"/p/a, b.vst3"(mix=0.5), Reverb')
-    ['Gain(gain_db=-3)', 'plugin:"/p/a, b.vst3"(mix=0.5)', 'Reverb']
-    """
-    items, depth, start, quote = [], 0, 0, ""
-    for i, ch in enumerate(spec):
-        if quote:
-            if ch == quote:
-                quote = ""
-        elif ch in "'\"":
-            quote = ch
-        elif ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-        elif ch == "," and depth == 0:
-            items.append(spec[start:i])
-            start = i + 1
-    items.append(spec[start:])
-    return [item.strip() for item in items if item.strip()]
 
 
 def _split_path(body: str) -> tuple[str, str]:
@@ -148,7 +121,7 @@ def parse_plugin(item: str) -> PluginSpec:
     PluginSpec(path='/p/Amp.vst3', parameters={'gain_db': -3}, preset='/p/x.vstpreset', \
 plugin_name=None)
     """
-    from .spec import _literal  # the spec grammar's one reading of a literal value
+    from .spec import keyword_values  # the spec grammar's one reading of settings
 
     if not item.startswith(PREFIX):
         raise ParameterError(f"{item!r} is not a plugin item: {_USAGE}")
@@ -168,12 +141,7 @@ plugin_name=None)
             ) from None
         if not isinstance(call, ast.Call) or call.args:
             raise ParameterError(f"{item!r}: parameters must be given by keyword; {_USAGE}")
-        for kw in call.keywords:
-            if kw.arg is None:
-                raise ParameterError(f"{item!r}: **... is not allowed: name each parameter")
-            if kw.arg in values:
-                raise ParameterError(f"{name}: parameter {kw.arg!r} is given twice")
-            values[kw.arg] = _literal(kw.value, name, kw.arg)
+        values = keyword_values(call, name)
     host = {key: values.pop(key) for key in _HOST_KEYS if key in values}
     for key, value in host.items():
         if not isinstance(value, str) or not value:
@@ -294,7 +262,9 @@ def parse_with_plugins(spec: str, parse_builtin: Any) -> list[Any] | None:
     ``plugin:`` items are loaded with :func:`load`; each other item goes to ``parse_builtin``
     (:func:`~stylepedal.host.spec.parse_spec`, which it returns a list from).
     """
-    items = split_items(spec)
+    from .spec import split_top_level
+
+    items = split_top_level(spec)
     if not any(item.startswith(PREFIX) for item in items):
         return None
     plugins: list[Any] = []

@@ -60,19 +60,32 @@ _RANGES: dict[tuple[str, str], tuple[float, float]] = {
 
 
 
-def _split_top_level(text: str) -> list[str]:
-    """Split ``text`` at commas that are not inside brackets (types like ``Union[a, b]``)."""
-    parts, depth, start = [], 0, 0
+def split_top_level(text: str, *, brackets: tuple[str, str] = ("([{", ")]}")) -> list[str]:
+    """``text`` cut at the commas outside ``brackets`` (openers, closers) and quotes, each
+    item stripped: the items of a spec, or the parameters of a type like ``Union[a, b]``.
+
+    Examples
+    --------
+    >>> split_top_level('Gain(gain_db=-3), plugin:"/p/a, b.vst3"(mix=0.5), Reverb')
+    ['Gain(gain_db=-3)', 'plugin:"/p/a, b.vst3"(mix=0.5)', 'Reverb']
+    """
+    opening, closing = brackets
+    items, depth, start, quote = [], 0, 0, ""
     for i, ch in enumerate(text):
-        if ch in "([<":
+        if quote:
+            if ch == quote:
+                quote = ""
+        elif ch in "'\"":
+            quote = ch
+        elif ch in opening:
             depth += 1
-        elif ch in ")]>":
+        elif ch in closing:
             depth -= 1
         elif ch == "," and depth == 0:
-            parts.append(text[start:i])
+            items.append(text[start:i])
             start = i + 1
-    parts.append(text[start:])
-    return [p.strip() for p in parts if p.strip()]
+    items.append(text[start:])
+    return [item.strip() for item in items if item.strip()]
 
 
 def _plugin_classes() -> dict[str, type]:
@@ -118,7 +131,7 @@ def effect_parameters(name: str) -> dict[str, str]:
     match = re.match(r"__init__\((.*)\)\s*->", first)
     params: dict[str, str] = {}
     if match:
-        for part in _split_top_level(match.group(1)):
+        for part in split_top_level(match.group(1), brackets=("([<", ")]>")):
             pname, _, rest = part.partition(":")
             ptype = rest.split("=", 1)[0].strip().replace("pedalboard_native.", "")
             if pname.strip() != "self":
@@ -257,6 +270,18 @@ def _check_files(name: str, kwargs: dict[str, Any]) -> None:
         )
 
 
+def keyword_values(call: ast.Call, name: str) -> dict[str, Any]:
+    """The keyword arguments of ``call`` (an effect ``name``'s settings), each a literal."""
+    values: dict[str, Any] = {}
+    for kw in call.keywords:
+        if kw.arg is None:
+            raise ParameterError(f"{name}: **... is not allowed: name each parameter")
+        if kw.arg in values:
+            raise ParameterError(f"{name}: parameter {kw.arg!r} is given twice")
+        values[kw.arg] = _literal(kw.value, name, kw.arg)
+    return values
+
+
 def parse_spec(spec: str) -> list[Any]:
     """Build the pedalboard plugins a spec names, in order.
 
@@ -329,14 +354,7 @@ def parse_spec(spec: str) -> list[Any]:
                 f"{name}({ast.unparse(item.args[0])}): parameters must be given by keyword, "
                 f"allowed are {', '.join(effect_parameters(name)) or 'none'}"
             )
-        kwargs: dict[str, Any] = {}
-        for kw in item.keywords:
-            if kw.arg is None:
-                raise ParameterError(f"{name}(**...) is not allowed: name each parameter")
-            if kw.arg in kwargs:
-                raise ParameterError(f"{name}: parameter {kw.arg!r} is given twice")
-            kwargs[kw.arg] = _literal(kw.value, name, kw.arg)
-        plugins.append(_build(name, kwargs))
+        plugins.append(_build(name, keyword_values(item, name)))
     return plugins
 
 

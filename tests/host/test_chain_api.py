@@ -10,8 +10,8 @@ import pedalboard
 import pytest
 
 from stylepedal import BusyError, Chain, StyleTransfer
-from stylepedal.effect.engine.stft import MODEL_BINS
 from stylepedal.errors import ParameterError
+from tests.helpers import BlockingTransform
 from tests.tolerances import IDENTITY_ATOL, STREAM_ATOL
 
 SR = 48000
@@ -117,24 +117,8 @@ def test_a_change_of_items_restarts_the_stream_with_its_latency():
     assert int(np.argmax(chain(x, SR, reset=False)[0])) == 10
 
 
-class _Blocking:
-    model_bins = MODEL_BINS
-
-    def __init__(self) -> None:
-        self.entered = threading.Event()
-        self.release = threading.Event()
-
-    def new_state(self, channels: int) -> None:
-        return None
-
-    def __call__(self, frames: np.ndarray, state: None) -> np.ndarray:
-        self.entered.set()
-        assert self.release.wait(30)
-        return frames
-
-
 def test_a_second_thread_gets_a_typed_error(rng):
-    tf = _Blocking()
+    tf = BlockingTransform()
     chain = Chain([StyleTransfer(tf)])
     x = rng.uniform(-0.5, 0.5, (1, 4800)).astype(np.float32)
     worker = threading.Thread(target=lambda: chain(x, SR))

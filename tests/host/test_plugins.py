@@ -21,9 +21,8 @@ from stylepedal.host.plugins import (
     configure,
     parse_plugin,
     reported_latency,
-    split_items,
 )
-from stylepedal.host.spec import format_spec, parse_spec
+from stylepedal.host.spec import format_spec, parse_spec, split_top_level
 from tests.tolerances import IDENTITY_ATOL, STREAM_ATOL
 
 SR = 48000
@@ -56,7 +55,7 @@ def test_plugin_items_parse(item, expected):
 
 def test_items_split_outside_quotes_and_brackets():
     spec = 'Gain(gain_db=-3), plugin:"/p/a, b.vst3"(x=1), plugin:/p/c.vst3(y=2, z=3), Reverb'
-    assert split_items(spec) == [
+    assert split_top_level(spec) == [
         "Gain(gain_db=-3)", 'plugin:"/p/a, b.vst3"(x=1)', "plugin:/p/c.vst3(y=2, z=3)", "Reverb"
     ]
 

@@ -18,7 +18,7 @@ from stylepedal.errors import ParameterError
 from stylepedal.host.chain import Chain
 from stylepedal.host.live import MAX_BLOCKSIZE, LiveEngine
 from stylepedal.host.spec import MAX_IMPULSE_RESPONSE_SECONDS, parse_spec
-from tests.host.live.conftest import _start_jackd
+from tests.host.live.conftest import start_jackd, stop_jackd
 from tests.hostile._processes import ROOT, start_cli, write_tone
 
 
@@ -95,7 +95,7 @@ def jack_env(tmp_path_factory):
     os.environ.update(env)  # jackd and jack_wait take the server's name from it
     log = open(tmp_path_factory.mktemp("jack") / "jackd.log", "w")  # noqa: SIM115
     try:
-        proc = _start_jackd(env["JACK_DEFAULT_SERVER"], log)
+        proc = start_jackd(env["JACK_DEFAULT_SERVER"], log)
     finally:
         for key, value in saved.items():
             if value is None:
@@ -105,13 +105,7 @@ def jack_env(tmp_path_factory):
     try:
         yield env
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-        log.close()
+        stop_jackd(proc, log)
 
 
 @pytest.mark.live

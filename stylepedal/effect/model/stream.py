@@ -177,12 +177,7 @@ def parameter_count(config: Mapping[str, Any]) -> int:
 def check_weights(weights: Mapping[str, Any], config: Mapping[str, Any]) -> None:
     """Raise CacheError unless ``weights`` has exactly the tensors of ``config``'s network,
     every value finite."""
-    expected = weight_shapes(config)
-    if set(weights) != set(expected):
-        raise CacheError(
-            f"model weights do not match the network shape in their config: tensors "
-            f"{sorted(weights)[:12]}, expected {sorted(expected)}"
-        )
+    expected = _expected_tensors(weights, config)
     for name, shape in expected.items():
         if tuple(np.shape(weights[name])) != shape:
             raise CacheError(
@@ -252,15 +247,23 @@ def _read_header(data: bytes) -> tuple[dict[str, Any], int]:
     return header, 8 + size
 
 
+def _expected_tensors(
+    names: Mapping[str, Any], config: Mapping[str, Any]
+) -> dict[str, tuple[int, ...]]:
+    """The network's tensor shapes, after checking ``names`` holds exactly its tensors."""
+    expected = weight_shapes(config)
+    if set(names) != set(expected):
+        raise CacheError(
+            f"model weights do not match the network shape in their config: tensors "
+            f"{sorted(names)[:12]}, expected {sorted(expected)}"
+        )
+    return expected
+
+
 def _check_layout(header: Mapping[str, Any], config: Mapping[str, Any], n_bytes: int) -> None:
     """The header's tensors are exactly the network's, of a float dtype and the right shapes,
     each with the bytes its shape needs inside the file."""
-    expected = weight_shapes(config)
-    if set(header) != set(expected):
-        raise CacheError(
-            f"model weights do not match the network shape in their config: tensors "
-            f"{sorted(header)[:12]}, expected {sorted(expected)}"
-        )
+    expected = _expected_tensors(header, config)
     for name, shape in expected.items():
         info = header[name]
         dtype = info.get("dtype") if isinstance(info, dict) else None

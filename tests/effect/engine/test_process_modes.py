@@ -12,9 +12,8 @@ import pytest
 
 from stylepedal import BusyError, StyleTransfer
 from stylepedal.effect.engine._process import DEFAULT_BUFFER_SIZE, Exclusive
-from stylepedal.effect.engine.stft import MODEL_BINS
 from tests.effect.engine.test_effect import RecurrentTransform
-from tests.helpers import GainTransform
+from tests.helpers import BlockingTransform, GainTransform
 from tests.tolerances import IDENTITY_ATOL, STREAM_ATOL
 
 RATES = [22050, 44100, 48000, 96000]
@@ -127,27 +126,9 @@ def test_beyond_its_output_a_call_needs_the_same_memory_however_long(reset, rng)
     assert short < 2**24
 
 
-class _Blocking:
-    """A transform that waits inside the model until released: a call that is surely running."""
-
-    model_bins = MODEL_BINS
-
-    def __init__(self) -> None:
-        self.entered = threading.Event()
-        self.release = threading.Event()
-
-    def new_state(self, channels: int) -> None:
-        return None
-
-    def __call__(self, frames: np.ndarray, state: None) -> np.ndarray:
-        self.entered.set()
-        assert self.release.wait(30)
-        return frames
-
-
 @pytest.mark.parametrize("reset", [True, False])
 def test_a_second_thread_gets_a_typed_error_at_once(reset, rng):
-    tf = _Blocking()
+    tf = BlockingTransform()
     fx = StyleTransfer(tf)
     x = rng.uniform(-0.5, 0.5, 4800).astype(np.float32)
     out: list[np.ndarray] = []

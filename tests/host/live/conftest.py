@@ -18,7 +18,7 @@ JACK_RATE = 48000
 JACK_PERIOD = 128
 
 
-def _start_jackd(name: str, log) -> subprocess.Popen:
+def start_jackd(name: str, log) -> subprocess.Popen:
     base = ["-d", "dummy", "-r", str(JACK_RATE), "-p", str(JACK_PERIOD), "-C", "2", "-P", "2"]
     # Real-time first (as root it is allowed); without it if the system refuses.
     for prefix in (["-R", "-P", "70"], []):
@@ -34,6 +34,17 @@ def _start_jackd(name: str, log) -> subprocess.Popen:
     raise RuntimeError(f"jackd did not come up; see {log.name}")
 
 
+
+def stop_jackd(proc: subprocess.Popen, log) -> None:
+    """Stop a server :func:`start_jackd` started, and close its log."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+    log.close()
+
 @pytest.fixture(scope="session")
 def jack_server(tmp_path_factory):
     """Yield the name of a running JACK dummy server; PortAudio is initialised against it."""
@@ -44,7 +55,7 @@ def jack_server(tmp_path_factory):
     os.environ["JACK_DEFAULT_SERVER"] = name
     os.environ["JACK_NO_AUDIO_RESERVATION"] = "1"
     log = open(tmp_path_factory.mktemp("jack") / "jackd.log", "w")  # noqa: SIM115
-    proc = _start_jackd(name, log)
+    proc = start_jackd(name, log)
     import sounddevice as sd
 
     sd._terminate()
@@ -53,13 +64,7 @@ def jack_server(tmp_path_factory):
         yield name
     finally:
         sd._terminate()
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-        log.close()
+        stop_jackd(proc, log)
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
