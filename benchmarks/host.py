@@ -35,6 +35,7 @@ thread settings the benchmark was started with. Then two such tracks at once wit
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -146,6 +147,53 @@ class JackLog:
         data = self.path.read_bytes()
         text, self.offset = data[self.offset :].decode(errors="replace"), len(data)
         return jack_log_counts(text)
+
+
+@contextlib.contextmanager
+def jack_server(name: str):
+    """A JACK dummy server ``name`` for the block; yields its :class:`JackLog` (``.path``)."""
+    log_path = Path(tempfile.mkdtemp(prefix="stylepedal-jack-")) / "jackd.log"
+    proc = start_jack(name, log_path)
+    try:
+        yield JackLog(log_path)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def sounddevice_on_jack():
+    """PortAudio restarted so that it sees the server :func:`start_jack` named; its JACK
+    client leaves the server at the end of the block."""
+    import sounddevice as sd
+
+    sd._terminate()
+    sd._initialize()
+    try:
+        yield
+    finally:
+        sd._terminate()
+
+
+# The MIDI phases: an idle port, then floods on it; their xruns compare with the idle one's.
+FLOOD_PHASES = (("midi_idle_port", None), ("midi_flood_20k", "cc"),
+                ("midi_flood_sysex", "sysex"))
+
+
+def flood_group() -> list:
+    """The MIDI phases as a group for :func:`take_turns`."""
+    return [(key, live_with_midi_flood, (kind,)) for key, kind in FLOOD_PHASES]
+
+
+def take_turns(group: list, seconds: float, make_effect, log: JackLog, repeats: int) -> dict:
+    """Run each ``(key, run, extra)`` of ``group`` for ``seconds``, in turns, ``repeats``
+    times (the machine's own glitches come and go over minutes); each key's runs combined."""
+    runs: dict = {key: [] for key, _, _ in group}
+    for _ in range(repeats):
+        for key, run, extra in group:
+            runs[key].append(run(seconds, make_effect, *extra))
+            runs[key][-1]["jack_log"] = log.since_last()
+    return {key: combine(r) for key, r in runs.items()}
 
 
 def pick_effect():
@@ -486,15 +534,8 @@ def main() -> int:
                     "chain": "Compressor(threshold_db=-20, ratio=3) -> effect -> "
                              "Reverb(room_size=0.3)",
                     "machine": {"cpus": os.cpu_count(), "load_avg_1m": os.getloadavg()[0]}}
-    jack_log = Path(tempfile.mkdtemp(prefix="stylepedal-jack-")) / "jackd.log"
-    proc = start_jack(f"stylepedal-bench-{os.getpid()}", jack_log)
-    log = JackLog(jack_log)
-    try:
-        import sounddevice as sd
-
-        sd._terminate()
-        sd._initialize()
-        try:
+    with jack_server(f"stylepedal-bench-{os.getpid()}") as log:
+        with sounddevice_on_jack():
             log.since_last()  # the server's start-up
             report["live"] = live(args.seconds, make_effect)
             report["live"]["jack_log"] = log.since_last()
@@ -502,32 +543,18 @@ def main() -> int:
                 report["live_default_stylenet"] = live(args.stylenet_seconds,
                                                        default_stylenet_effect)
                 report["live_default_stylenet"]["jack_log"] = log.since_last()
-            # The machine's own glitches come and go over minutes: the runs to compare take
-            # turns, --repeats times, and are summed.
-            phases: list = []
             if args.panel_seconds > 0:
                 # the same chain without and then with the panel open and polled
-                phases.append([("live_panel_reference", live, ()),
-                               ("live_panel", live_with_panel, ())])
+                report.update(take_turns(
+                    [("live_panel_reference", live, ()), ("live_panel", live_with_panel, ())],
+                    args.panel_seconds / args.repeats, make_effect, log, args.repeats))
             if args.flood_seconds > 0:
-                phases.append([(key, live_with_midi_flood, (kind,)) for key, kind in (
-                    ("midi_idle_port", None), ("midi_flood_20k", "cc"),
-                    ("midi_flood_sysex", "sysex"))])
-            for group in phases:
-                seconds = (args.panel_seconds if group[0][0] == "live_panel_reference"
-                           else args.flood_seconds) / args.repeats
-                runs: dict = {key: [] for key, _, _ in group}
-                for _ in range(args.repeats):
-                    for key, run, extra in group:
-                        runs[key].append(run(seconds, make_effect, *extra))
-                        runs[key][-1]["jack_log"] = log.since_last()
-                report.update({key: combine(r) for key, r in runs.items()})
+                report.update(take_turns(flood_group(), args.flood_seconds / args.repeats,
+                                         make_effect, log, args.repeats))
             if args.baseline_seconds > 0:
                 report["live_empty_chain_baseline"] = live(args.baseline_seconds, make_effect,
                                                            empty=True)
                 report["live_empty_chain_baseline"]["jack_log"] = log.since_last()
-        finally:
-            sd._terminate()  # PortAudio's JACK client leaves the server
         if args.baseline_seconds > 0:
             time.sleep(1.0)
             log.since_last()
@@ -538,11 +565,8 @@ def main() -> int:
                 "jack_log": log.since_last(),
                 "vm_steal_ms": _steal_since(steal0),
             }
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
     report["jack_driver_xrun_lines"] = sum(
-        "XRun" in line for line in jack_log.read_text(errors="replace").splitlines()
+        "XRun" in line for line in log.path.read_text(errors="replace").splitlines()
     )
     started = time.perf_counter()
     child = subprocess.run(

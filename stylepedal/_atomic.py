@@ -16,6 +16,7 @@ left as it was.
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import stat
 import tempfile
@@ -33,6 +34,7 @@ __all__ = [
     "check_regular_file",
     "current_umask",
     "fsync_dir",
+    "temp_outputs",
 ]
 
 _UMASK_LOCK = threading.Lock()
@@ -123,9 +125,8 @@ def atomic_output(
         raise error(f"{str(target)!r} is a folder: give a file name")
     folder = target.parent if str(target.parent) else Path(".")
     try:
-        fd, tmp_name = tempfile.mkstemp(
-            prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=folder
-        )
+        prefix, suffix = _temp_affixes(target)
+        fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=folder)
     except OSError as exc:
         raise _write_error(error, target, exc) from exc
     os.close(fd)
@@ -150,6 +151,29 @@ def atomic_output(
         tmp.unlink(missing_ok=True)
         raise
     fsync_dir(folder)
+
+
+def temp_outputs(path: str | os.PathLike[str]) -> list[Path]:
+    """The temporary files :func:`atomic_output` is writing for ``path`` (in any process):
+    what a writer killed outright (SIGKILL) leaves behind for its parent to remove.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "a.wav"
+    >>> with atomic_output(target) as tmp:
+    ...     temp_outputs(target) == [tmp]
+    True
+    """
+    target = Path(path)
+    prefix, suffix = _temp_affixes(target)
+    folder = target.parent if str(target.parent) else Path(".")
+    return sorted(folder.glob(f"{glob.escape(prefix)}*{glob.escape(suffix)}"))
+
+
+def _temp_affixes(target: Path) -> tuple[str, str]:
+    # hidden, and ending in the target's suffix (writers pick the format by extension)
+    return f".{target.stem}.", f".tmp{target.suffix}"
 
 
 def _write_error(error: type[Exception], target: Path, exc: OSError) -> Exception:

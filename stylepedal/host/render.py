@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from .._atomic import atomic_output, check_output_target
+from .._atomic import atomic_output, check_output_target, temp_outputs
 from .._memory import keep_freed_memory
 from .._threads import single_threaded_math
 from .._validate import check_int_range, check_positive_int
@@ -518,6 +518,7 @@ def _run_jobs(
     each)."""
     import threading
     from collections import deque
+    from concurrent.futures.process import BrokenProcessPool
 
     todo = deque(range(len(pairs)))
     lock = threading.Lock()
@@ -550,6 +551,11 @@ def _run_jobs(
                 future = pool.submit(_render_job, chain_args, *pairs[i],
                                      options(i, parallel=True))
                 done(i, future.result(), None)
+            except BrokenProcessPool:
+                if stopping.is_set():
+                    return
+                done(i, None, _worker_died(*pairs[i]))
+                return  # the pool takes no more work: this process renders the rest
             except BaseException as exc:  # report every file, then raise the first error
                 if stopping.is_set():
                     return
@@ -572,3 +578,15 @@ def _run_jobs(
     if errors:
         raise errors[min(errors)]
     return [r for r in results if r is not None]
+
+
+def _worker_died(src: Path, dst: Path) -> AudioFileError:
+    """The error for a file whose worker process died mid-render (killed from outside, or by
+    the kernel for lack of memory): it could not remove its own temporary output, so it goes
+    here."""
+    for tmp in temp_outputs(dst):
+        tmp.unlink(missing_ok=True)
+    return AudioFileError(
+        f"{str(src)!r}: the worker process rendering it died (killed by a signal, or for "
+        f"lack of memory); {str(dst)!r} was not written"
+    )

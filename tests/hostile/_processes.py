@@ -68,6 +68,20 @@ def children(pid: int) -> list[int]:
     return found
 
 
+def pool_workers(pid: int) -> list[int]:
+    """The process-pool workers among ``pid``'s children (not multiprocessing's resource
+    tracker): spawned processes run ``spawn_main``."""
+    found = []
+    for child in children(pid):
+        try:
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"spawn_main" in cmdline:
+            found.append(child)
+    return found
+
+
 def running(pid: int) -> bool:
     """True while ``pid`` exists and is not a zombie."""
     try:

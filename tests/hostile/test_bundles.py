@@ -2,131 +2,39 @@
 network configs, shapes and non-finite weights are refused before anything is allocated for
 them, and zip members are read in bounded memory whatever their headers say.
 
-The builders below wrap crafted contents in consistent hashes (so only a check of the contents
-can refuse them) and write raw zips byte by byte (so sizes may lie and names may repeat)."""
+The builders (``_forge``) wrap crafted contents in consistent hashes (so only a check of the
+contents can refuse them) and write raw zips byte by byte (so sizes may lie and names may
+repeat)."""
 
 from __future__ import annotations
 
-import json
-import struct
 import tracemalloc
 import warnings
-import zipfile
-import zlib
-from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
-from safetensors.numpy import save as st_save
 
-from stylepedal.effect.model.stream import FORMAT, FORMAT_VERSION, weight_shapes
+from stylepedal.effect.model.stream import weight_shapes
 from stylepedal.errors import CacheError, PresetError
 from stylepedal.presets import load as load_mod
-from stylepedal.presets._io import sha256_bytes
-from stylepedal.presets.cache import make_meta, meta_to_bytes
 from stylepedal.presets.format import Preset
 from stylepedal.presets.load import effect_from_preset, transform_from_preset
-from stylepedal.presets.store import Store, factory_dir
+from stylepedal.presets.store import Store
 
-#: A small, valid style network config; crafted ones start from it.
-NETWORK: dict[str, Any] = {
-    "format": FORMAT, "format_version": FORMAT_VERSION, "n_bins": 6, "channels": 3,
-    "kernel_size": 2, "dilations": [1, 2], "leak": 0.1, "gate": False, "level_norm": False,
-    "colour": False,
-}
-
-
-def network_bytes(
-    network: dict[str, Any], *, fill: float | None = None, shapes: dict | None = None,
-    seed: int = 0,
-) -> bytes:
-    """Safetensors bytes of ``network`` (its config in the header, as ``StyleNet`` saves it):
-    random float16 weights of ``shapes`` (default: the config's own), or all ``fill``."""
-    rng = np.random.default_rng(seed)
-    shapes = shapes if shapes is not None else weight_shapes(network)
-    tensors = {
-        k: (np.full(shape, fill, np.float16) if fill is not None
-            else rng.standard_normal(shape).astype(np.float16))
-        for k, shape in shapes.items()
-    }
-    return st_save(tensors, metadata={"config": json.dumps(network, sort_keys=True)})
-
-
-def bundle_members(
-    name: str, key: str, weights: bytes, meta: dict[str, Any], *, version: int = 2
-) -> dict[str, bytes]:
-    """The members of a bundle of preset ``name`` claiming model ``key``, with every hash in
-    the manifest consistent: only a check of the contents themselves can refuse it."""
-    members = {
-        "preset.toml": Preset(name=name, model_key=key).to_toml().encode(),
-        "model.safetensors": weights,
-        "meta.json": meta_to_bytes({**meta, "key": key}),
-    }
-    manifest = {
-        "format_version": version, "kind": "stylepedal-preset-bundle", "name": name,
-        "model_key": key, "members": {k: sha256_bytes(v) for k, v in members.items()},
-    }
-    return {"manifest.json": json.dumps(manifest).encode(), **members}
-
-
-def crafted_members(name: str, key: str, weights: bytes, network: dict) -> dict[str, bytes]:
-    """A bundle whose model is ``weights`` of ``network``, filed under ``key`` (format 1, which
-    every stylepedal reads)."""
-    return bundle_members(name, key, weights, make_meta(key, weights, {"network": network}),
-                          version=1)
-
-
-def raw_zip(path: Path, entries: Sequence[tuple[str, bytes, int, int]]) -> Path:
-    """Write a zip of deflated members ``(name, raw deflate stream, crc32, declared size)``
-    exactly as given: nothing is checked, so sizes may lie and names may repeat."""
-    out, central = bytearray(), bytearray()
-    for name, stream, crc, size in entries:
-        encoded = name.encode()
-        offset = len(out)
-        out += struct.pack("<4sHHHHHIIIHH", b"PK\x03\x04", 20, 0, 8, 0, 0x21, crc,
-                           len(stream), size, len(encoded), 0) + encoded + stream
-        central += struct.pack("<4sHHHHHHIIIHHHHHII", b"PK\x01\x02", 20, 20, 0, 8, 0, 0x21,
-                               crc, len(stream), size, len(encoded), 0, 0, 0, 0, 0o644 << 16,
-                               offset) + encoded
-    eocd = struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, len(entries), len(entries),
-                       len(central), len(out), 0)
-    path.write_bytes(bytes(out + central + eocd))
-    return path
-
-
-def deflated(data: bytes) -> tuple[bytes, int, int]:
-    """``(raw deflate stream, crc32, size)`` of ``data``, for :func:`raw_zip`."""
-    c = zlib.compressobj(9, zlib.DEFLATED, -15)
-    return c.compress(data) + c.flush(), zlib.crc32(data), len(data)
-
-
-def write_bundle(path: Path, members: dict[str, bytes]) -> Path:
-    """A bundle of ``members`` (honest zip headers)."""
-    return raw_zip(path, [(name, *deflated(data)) for name, data in members.items()])
-
-
-def zeros_stream(n_bytes: int, chunk: int = 16 << 20) -> tuple[bytes, int]:
-    """A raw deflate stream of ``n_bytes`` zeros (a multiple of ``chunk``) built without
-    holding them: one fully flushed segment repeated, and the stream's crc32."""
-    c = zlib.compressobj(9, zlib.DEFLATED, -15)
-    zeros = bytes(chunk)
-    segment = c.compress(zeros) + c.flush(zlib.Z_FULL_FLUSH)
-    crc = 0
-    for _ in range(n_bytes // chunk):
-        crc = zlib.crc32(zeros, crc)
-    return segment * (n_bytes // chunk) + c.flush(), crc
-
+from ._forge import (
+    NETWORK,
+    bundle_members,
+    crafted_members,
+    deflated,
+    factory_model,
+    honest_members,
+    network_bytes,
+    raw_zip,
+    write_bundle,
+    zeros_stream,
+)
 
 # -- hijack -----------------------------------------------------------------------------------
-
-
-def _factory_model(name: str) -> tuple[str, bytes, dict[str, Any]]:
-    key = Store(factory=factory_dir()).get(name).model_key
-    folder = factory_dir()
-    weights = folder.joinpath(f"{key}.safetensors").read_bytes()
-    return key, weights, json.loads(folder.joinpath(f"{key}.json").read_bytes())
 
 
 def _play(store: Store, name: str) -> np.ndarray:
@@ -145,8 +53,8 @@ def clean_transforms():
 
 @pytest.mark.parametrize("version", [1, 2])
 def test_bundle_claiming_a_factory_key_cannot_hijack_it(tmp_path, version, clean_transforms):
-    organ_key, organ_weights, _ = _factory_model("Organ")
-    _, fuzz_weights, fuzz_meta = _factory_model("Fuzz")
+    organ_key, organ_weights, _ = factory_model("Organ")
+    _, fuzz_weights, fuzz_meta = factory_model("Fuzz")
     bundle = write_bundle(tmp_path / "innocent.zip", bundle_members(
         "Innocent", organ_key, fuzz_weights, fuzz_meta, version=version))
     store = Store(tmp_path / "home")
@@ -170,8 +78,8 @@ def test_bundle_claiming_a_factory_key_cannot_hijack_it(tmp_path, version, clean
 
 def test_factory_model_is_never_read_from_the_cache(tmp_path, clean_transforms):
     """A store an older stylepedal let a bundle plant Fuzz's weights under Organ's key in."""
-    organ_key, organ_weights, _ = _factory_model("Organ")
-    _, fuzz_weights, fuzz_meta = _factory_model("Fuzz")
+    organ_key, organ_weights, _ = factory_model("Organ")
+    _, fuzz_weights, fuzz_meta = factory_model("Fuzz")
     store = Store(tmp_path / "home")
     organ = _play(store, "Organ")
     store.cache.put_verified(organ_key, fuzz_weights, {**fuzz_meta, "key": organ_key})
@@ -266,16 +174,6 @@ def test_non_finite_weights_are_refused(tmp_path, fill):
 # -- zip archives -----------------------------------------------------------------------------
 
 
-def _honest_members(tmp_path: Path) -> dict[str, bytes]:
-    source = Store(tmp_path / "source")
-    return {name: data for name, data in _read_zip(source.export("Organ", tmp_path / "o.zip"))}
-
-
-def _read_zip(path: Path) -> list[tuple[str, bytes]]:
-    with zipfile.ZipFile(path) as zf:
-        return [(i.filename, zf.read(i)) for i in zf.infolist()]
-
-
 _GIB = 1 << 30
 
 
@@ -289,7 +187,7 @@ def test_zip_member_of_a_gib_is_refused_in_bounded_memory(tmp_path, gib_of_zeros
     """A weights member holding 1 GiB of zeros (1 MB on disk): declared 620 KB (a lie) or
     1 GiB (the truth), it is refused after inflating at most the cap."""
     stream, crc = gib_of_zeros
-    members = _honest_members(tmp_path)
+    members = honest_members(tmp_path)
     entries = [(n, *deflated(d)) for n, d in members.items() if n != "model.safetensors"]
     entries.append(("model.safetensors", stream, crc, declared))
     bundle = raw_zip(tmp_path / "bomb.zip", entries)
@@ -309,8 +207,8 @@ def test_zip_member_of_a_gib_is_refused_in_bounded_memory(tmp_path, gib_of_zeros
 def test_repeated_member_names_are_refused(tmp_path):
     """Two ``model.safetensors``, the manifest hashing the last: a reader taking the first
     would play what nobody checked."""
-    members = _honest_members(tmp_path)
-    _, fuzz_weights, _ = _factory_model("Fuzz")
+    members = honest_members(tmp_path)
+    _, fuzz_weights, _ = factory_model("Fuzz")
     entries = [("model.safetensors", *deflated(fuzz_weights))]
     entries += [(n, *deflated(d)) for n, d in members.items()]
     bundle = raw_zip(tmp_path / "dup.zip", entries)

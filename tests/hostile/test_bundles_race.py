@@ -18,7 +18,7 @@ import pytest
 from stylepedal.errors import PresetError
 from stylepedal.presets.format import Preset
 from stylepedal.presets.store import Store
-from tests.hostile.test_bundles import _factory_model, bundle_members, write_bundle
+from tests.hostile._forge import bundle_members, factory_model, write_bundle
 
 SLOW_WRITE_SECONDS = 0.5
 
@@ -44,7 +44,7 @@ except Exception as exc:
 def _bundle(tmp_path: Path, name: str) -> Path:
     """An honest bundle of the factory Vibes model named ``name``, in format 1 (as every
     stylepedal reads)."""
-    key, weights, meta = _factory_model("Vibes")
+    key, weights, meta = factory_model("Vibes")
     return write_bundle(tmp_path / f"{name}-{len(list(tmp_path.iterdir()))}.zip",
                         bundle_members(name, key, weights, meta, version=1))
 

@@ -4,7 +4,6 @@ header claims more frames than it holds is refused, saying both numbers."""
 from __future__ import annotations
 
 import os
-import struct
 import sys
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from stylepedal.audio_io import read_audio
 from stylepedal.errors import AudioFileError
 from stylepedal.host.cli import main
 
+from ._forge import lying_wav
 from ._util import clean_failure, cli, tone
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs (POSIX)")
@@ -45,18 +45,8 @@ def test_a_fifo_in_the_store_is_skipped_with_a_warning(tmp_path):
     assert proc.returncode == 0, proc.stderr
 
 
-def _lying_wav(path: Path, frames_claimed: int) -> Path:
-    """A real 16-bit WAV of 3 s whose data chunk claims ``frames_claimed`` frames."""
-    tone(path, seconds=3.0, channels=2, bit_depth=16)  # 576 KB
-    data = bytearray(path.read_bytes())
-    at = data.find(b"data")
-    data[at + 4:at + 8] = struct.pack("<I", min(frames_claimed * 4, 0xFFFFFFFF))
-    path.write_bytes(bytes(data))
-    return path
-
-
 def test_a_header_claiming_a_billion_frames_is_refused(tmp_path, capsys):
-    src = _lying_wav(tmp_path / "lie.wav", 10**9)
+    src = lying_wav(tmp_path / "lie.wav", 10**9)
     assert 500_000 < src.stat().st_size < 600_000
     assert main(["render", str(src), str(tmp_path / "o.wav"), "--preset", "Organ",
                  "--no-progress"]) == 2

@@ -11,6 +11,7 @@ import pytest
 
 from tests.hostile._processes import (
     children,
+    pool_workers,
     running,
     start_cli,
     temp_files,
@@ -85,6 +86,23 @@ def test_a_worker_dies_with_its_killed_parent_and_never_publishes(inputs, tmp_pa
     names = [p.name for p in out.iterdir()]
     assert "a.wav" not in names and "b.wav" not in names, names
     assert [p.name for p in temp_files(out) if p.name.startswith(".a.")] == []
+
+
+def test_a_worker_killed_from_outside_is_one_clear_error(inputs, tmp_path):
+    """The parent lives on: it finishes its own file, removes the dead worker's temporary
+    file and names the file that worker was rendering."""
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = _render(inputs, out, "--jobs", "2")
+    wait_for_temp_files(proc, out, 2)
+    (worker,) = pool_workers(proc.pid)
+    os.kill(worker, signal.SIGKILL)  # the OOM killer's way: no cleanup in the worker
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 2, err
+    assert "Traceback" not in err and "BrokenProcessPool" not in err
+    last = err.strip().splitlines()[-1]
+    assert "a.wav" in last and "worker process rendering it died" in last, err
+    assert sorted(p.name for p in out.iterdir()) == ["b.wav"], err
 
 
 def test_ctrl_c_with_jobs_prints_no_traceback(inputs, tmp_path):

@@ -13,14 +13,8 @@ from stylepedal.host.cli import main
 from stylepedal.host.spec import parse_spec
 from stylepedal.presets.cache import meta_from_bytes
 
+from ._forge import HOSTILE_PRESETS
 from ._util import clean_failure, cli, tone
-
-KEY = "0" * 64
-HEADER = f'format_version = 1\nname = "Bad"\nmodel_key = "{KEY}"\n'
-HOSTILE_PRESETS = {
-    "401-digit mix": HEADER + "[effect]\nmix = " + "9" * 401 + "\n",
-    "5000-level array": HEADER + "[training]\nx = " + "[" * 5000 + "]" * 5000 + "\n",
-}
 
 
 def _home() -> Path:
