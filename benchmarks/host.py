@@ -20,8 +20,10 @@ Control surfaces: ``live_panel`` runs the same chain with ``--panel`` open while
 process polls ``GET /api/state`` at 50 Hz and posts a mix change every second, beside
 ``live_panel_reference`` (the same run without the panel) for ``--panel-seconds``; then a MIDI
 controller process on a JACK MIDI port, idle (``midi_idle_port``), flooding 20k msg/s of CCs,
-notes, clock and unmapped program changes (``midi_flood_20k``), and 20k msg/s of SysEx garbage
-and stray bytes (``midi_flood_sysex``), ``--flood-seconds`` each. The runs to compare take
+notes, clock and unmapped program changes (``midi_flood_20k``), the same flood sent to a port
+the run does not listen to (``midi_flood_20k_unheard``: what the flood costs the machine without
+stylepedal's handling), and 20k msg/s of SysEx garbage and stray bytes (``midi_flood_sysex``),
+``--flood-seconds`` each. The runs to compare take
 turns ``--repeats`` times (the machine's own glitches come and go) and are summed.
 
 Offline: a generated 4-minute stereo 48 kHz track rendered through the same chain (and, with a
@@ -176,8 +178,8 @@ def sounddevice_on_jack():
 
 
 # The MIDI phases: an idle port, then floods on it; their xruns compare with the idle one's.
-FLOOD_PHASES = (("midi_idle_port", None), ("midi_flood_20k", "cc"),
-                ("midi_flood_sysex", "sysex"))
+FLOOD_PHASES = (("midi_idle_port", None), ("midi_flood_20k_unheard", "cc-unheard"),
+                ("midi_flood_20k", "cc"), ("midi_flood_sysex", "sysex"))
 
 
 def flood_group() -> list:
@@ -345,28 +347,47 @@ def live_with_panel(seconds: float, make_effect) -> dict:
 
 def live_with_midi_flood(seconds: float, make_effect, kind: str | None) -> dict:
     """The live run with a MIDI controller process on a JACK MIDI port: idle (``kind`` None),
-    a 20k msg/s flood (``"cc"``) or SysEx garbage (``"sysex"``) at 20k msg/s."""
+    a 20k msg/s flood (``"cc"``) or SysEx garbage (``"sysex"``) at 20k msg/s. With
+    ``"cc-unheard"`` the flood goes to a port nobody listens to while the live run listens to
+    an idle one: the flood's cost to the machine (sender, JACK) without stylepedal's handling."""
+    flood = kind.removesuffix("-unheard") if kind else None
+    heard = kind == flood
     port = f"sp-bench-{kind or 'idle'}"
-    rate = 20000 if kind else 1
-    proc = subprocess.Popen(
-        [sys.executable, __file__, "--midi-flood", port, kind or "cc", str(rate),
-         str(seconds - 1.0)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
+
+    def controller(name: str, what: str | None) -> subprocess.Popen:
+        proc = subprocess.Popen(
+            [sys.executable, __file__, "--midi-flood", name, what or "cc",
+             str(20000 if what else 1), str(seconds - 1.0)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        procs.append(proc)
         assert proc.stdout.readline().strip() == "ready"
+        return proc
+
+    procs: list[subprocess.Popen] = []
+    try:
+        flooder = controller(port if heard else "sp-bench-elsewhere", flood)
+        if not heard:
+            controller(port, None)  # the idle port the live run listens to
 
         def go(engine, loader):
-            proc.stdin.write("go\n")
-            proc.stdin.flush()
+            for proc in procs:
+                proc.stdin.write("go\n")
+                proc.stdin.flush()
 
         result = live(seconds, make_effect, midi_port=port, midi_backend="jack",
                       on_started=go)
-        result["sent"] = json.loads(proc.stdout.readline())["sent"]
-        proc.stdin.close()  # the controller leaves after the run: leaving glitches JACK
-        proc.wait(timeout=10)
+        result["sent"] = json.loads(flooder.stdout.readline())["sent"]
+        for proc in procs:
+            proc.stdin.close()  # the controller leaves after the run: leaving glitches JACK
+            proc.wait(timeout=10)
     finally:
-        proc.kill()
-        proc.wait(timeout=10)
-    result["flood"] = f"{kind} at {rate} msg/s" if kind else "idle port"
+        for proc in procs:
+            proc.kill()
+            proc.wait(timeout=10)
+    if flood is None:
+        result["flood"] = "idle port"
+    else:
+        result["flood"] = f"{flood} at 20000 msg/s" + ("" if heard else " to another port")
     return result
 
 
