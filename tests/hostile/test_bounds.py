@@ -146,5 +146,6 @@ def test_the_reliability_benchmark_replays_the_caps_and_prints_json(tmp_path):
     assert report["cases_run"] == 2 and report["cases_ok"] == 2, report
     assert [c["name"] for c in report["cases"]] == ["ir_cap", "blocksize_cap"]
     assert report["summary"] == {"cases_run": 2, "cases_ok": 2, "floods_add_xruns": None,
+                                 "flood_handling_adds_xruns": None,
                                  "floods_rule": "not named in --only"}
     assert "--no-floods" in usage and "--flood-seconds" in usage
