@@ -61,7 +61,6 @@ def train_preset(
     ``content_paths`` are extra content clips (e.g. a DI recording of the player's guitar);
     they change the model, so their hashes are part of its cache key.
     """
-    from ..audio_io import read_audio
     from ..effect.model.excerpts import read_style
     from ..effect.model.train import TrainConfig, train_style
     from ._io import sha256_file
@@ -71,9 +70,9 @@ def train_preset(
 
     name = check_name(name)
     config = config if config is not None else TrainConfig()
-    # a long style file is read as the excerpts training uses: bounded memory
+    # a long style or content file is read as the excerpts training uses: bounded memory
     styles = [clip for p in style_paths for clip in read_style(p, name="style")]
-    contents = [read_audio(p, mono=True, name="content") for p in content_paths]
+    contents = [clip for p in content_paths for clip in read_style(p, name="content")]
     key = model_key(styles, config, [sha256_file(p) for p in content_paths])
     store = store if store is not None else Store()
     sources = tuple(

@@ -73,3 +73,27 @@ def test_training_on_a_long_array_uses_its_excerpts(tmp_path):
     expected = colour_target(excerpts)
     assert not np.allclose(expected, colour_target([prepare_style(long, rate)]))
     np.testing.assert_allclose(net.colour_target.numpy(), expected, rtol=1e-6, atol=1e-12)
+
+
+def test_a_long_content_file_is_read_as_its_excerpts(tmp_path, monkeypatch):
+    from stylepedal.effect.model import train as model_train
+    from stylepedal.presets.store import Store
+    from stylepedal.presets.train import train_preset
+
+    style = _long_style(tmp_path / "style.wav", seconds=5)
+    content = _long_style(tmp_path / "content.wav")
+    seen = {}
+
+    def capture(styles, config, *, content_clips=None, progress=True):
+        seen["content"] = content_clips
+        raise KeyboardInterrupt  # the clips are what this test is about, not the training
+
+    monkeypatch.setattr(model_train, "train_style", capture)
+    try:
+        train_preset("Long DI", [style], content_paths=[content], store=Store(tmp_path / "home"),
+                     progress=False)
+    except KeyboardInterrupt:
+        pass
+    clips = seen["content"]
+    assert [(a.size, r) for a, r in clips] == [(n, RATE) for _, n in
+                                               style_excerpts(LONG_SECONDS * RATE, RATE)]

@@ -1,4 +1,5 @@
-"""Long style recordings in bounded memory: training hears evenly spread excerpts of them.
+"""Long style (and content) recordings in bounded memory: training hears evenly spread
+excerpts of them.
 
 A style's statistics (its long-term spectrum and the Gram matrices of its features) are
 averages: a minute of a recording, spread over all of it, gives them as well as an hour does,
@@ -58,8 +59,9 @@ def style_excerpts(frames: int, sample_rate: int) -> list[tuple[int, int]]:
 def read_style(
     path: str | os.PathLike[str], *, name: str = "style"
 ) -> list[tuple[np.ndarray, int]]:
-    """A style file as training uses it: mono ``(audio, sample_rate)`` clips, the whole file
-    if it is short, else its excerpts (:func:`style_excerpts`), read one at a time.
+    """A style file as training uses it (a content file too, ``name="content"``): mono
+    ``(audio, sample_rate)`` clips, the whole file if it is short, else its excerpts
+    (:func:`style_excerpts`), read one at a time.
 
     Raises
     ------
