@@ -8,6 +8,7 @@ The terminal is put in cbreak mode (keys arrive unbuffered, signals still work) 
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import select
@@ -41,7 +42,10 @@ class KeyInput:
 
     @classmethod
     def open(cls, controls: Any, stream: Any = None) -> KeyInput | None:
-        """A KeyInput on ``stream`` (stdin) if it is a terminal, else None."""
+        """A KeyInput on ``stream`` (stdin) if it is a terminal, else None (also where the
+        terminal cannot be read a key at a time: no ``termios``, e.g. on Windows)."""
+        if importlib.util.find_spec("termios") is None:
+            return None
         stream = sys.stdin if stream is None else stream
         try:
             fd = stream.fileno()

@@ -4,7 +4,6 @@ zip members, and the store's lock file."""
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import time
 import zipfile
@@ -81,9 +80,10 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int, where: st
 
 @contextlib.contextmanager
 def store_lock(root: Path, timeout_seconds: float) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on the store folder ``root``: one writer of presets and
-    models at a time, across processes (the kernel drops it if a writer dies). Only writers
-    take it, never anything that plays audio.
+    """Hold an exclusive lock on the store folder ``root``: one writer of presets and models at
+    a time, across processes (the system drops it if a writer dies: ``flock`` on the folder on
+    POSIX, ``msvcrt.locking`` on a lock file in it on Windows). Only writers take it, never
+    anything that plays audio.
 
     Raises
     ------
@@ -93,22 +93,40 @@ def store_lock(root: Path, timeout_seconds: float) -> Iterator[None]:
     """
     try:
         root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(root, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        if os.name == "nt":
+            fd = os.open(root / ".lock", os.O_RDWR | os.O_CREAT)
+        else:
+            fd = os.open(root, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     except OSError as exc:
         raise PresetError(f"cannot lock the store {root}: {exc}") from exc
     try:
         deadline = time.monotonic() + timeout_seconds
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise PresetError(
-                        f"the store {root} is busy: another import or save has held its lock "
-                        f"for {timeout_seconds:g} s; try again"
-                    ) from None
-                time.sleep(0.02)
+        while not _try_lock(fd):
+            if time.monotonic() > deadline:
+                raise PresetError(
+                    f"the store {root} is busy: another import or save has held its lock "
+                    f"for {timeout_seconds:g} s; try again"
+                )
+            time.sleep(0.02)
         yield
     finally:
         os.close(fd)  # closing the only descriptor releases the lock
+
+
+def _try_lock(fd: int) -> bool:
+    """Take the exclusive lock on ``fd`` without waiting; False if another process holds it."""
+    if os.name == "nt":
+        import msvcrt
+
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
+        except OSError:
+            return False
+        return True
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
