@@ -66,13 +66,14 @@ def check_output_path(
     name: str = "output",
     inputs: Sequence[str | os.PathLike[str]] = (),
     overwrite: bool | None = None,
+    option: str = "--overwrite",
 ) -> Path:
     """Check that ``path`` can take an audio file (a known extension, an existing folder)
     before any slow work produces what goes in it.
 
     With ``inputs``, ``path`` must not be one of them (through links and other spellings
-    too); with ``overwrite=False`` it must not exist (see
-    :func:`stylepedal._atomic.check_output_target`).
+    too); with ``overwrite=False`` it must not exist (the error names ``option``, how to
+    replace it; see :func:`stylepedal._atomic.check_output_target`).
 
     Raises
     ------
@@ -92,7 +93,7 @@ def check_output_path(
         raise AudioFileError(f"output folder {str(folder)!r} does not exist")
     if inputs or overwrite is not None:
         check_output_target(p, inputs, overwrite=True if overwrite is None else overwrite,
-                            error=AudioFileError)
+                            error=AudioFileError, option=option)
     return p
 
 

@@ -33,11 +33,11 @@ from typing import Any
 
 import numpy as np
 
-from .._atomic import atomic_output, check_output_target, temp_outputs
+from .._atomic import atomic_output, temp_outputs
 from .._memory import keep_freed_memory
 from .._threads import single_threaded_math
 from .._validate import check_int_range, check_positive_int
-from ..audio_io import FORMATS, check_writable, open_audio, verify_written
+from ..audio_io import FORMATS, check_output_path, check_writable, open_audio, verify_written
 from ..errors import AudioFileError, ParameterError
 from ._rates import RateRestorer, at_processing_rate, resample
 from ._signals import Terminated, parent_alive, start_worker, stop_pool, worker_job
@@ -205,17 +205,9 @@ def render_file(
     chunk_frames = check_positive_int(chunk_frames, "chunk_frames")
     if channel_workers is not None and not isinstance(channel_workers, bool):
         raise ParameterError(f"channel_workers={channel_workers!r} must be True, False or None")
+    check_output_path(out_path, inputs=[in_path], overwrite=overwrite,
+                      option="--overwrite (overwrite=True)")
     suffix = out_path.suffix.lower()
-    if suffix not in FORMATS:
-        raise AudioFileError(
-            f"output {str(out_path)!r} has an unsupported format {suffix or '(none)'!r}: "
-            f"allowed are {', '.join(FORMATS)}"
-        )
-    folder = out_path.parent if str(out_path.parent) else Path(".")
-    if not folder.is_dir():
-        raise AudioFileError(f"output folder {str(folder)!r} does not exist")
-    check_output_target(out_path, [in_path], overwrite=overwrite, error=AudioFileError,
-                        option="--overwrite (overwrite=True)")
 
     keep_freed_memory()  # per-block buffers reused, not re-faulted (see stylepedal._memory)
     started = time.perf_counter()
@@ -229,7 +221,7 @@ def render_file(
         total = int(reader.frames)  # exact for every format pedalboard reads (mp3 incl. padding)
         if channel_workers is None:
             channel_workers = channels > 1 and total >= 5 * sample_rate and _cores() > 1
-        check_writable(out_path, sample_rate, channels)  # before any work
+        check_writable(out_path, file_rate, channels)  # the file's own rate: before any work
         latency = chain.latency_samples(sample_rate, channels=channels)
         _learn_input(chain, in_path, chunk_frames, learn=learn_input)
         # An MP3 output is written ahead by the codec's delay so that it decodes aligned.
@@ -448,7 +440,7 @@ def render_files(
     """
     jobs = check_int_range(jobs, "jobs", 1, 64)
     for src, dst in pairs:  # fail before any work rather than after the first file
-        check_output_target(dst, [src], overwrite=overwrite, error=AudioFileError)
+        check_output_path(dst, inputs=[src], overwrite=overwrite)
     jobs = min(jobs, len(pairs))
 
     def options(i: int, *, parallel: bool) -> dict[str, Any]:
