@@ -405,9 +405,9 @@ def _render_job(
             raise Terminated(signal.SIGTERM)
 
     with worker_job():
-        return render_file(src, dst, _chain_in_worker(chain_args),
-                           progress_callback=check_parent, **options)
-    raise AssertionError("unreachable")  # pragma: no cover - for the type checker
+        result = render_file(src, dst, _chain_in_worker(chain_args),
+                             progress_callback=check_parent, **options)
+    return result
 
 
 def render_files(
