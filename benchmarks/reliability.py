@@ -145,13 +145,19 @@ def case_blocksize_cap(work: Path) -> dict[str, Any]:
     return {"seconds_to_refuse": time.monotonic() - started}
 
 
-def _terminate_mid_render(work: Path, signum: int, jobs: int) -> dict[str, Any]:
+def _rendering(work: Path, jobs: int) -> tuple[Any, Path]:
+    """A render of ``jobs`` files with ``--jobs jobs``, once every file is being written; and
+    its output folder."""
     out = work / "out"
     out.mkdir()
-    srcs = _inputs(work, jobs)
-    proc = start_cli("render", *map(str, srcs), "--out-dir", str(out), "--preset", PRESET,
-                     "--no-progress", "--jobs", str(jobs), cwd=work)
+    proc = start_cli("render", *map(str, _inputs(work, jobs)), "--out-dir", str(out),
+                     "--preset", PRESET, "--no-progress", "--jobs", str(jobs), cwd=work)
     wait_for_temp_files(proc, out, jobs)
+    return proc, out
+
+
+def _terminate_mid_render(work: Path, signum: int, jobs: int) -> dict[str, Any]:
+    proc, out = _rendering(work, jobs)
     workers = children(proc.pid)
     sent = time.monotonic()
     if signum == signal.SIGINT:
@@ -186,11 +192,7 @@ def case_ctrl_c_jobs(work: Path) -> dict[str, Any]:
 
 
 def case_worker_death(work: Path) -> dict[str, Any]:
-    out = work / "out"
-    out.mkdir()
-    proc = start_cli("render", *map(str, _inputs(work, 2)), "--out-dir", str(out),
-                     "--preset", PRESET, "--no-progress", "--jobs", "2", cwd=work)
-    wait_for_temp_files(proc, out, 2)
+    proc, out = _rendering(work, 2)
     workers = children(proc.pid)
     killed = time.monotonic()
     os.kill(proc.pid, signal.SIGKILL)
@@ -206,11 +208,7 @@ def case_worker_death(work: Path) -> dict[str, Any]:
 
 
 def case_worker_killed(work: Path) -> dict[str, Any]:
-    out = work / "out"
-    out.mkdir()
-    proc = start_cli("render", *map(str, _inputs(work, 2)), "--out-dir", str(out),
-                     "--preset", PRESET, "--no-progress", "--jobs", "2", cwd=work)
-    wait_for_temp_files(proc, out, 2)
+    proc, out = _rendering(work, 2)
     workers = pool_workers(proc.pid)
     _check(len(workers) == 1, f"{len(workers)} pool workers, expected 1")
     os.kill(workers[0], signal.SIGKILL)  # as the OOM killer does: the worker cleans nothing
