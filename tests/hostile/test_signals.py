@@ -34,18 +34,21 @@ def inputs(tmp_path_factory):
     return [write_tone(folder / f"{name}.wav", seconds) for name, seconds in SECONDS.items()]
 
 
-def _render(inputs, out, *extra):
-    return start_cli("render", *map(str, inputs), "--out-dir", str(out), "--preset", "Fuzz",
+def _rendering(inputs, tmp_path, *extra):
+    """A render of ``inputs`` into a new folder, once every file is being written (a temporary
+    output each); and that folder."""
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = start_cli("render", *map(str, inputs), "--out-dir", str(out), "--preset", "Fuzz",
                      "--no-progress", *extra, cwd=out)
+    wait_for_temp_files(proc, out, len(inputs))
+    return proc, out
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
 def test_termination_mid_render_cleans_up_like_ctrl_c(inputs, tmp_path, signum):
     # one stereo file: its second channel and the --post effects in a forked channel worker
-    out = tmp_path / "out"
-    out.mkdir()
-    proc = _render(inputs[:1], out, "--post", "Reverb(room_size=0.3)")
-    wait_for_temp_files(proc, out, 1)
+    proc, out = _rendering(inputs[:1], tmp_path, "--post", "Reverb(room_size=0.3)")
     workers = children(proc.pid)
     assert workers, "the stereo render forked no channel worker"
     os.kill(proc.pid, signum)
@@ -58,10 +61,8 @@ def test_termination_mid_render_cleans_up_like_ctrl_c(inputs, tmp_path, signum):
 
 
 def test_sigterm_with_jobs_stops_the_workers_and_their_files(inputs, tmp_path):
-    out = tmp_path / "out"
-    out.mkdir()
-    proc = _render(inputs, out, "--jobs", "2")
-    wait_for_temp_files(proc, out, 2)  # this process renders one file, a worker the other
+    # this process renders one file, a worker the other
+    proc, out = _rendering(inputs, tmp_path, "--jobs", "2")
     workers = children(proc.pid)
     os.kill(proc.pid, signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
@@ -72,10 +73,7 @@ def test_sigterm_with_jobs_stops_the_workers_and_their_files(inputs, tmp_path):
 
 
 def test_a_worker_dies_with_its_killed_parent_and_never_publishes(inputs, tmp_path):
-    out = tmp_path / "out"
-    out.mkdir()
-    proc = _render(inputs, out, "--jobs", "2")
-    wait_for_temp_files(proc, out, 2)
+    proc, out = _rendering(inputs, tmp_path, "--jobs", "2")
     workers = children(proc.pid)
     assert workers
     os.kill(proc.pid, signal.SIGKILL)  # no cleanup possible in the parent
@@ -91,10 +89,7 @@ def test_a_worker_dies_with_its_killed_parent_and_never_publishes(inputs, tmp_pa
 def test_a_worker_killed_from_outside_is_one_clear_error(inputs, tmp_path):
     """The parent lives on: it finishes its own file, removes the dead worker's temporary
     file and names the file that worker was rendering."""
-    out = tmp_path / "out"
-    out.mkdir()
-    proc = _render(inputs, out, "--jobs", "2")
-    wait_for_temp_files(proc, out, 2)
+    proc, out = _rendering(inputs, tmp_path, "--jobs", "2")
     (worker,) = pool_workers(proc.pid)
     os.kill(worker, signal.SIGKILL)  # the OOM killer's way: no cleanup in the worker
     _, err = proc.communicate(timeout=300)
@@ -106,10 +101,7 @@ def test_a_worker_killed_from_outside_is_one_clear_error(inputs, tmp_path):
 
 
 def test_ctrl_c_with_jobs_prints_no_traceback(inputs, tmp_path):
-    out = tmp_path / "out"
-    out.mkdir()
-    proc = _render(inputs, out, "--jobs", "2")
-    wait_for_temp_files(proc, out, 2)
+    proc, out = _rendering(inputs, tmp_path, "--jobs", "2")
     workers = children(proc.pid)
     time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGINT)  # as a terminal does: the whole process group
