@@ -317,6 +317,23 @@ def _group(pairs: list[dict[str, Any]], key: str) -> dict[str, Any]:
     }
 
 
+def _failing(pairs: list[dict[str, Any]], system: str) -> dict[str, int]:
+    """How the pairs where ``system`` does not beat the EQ-match fail: less stylised than it,
+    too little content kept, or both (the rule's two halves)."""
+    counts = {"ratio_only": 0, "content_only": 0, "both": 0}
+    for p in pairs:
+        if system not in p["systems"]:
+            continue
+        got, eq = p["systems"][system], p["systems"]["eq"]
+        ratio_bad = got["ratio"] > eq["ratio"]
+        content_bad = not beats_baseline({"ratio": 0.0, "content": got["content"]}, eq)
+        key = ("both" if content_bad else "ratio_only") if ratio_bad else (
+            "content_only" if content_bad else None)
+        if key:
+            counts[key] += 1
+    return counts
+
+
 def criteria(pairs: list[dict[str, Any]]) -> dict[str, Any]:
     """The issue's three Done-when criteria, counted on the judged pairs."""
     beats = [beats_baseline(p["systems"]["network"], p["systems"]["eq"]) for p in pairs]
@@ -338,6 +355,13 @@ def criteria(pairs: list[dict[str, Any]]) -> dict[str, Any]:
             "pairs_passing": int(sum(beats)),
             "pairs": len(pairs),
             "pass": bool(all(beats)),
+            "failing": _failing(pairs, "network"),
+            "optimiser_on_its_pairs": {
+                "pairs_passing": sum(beats_baseline(p["systems"]["optimiser"], p["systems"]["eq"])
+                                     for p in pairs if "optimiser" in p["systems"]),
+                "pairs": sum("optimiser" in p["systems"] for p in pairs),
+                "failing": _failing(pairs, "optimiser"),
+            },
         },
         "mean_ratio_within_factor_of_better_baseline": {
             "rule": f"mean network ratio <= {RATIO_FACTOR} x mean over pairs of min(eq,"
