@@ -62,7 +62,7 @@ log = logging.getLogger(__name__)
 
 # The training method's version, part of every model's cache key: bump it when a change to the
 # method (not to its settings) would train another model from the same settings.
-TRAIN_VERSION = 3
+TRAIN_VERSION = 4
 # Training runs at 22050 Hz: the cheapest rate whose band covers the whole model band.
 TRAIN_SAMPLE_RATE = 22050
 # The random feature banks of training: widths and sizes that the independent judge does not
@@ -312,10 +312,13 @@ class _ColourOnly:
 
 def coloured(audio: np.ndarray, target: np.ndarray) -> np.ndarray:
     """``audio`` (mono, 22050 Hz) through the engine's colour stage toward ``target``, aligned
-    with the input (the engine's latency removed)."""
+    with the input (the engine's latency removed), the stage having learnt the whole clip
+    first: the colour a render applies, and the one the live pedal settles to as it plays.
+    The network learns its change on top of that settled colour, not a cold start's."""
     from ..engine.effect import StyleTransfer
 
     fx = StyleTransfer(_ColourOnly(target))
+    fx.learn_input(audio, TRAIN_SAMPLE_RATE)
     return np.asarray(fx(audio, TRAIN_SAMPLE_RATE), dtype=np.float32)  # one shot: aligned
 
 

@@ -165,6 +165,27 @@ def test_synthesis_twin_is_the_engines_overlap_add(rng):
     np.testing.assert_allclose(ours[:, :n], engine[:, lead:], atol=1e-5)
 
 
+def test_content_is_coloured_as_the_settled_pedal_colours_it(rng):
+    # From its first second the training content has the colour a render gives it (the stage
+    # has learnt the clip), not the weaker colour of a stage that has heard nothing yet.
+    from stylepedal.effect.engine.effect import StyleTransfer
+    from stylepedal.effect.engine.stft import analyze
+    from stylepedal.effect.model.corpus import make_corpus
+
+    clip = make_corpus(1, 4.0, SR, seed=3)[0].astype(np.float32)
+    target = colour_target([_organ(2.0, rng)])
+    cold = StyleTransfer(train_mod._ColourOnly(target))(clip, SR)
+    settled = train_mod.coloured(clip, target)
+
+    def distance(audio: np.ndarray) -> float:  # first second's spectrum to the target, in nepers
+        power = (np.expm1(analyze(audio[:SR], SR).astype(np.float64)) ** 2).mean(0)
+        power = power / power.sum()
+        loud = target > target.max() * 1e-3
+        return float(np.mean(np.abs(np.log(power[loud] + 1e-12) - np.log(target[loud]))))
+
+    assert distance(settled) < distance(cold) - 0.5
+
+
 def test_colour_target_is_the_styles_long_term_spectrum(rng):
     t = np.arange(SR) / SR
     low = np.sin(2 * np.pi * 300 * t).astype(np.float32)
