@@ -87,10 +87,14 @@ def test_the_saved_network_makes_the_texture_share_of_its_change(rng):
     assert report.config["texture"] == 0.4
     x = torch.from_numpy(np.abs(rng.normal(3.0, 1.0, (1, 40, 1030))).astype(np.float32) + 6.0)
     with torch.no_grad():
-        change_full, change_part = full(x) - x, part(x) - x
+        out_full = full(x)
+        change_full, change_part = out_full - x, part(x) - x
     assert float(change_full.abs().mean()) > 1e-3
+    # linear where the output ReLU does not clip the full change to silence
+    open_ = (out_full > 0).numpy()
+    assert open_.mean() > 0.95
     # both saved at float16 precision: the rounding is the only difference
-    np.testing.assert_allclose(change_part.numpy(), 0.4 * change_full.numpy(),
+    np.testing.assert_allclose(change_part.numpy()[open_], 0.4 * change_full.numpy()[open_],
                                atol=2e-3 * float(change_full.abs().max()))
 
 
@@ -140,10 +144,13 @@ def test_the_trained_network_is_level_invariant(rng):
     quiet = np.log1p(np.expm1(loud) * 0.1).astype(np.float32)
     out_loud = tf(loud, tf.new_state(1)).astype(np.float64)
     out_quiet = tf(quiet, tf.new_state(1)).astype(np.float64)
-    # compared where the network computes (log1p of magnitudes, float32): a bin it nearly
-    # closes is a difference of two numbers near 5, whose linear ratio float32 cannot hold
-    assert np.mean(out_loud > 1.0) > 0.3
-    np.testing.assert_allclose(out_quiet, np.log1p(0.1 * np.expm1(out_loud)), rtol=0, atol=2e-5)
+    # compared where the network computes (log1p of magnitudes, float32), on the bins it does
+    # not nearly close: such a bin is a difference of two numbers near 5, whose linear ratio
+    # float32 cannot hold
+    kept = out_loud > 1.0
+    assert kept.mean() > 0.3
+    np.testing.assert_allclose(out_quiet[kept], np.log1p(0.1 * np.expm1(out_loud))[kept], rtol=0,
+                               atol=2e-5)
 
 
 def test_the_content_weight_control_holds_the_content_change(rng):
