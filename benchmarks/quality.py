@@ -326,11 +326,14 @@ def _failing(pairs: list[dict[str, Any]], system: str) -> dict[str, int]:
             continue
         got, eq = p["systems"][system], p["systems"]["eq"]
         ratio_bad = got["ratio"] > eq["ratio"]
+        # the rule's content half alone: any ratio passes the other half
         content_bad = not beats_baseline({"ratio": 0.0, "content": got["content"]}, eq)
-        key = ("both" if content_bad else "ratio_only") if ratio_bad else (
-            "content_only" if content_bad else None)
-        if key:
-            counts[key] += 1
+        if ratio_bad and content_bad:
+            counts["both"] += 1
+        elif ratio_bad:
+            counts["ratio_only"] += 1
+        elif content_bad:
+            counts["content_only"] += 1
     return counts
 
 

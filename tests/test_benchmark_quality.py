@@ -38,6 +38,13 @@ def test_criteria(monkeypatch):
     c = criteria(pairs)
     one = c["network_at_least_as_stylised_as_eq"]
     assert (one["pairs_passing"], one["pairs"], one["pass"]) == (2, 4, False)
+    # g2 keeps too little content, cello/g1 is less stylised; the optimiser (0.3, 0.5) on
+    # cello/g1 is more stylised than the EQ but keeps too little
+    assert one["failing"] == {"ratio_only": 1, "content_only": 1, "both": 0}
+    assert one["optimiser_on_its_pairs"] == {
+        "pairs_passing": 0, "pairs": 1,
+        "failing": {"ratio_only": 0, "content_only": 1, "both": 0},
+    }
     two = c["mean_ratio_within_factor_of_better_baseline"]
     assert two["better_baseline_mean_ratio"] == round((0.6 + 0.7 + 0.7 + 0.3) / 4, 4)
     assert two["network_mean_ratio"] == round((0.5 + 0.6 + 0.6 + 0.9) / 4, 4)
