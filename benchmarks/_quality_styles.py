@@ -188,13 +188,17 @@ def all_styles(cache_dir: Path) -> list[Style]:
 
 
 def run_effect(
-    fx: Any, audio: np.ndarray, sample_rate: int, *, as_live: bool = False
+    fx: Any, audio: np.ndarray, sample_rate: int, *, as_live: bool = False,
+    learn: np.ndarray | None = None,
 ) -> np.ndarray:
     """``fx.process`` on the whole signal, one shot (aligned: the latency removed); as
     ``stylepedal render`` does, the effect first learns the input (``learn_input``), unless
-    ``as_live`` (``render --as-live``: the colour stage learns as the input goes)."""
+    ``as_live`` (``render --as-live``: the colour stage learns as the input goes); with
+    ``learn``, as live after learning that other recording (``fx.learn_input``)."""
     fx.forget_input()
-    if not as_live:
+    if learn is not None:
+        fx.learn_input(learn, sample_rate)
+    elif not as_live:
         fx.learn_input(audio, sample_rate)
     return np.asarray(fx.process(np.asarray(audio, np.float32), sample_rate), dtype=np.float32)
 
@@ -211,14 +215,20 @@ class NetworkSystem:
         Train the factory styles too (from their shipped clips) instead of the shipped presets.
     as_live : bool
         Process as the live pedal plays (``render --as-live``), not as a render does.
+    other_takes : dict, optional
+        Clip name -> another recording of the same guitar: process as the live pedal plays
+        after learning that one (``fx.learn_input``); :meth:`for_clip` says which clip comes.
     """
 
-    def __init__(self, home: Path, *, retrain_factory: bool = False, as_live: bool = False) -> None:
+    def __init__(self, home: Path, *, retrain_factory: bool = False, as_live: bool = False,
+                 other_takes: dict[str, np.ndarray] | None = None) -> None:
         from stylepedal.presets.store import Store
 
         self.store = Store(home)
         self.retrain_factory = retrain_factory
         self.as_live = as_live
+        self.other_takes = other_takes
+        self._learn: np.ndarray | None = None
         self.models: dict[str, dict[str, Any]] = {}
         self._effects: dict[str, Any] = {}
 
@@ -234,7 +244,11 @@ class NetworkSystem:
             "models": self.models,
             "latency": "compensated (output shifted by fx.latency_samples)",
             "input": "as the live pedal: the colour stage learns as the input goes"
-            if self.as_live else "as stylepedal render: the effect learns the whole input first",
+            if self.as_live and self.other_takes is None else
+            "as the live pedal plays after learning another take of the same guitar "
+            "(fx.learn_input): the other eval clip of its program (procedural: the other clip)"
+            if self.other_takes is not None else
+            "as stylepedal render: the effect learns the whole input first",
         }
 
     def effect(self, style: Style) -> Any:
@@ -271,4 +285,9 @@ class NetworkSystem:
 
     def __call__(self, style: Style, content: np.ndarray, sample_rate: int) -> Any:
         """Process ``content`` with the style's effect, latency-compensated."""
-        return run_effect(self.effect(style), content, sample_rate, as_live=self.as_live)
+        return run_effect(self.effect(style), content, sample_rate, as_live=self.as_live,
+                          learn=self._learn)
+
+    def for_clip(self, name: str) -> None:
+        """The clip processed next (with ``other_takes``: learn its other take first)."""
+        self._learn = None if self.other_takes is None else self.other_takes[name]

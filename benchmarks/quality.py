@@ -24,7 +24,8 @@ For every (eval content clip, style) pair it judges, in the same run:
     file, into a store under the cache folder, whose content-addressed cache keeps the model).
     Whatever those two produce is what gets judged, processed as ``stylepedal render``
     processes a file (the effect learns the whole clip first; ``--as-live``: as the live pedal
-    plays, learning as it goes).
+    plays, learning as it goes; ``--learn-other-take``: as the live pedal plays after learning
+    another riff played on the same guitar).
 
 The summary counts the issue's criteria: per pair, the network at least as stylised as the
 EQ-match (``beats_baseline``); the mean network ratio within 1.25x of the mean of the better
@@ -415,6 +416,23 @@ def summarise(pairs: list[dict[str, Any]]) -> dict[str, Any]:
 # -- the run -------------------------------------------------------------------------------------
 
 
+def other_takes(clips: Sequence[Any]) -> dict[str, np.ndarray]:
+    """Clip name -> another take of the same guitar: the next eval clip (cyclically) of the
+    same program with another riff; for a procedural clip, the next procedural clip."""
+    groups: dict[Any, list[Any]] = {}
+    for clip in clips:
+        groups.setdefault(clip.meta.get("program", "procedural"), []).append(clip)
+    takes = {}
+    for group in groups.values():
+        if len(group) < 2:
+            raise RuntimeError(f"{group[0].name} has no other take of its guitar")
+        for i, clip in enumerate(group):
+            other = group[(i + 1) % len(group)]
+            assert other.meta.get("riff") != clip.meta.get("riff")
+            takes[clip.name] = other.audio
+    return takes
+
+
 def run(args: argparse.Namespace, system: System | None = None) -> dict[str, Any]:
     """Run the benchmark as ``args`` asks; returns the report (a JSON-able dict)."""
     import torch
@@ -424,6 +442,7 @@ def run(args: argparse.Namespace, system: System | None = None) -> dict[str, Any
     cache_dir = Path(args.cache_dir).expanduser()
     sr = content_mod.SAMPLE_RATE
     clips = content_mod.eval_clips(cache_dir)
+    takes = other_takes(clips) if args.learn_other_take else None
     styles = styles_mod.all_styles(cache_dir)
     if args.quick:
         clips = [c for c in clips if c.name in QUICK_CONTENT]
@@ -432,7 +451,8 @@ def run(args: argparse.Namespace, system: System | None = None) -> dict[str, Any
         if s.sample_rate != sr:
             raise RuntimeError(f"style {s.name} is at {s.sample_rate} Hz, expected {sr}")
     network = NetworkSystem(Path(os.environ["STYLEPEDAL_HOME"]),
-                            retrain_factory=args.retrain_factory, as_live=args.as_live)
+                            retrain_factory=args.retrain_factory,
+                            as_live=args.as_live or args.learn_other_take, other_takes=takes)
     process: System = system or network
     present = {(c.name, s.name) for c in clips for s in styles}
     opt_pairs = [p for p in OPTIMISER_PAIRS if p in present][: max(0, args.optimiser_pairs)]
@@ -443,6 +463,7 @@ def run(args: argparse.Namespace, system: System | None = None) -> dict[str, Any
     timings = dict.fromkeys(("eq", "network", "optimiser", "judge"), 0.0)
     for clip in clips:
         x = clip.audio
+        network.for_clip(clip.name)
         for style in styles:
             outputs: dict[str, np.ndarray] = {"dry": x}
             t = time.perf_counter()
@@ -589,6 +610,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--as-live", action="store_true",
                         help="process as the live pedal plays (render --as-live): the colour "
                         "stage learns each clip as it goes instead of from the whole clip first")
+    parser.add_argument("--learn-other-take", action="store_true",
+                        help="process as the live pedal plays after the effect learnt another "
+                        "take of the same guitar (fx.learn_input): the other eval clip of its "
+                        "program, another riff")
     parser.add_argument("--retrain-factory", action="store_true",
                         help="train the factory styles with train_preset instead of using the"
                         " shipped presets")

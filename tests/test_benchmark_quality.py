@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_help_runs():
     usage = benchmark_help("quality.py")
     for flag in ("--quick", "--optimiser-pairs", "--retrain-factory", "--json-out",
-                 "--markdown", "--cache-dir"):
+                 "--markdown", "--cache-dir", "--as-live", "--learn-other-take"):
         assert flag in usage
 
 
@@ -55,3 +55,28 @@ def test_criteria(monkeypatch):
     assert three["pass"] is True
     pairs[1]["systems"]["network"]["content"] = 0.6
     assert criteria(pairs)["every_factory_preset_on_two_guitars"]["pass"] is False
+
+
+def test_other_takes_are_the_same_guitar_playing_another_riff(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import numpy as np
+    import pytest
+    from _quality_content import Clip
+    from quality import other_takes
+
+    def clip(name, riff, program=None):
+        meta = {"riff": riff} if program is None else {"riff": riff, "program": program}
+        return Clip(name, np.full(4, len(name), np.float32), 22050, meta, program is not None)
+
+    clips = [clip("a/jazz", "a", 26), clip("b/jazz", "b", 26), clip("a/muted", "a", 28),
+             clip("c/muted", "c", 28), clip("d/muted", "d", 28), clip("p0", "p0"),
+             clip("p1", "p1")]
+    takes = other_takes(clips)
+    audio = {c.name: c.audio for c in clips}
+    expected = {"a/jazz": "b/jazz", "b/jazz": "a/jazz", "a/muted": "c/muted",
+                "c/muted": "d/muted", "d/muted": "a/muted", "p0": "p1", "p1": "p0"}
+    assert set(takes) == set(expected)
+    for name, other in expected.items():
+        assert takes[name] is audio[other]
+    with pytest.raises(RuntimeError, match="no other take"):
+        other_takes(clips[:3])
