@@ -236,6 +236,14 @@ class NetworkSystem:
         """JSON-able description of where each style's model came from."""
         from stylepedal.effect.model.train import TrainConfig
 
+        if self.other_takes is not None:
+            how = ("as the live pedal plays after learning another take of the same guitar "
+                   "(fx.learn_input): the other eval clip of its program (procedural: the other "
+                   "clip)")
+        elif self.as_live:
+            how = "as the live pedal: the colour stage learns as the input goes"
+        else:
+            how = "as stylepedal render: the effect learns the whole input first"
         return {
             "factory_styles": "trained with train_preset (--retrain-factory)"
             if self.retrain_factory else "shipped factory presets (StyleTransfer.from_preset)",
@@ -243,12 +251,7 @@ class NetworkSystem:
             "train_config": TrainConfig().to_dict(),
             "models": self.models,
             "latency": "compensated (output shifted by fx.latency_samples)",
-            "input": "as the live pedal: the colour stage learns as the input goes"
-            if self.as_live and self.other_takes is None else
-            "as the live pedal plays after learning another take of the same guitar "
-            "(fx.learn_input): the other eval clip of its program (procedural: the other clip)"
-            if self.other_takes is not None else
-            "as stylepedal render: the effect learns the whole input first",
+            "input": how,
         }
 
     def effect(self, style: Style) -> Any:

@@ -451,8 +451,8 @@ def run(args: argparse.Namespace, system: System | None = None) -> dict[str, Any
         if s.sample_rate != sr:
             raise RuntimeError(f"style {s.name} is at {s.sample_rate} Hz, expected {sr}")
     network = NetworkSystem(Path(os.environ["STYLEPEDAL_HOME"]),
-                            retrain_factory=args.retrain_factory,
-                            as_live=args.as_live or args.learn_other_take, other_takes=takes)
+                            retrain_factory=args.retrain_factory, as_live=args.as_live,
+                            other_takes=takes)
     process: System = system or network
     present = {(c.name, s.name) for c in clips for s in styles}
     opt_pairs = [p for p in OPTIMISER_PAIRS if p in present][: max(0, args.optimiser_pairs)]
