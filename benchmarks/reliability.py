@@ -61,9 +61,8 @@ from tests.hostile._forge import (  # noqa: E402 - after the checkout is on the 
 from tests.hostile._processes import (  # noqa: E402
     children,
     pool_workers,
-    start_cli,
+    start_render,
     temp_files,
-    wait_for_temp_files,
     wait_gone,
     write_tone,
 )
@@ -149,11 +148,8 @@ def _rendering(work: Path, jobs: int) -> tuple[Any, Path]:
     """A render of ``jobs`` files with ``--jobs jobs``, once every file is being written; and
     its output folder."""
     out = work / "out"
-    out.mkdir()
-    proc = start_cli("render", *map(str, _inputs(work, jobs)), "--out-dir", str(out),
-                     "--preset", PRESET, "--no-progress", "--jobs", str(jobs), cwd=work)
-    wait_for_temp_files(proc, out, jobs)
-    return proc, out
+    return start_render(_inputs(work, jobs), out, "--jobs", str(jobs), preset=PRESET,
+                        cwd=work), out
 
 
 def _terminate_mid_render(work: Path, signum: int, jobs: int) -> dict[str, Any]:

@@ -54,6 +54,17 @@ def wait_for_temp_files(proc: subprocess.Popen, folder: Path, count: int,
     raise AssertionError(f"no {count} temporary outputs after {timeout_s} s: {proc.communicate()}")
 
 
+def start_render(inputs: list[Path], out: Path, *extra: str, preset: str = "Fuzz",
+                 cwd: Path | None = None) -> subprocess.Popen:
+    """``stylepedal render INPUTS --out-dir OUT`` (a new folder) in its own session, returned
+    once every input's temporary output is being written."""
+    out.mkdir()
+    proc = start_cli("render", *map(str, inputs), "--out-dir", str(out), "--preset", preset,
+                     "--no-progress", *extra, cwd=cwd or out)
+    wait_for_temp_files(proc, out, len(inputs))
+    return proc
+
+
 def children(pid: int) -> list[int]:
     """The processes whose parent is ``pid`` (Linux /proc)."""
     found = []

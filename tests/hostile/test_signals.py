@@ -14,8 +14,8 @@ from tests.hostile._processes import (
     pool_workers,
     running,
     start_cli,
+    start_render,
     temp_files,
-    wait_for_temp_files,
     wait_gone,
     write_tone,
 )
@@ -35,14 +35,9 @@ def inputs(tmp_path_factory):
 
 
 def _rendering(inputs, tmp_path, *extra):
-    """A render of ``inputs`` into a new folder, once every file is being written (a temporary
-    output each); and that folder."""
+    """A render of ``inputs`` under way (:func:`start_render`); and its output folder."""
     out = tmp_path / "out"
-    out.mkdir()
-    proc = start_cli("render", *map(str, inputs), "--out-dir", str(out), "--preset", "Fuzz",
-                     "--no-progress", *extra, cwd=out)
-    wait_for_temp_files(proc, out, len(inputs))
-    return proc, out
+    return start_render(inputs, out, *extra), out
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
