@@ -326,8 +326,8 @@ def _failing(pairs: list[dict[str, Any]], system: str) -> dict[str, int]:
         if system not in p["systems"]:
             continue
         got, eq = p["systems"][system], p["systems"]["eq"]
-        ratio_bad = got["ratio"] > eq["ratio"]
-        # the rule's content half alone: any ratio passes the other half
+        # each half of the rule alone: the other half given a value that always passes it
+        ratio_bad = not beats_baseline({"ratio": got["ratio"], "content": 1.0}, eq)
         content_bad = not beats_baseline({"ratio": 0.0, "content": got["content"]}, eq)
         if ratio_bad and content_bad:
             counts["both"] += 1
