@@ -3,7 +3,7 @@
 ``TrainConfig.texture`` scales the saved network's change to its input. This benchmark chooses
 it without the eval material of ``benchmarks/quality.py``: every factory style is trained as
 ``train_preset`` trains it, except that two riffs of the shipped train split (both their
-programs) are held out of the content. The held-out riffs (dry, and through three other rigs:
+programs) are held out of the content. The held-out riffs (dry, and through four other rigs:
 a guitar the network has not heard) and two procedural clips of a seed training never plays
 are then processed at each texture amount (as ``stylepedal render`` does, or with
 ``--as-live`` as the live pedal plays) and judged by the validation judges
@@ -51,12 +51,15 @@ HELD_RIFFS = ("am-f-c-g-arpeggio", "e9-funk-stabs")
 PROCEDURAL_SEED = 1
 # A guitar the network has not heard is also another rig: each held riff is judged dry and
 # through these pedalboard chains too (an overdriven amp, a high-gain amp, a dark neck pickup
-# into a compressor).
+# into a compressor, and a hard-clipping crunch pedal with a mid hump into a ladder filter: a
+# distortion of another family than the tanh drive).
 RIGS: dict[str, str] = {
     "drive": "Distortion(drive_db=24), LowpassFilter(cutoff_frequency_hz=5000)",
     "high-gain": "HighpassFilter(cutoff_frequency_hz=100), Distortion(drive_db=40), "
                  "LowpassFilter(cutoff_frequency_hz=4000)",
     "dark": "LowpassFilter(cutoff_frequency_hz=1800), Compressor(threshold_db=-30, ratio=4)",
+    "crunch": "PeakFilter(cutoff_frequency_hz=720, gain_db=9, q=0.7), Gain(gain_db=30), "
+              "Clipping(threshold_db=-12), LadderFilter(cutoff_hz=3500)",
 }
 
 
