@@ -17,8 +17,9 @@ with widths, sizes and seeds the independent judge (:mod:`stylepedal.effect.rese
 never uses, so the network learns the style rather than one bank.
 
 Content: the shipped soundfont guitars (:mod:`stylepedal.effect.model.guitars`, the train split
-only) and procedural clips (:mod:`stylepedal.effect.model.corpus`), each at a random level
-(``gain_db_range``), coloured by the engine's colour stage toward this style.
+only) and procedural clips (:mod:`stylepedal.effect.model.corpus`), each also through a random
+pedalboard rig (``rigs``), each at a random level (``gain_db_range``), coloured by the engine's
+colour stage toward this style.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ log = logging.getLogger(__name__)
 
 # The training method's version, part of every model's cache key: bump it when a change to the
 # method (not to its settings) would train another model from the same settings.
-TRAIN_VERSION = 4
+TRAIN_VERSION = 5
 # Training runs at 22050 Hz: the cheapest rate whose band covers the whole model band.
 TRAIN_SAMPLE_RATE = 22050
 # The random feature banks of training: widths and sizes that the independent judge does not
@@ -106,6 +107,10 @@ class TrainConfig:
         Procedural guitar clips beside the shipped soundfont guitars, and their length.
     use_guitars : bool
         Use the shipped soundfont guitars (the train split).
+    rigs : bool
+        Also play every content clip through a random pedalboard rig (drive, tone,
+        compressor: :func:`~stylepedal.effect.model.corpus.through_rigs`): players' guitars
+        reach the pedal through their own rigs.
     channels, kernel_size, dilations : int, int, tuple
         Network shape (see :class:`~stylepedal.effect.model.network.StyleNet`).
     texture : float
@@ -129,10 +134,11 @@ class TrainConfig:
     procedural_clips: int = 8
     corpus_seconds: float = 6.0
     use_guitars: bool = True
+    rigs: bool = True
     channels: int = 64
     kernel_size: int = 3
     dilations: tuple[int, ...] = (1, 2, 4, 8)
-    texture: float = 0.75
+    texture: float = 0.5
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -173,6 +179,7 @@ class TrainConfig:
         data["dilations"] = tuple(data["dilations"])
         data["gain_db_range"] = tuple(data["gain_db_range"])
         data.setdefault("texture", 1.0)  # configs written before the field saved the full change
+        data.setdefault("rigs", False)  # nor did they play the content through rigs
         return cls(**data)
 
     def make_network(self) -> StyleNet:
@@ -368,7 +375,7 @@ class _Clip:
 
 
 def _content_clips(config: TrainConfig, extra: Sequence[np.ndarray]) -> list[np.ndarray]:
-    from .corpus import make_corpus
+    from .corpus import make_corpus, through_rigs
 
     clips: list[np.ndarray] = []
     if config.use_guitars:
@@ -378,7 +385,10 @@ def _content_clips(config: TrainConfig, extra: Sequence[np.ndarray]) -> list[np.
     if config.procedural_clips:
         clips += make_corpus(config.procedural_clips, config.corpus_seconds, TRAIN_SAMPLE_RATE,
                              seed=0)
-    return clips + list(extra)
+    clips += list(extra)
+    if config.rigs:
+        clips += through_rigs(clips, TRAIN_SAMPLE_RATE, seed=config.seed)
+    return clips
 
 
 def _prepare(clip: np.ndarray, target: np.ndarray, gain_db: float) -> _Clip:

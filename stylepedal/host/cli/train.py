@@ -21,7 +21,7 @@ def add_train(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -
     p.add_argument("--steps", type=int, default=None, help="training steps (default 400)")
     p.add_argument("--seed", type=int, default=None, help="training seed (default 0)")
     p.add_argument("--texture", type=float, default=None, metavar="AMOUNT",
-                   help="share of its learned change the saved model makes, 0-1 (default 0.75; "
+                   help="share of its learned change the saved model makes, 0-1 (default 0.5; "
                    "lower for a subtler model that keeps more of the notes)")
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     p.set_defaults(func=_train)

@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stylepedal.effect.model.corpus import HIGHEST_MIDI, LOWEST_MIDI, make_clip, make_corpus, pluck
+from stylepedal.effect.model.corpus import (
+    HIGHEST_MIDI,
+    LOWEST_MIDI,
+    make_clip,
+    make_corpus,
+    pluck,
+    through_rigs,
+)
 from stylepedal.errors import ParameterError
 
 
@@ -85,3 +92,24 @@ def test_corpus_seeds_give_disjoint_clips():
 def test_corpus_rejects_bad_parameters(kwargs, match):
     with pytest.raises(ParameterError, match=match):
         make_corpus(**kwargs)
+
+
+def test_rigs_recolour_each_clip_at_its_own_peak_deterministically():
+    clips = make_corpus(6, 1.0, 22050, seed=3)
+    rigged = through_rigs(clips, 22050)
+    again = through_rigs(clips, 22050)
+    other = through_rigs(clips, 22050, seed=1)
+    for clean, r, a, o in zip(clips, rigged, again, other, strict=True):
+        assert r.dtype == np.float32 and r.shape == clean.shape
+        np.testing.assert_array_equal(r, a)
+        assert not np.allclose(r, o)
+        np.testing.assert_allclose(np.abs(r).max(), np.abs(clean).max(), rtol=1e-5)
+        # every rig ends in a low-pass at 9 kHz or below: the top octave loses power
+        top = np.fft.rfftfreq(clean.size, 1 / 22050) > 9000
+        power = [(np.abs(np.fft.rfft(y))[top] ** 2).sum() for y in (r, clean)]
+        assert power[0] < power[1]
+
+
+def test_rigs_reject_a_bad_rate():
+    with pytest.raises(ParameterError, match="sample_rate"):
+        through_rigs(make_corpus(1, 1.0, 22050), -1)

@@ -100,8 +100,9 @@ def test_the_saved_network_makes_the_texture_share_of_its_change(rng):
 
 def test_configs_written_before_the_texture_field_read_as_what_trained_them():
     older = TrainConfig().to_dict()
-    del older["texture"]
+    del older["texture"], older["rigs"]
     assert TrainConfig.from_dict(older).texture == 1.0  # they saved the full change
+    assert TrainConfig.from_dict(older).rigs is False  # and played the content clean
     with pytest.raises(ParameterError, match="texture"):
         TrainConfig(texture=1.5)
 
@@ -133,6 +134,27 @@ def test_content_is_played_at_augmented_levels(rng, monkeypatch):
     train_style([(_organ(2.0, rng), SR)], cfg, progress=False)
     augmented = gains[:4]  # then the held-out clips, at 0 dB
     assert len(set(augmented)) == 4 and all(-24.0 <= g <= 6.0 for g in augmented)
+
+
+def test_content_is_also_played_through_rigs(rng, monkeypatch):
+    from stylepedal.effect.model.corpus import through_rigs
+
+    cfg = _small(procedural_clips=2)
+    extra = [_organ(2.0, rng)]
+    clips = train_mod._content_clips(cfg, extra)
+    assert len(clips) == 6
+    np.testing.assert_array_equal(clips[2], extra[0])
+    for clean, rigged in zip(clips[:3], clips[3:], strict=True):
+        assert not np.array_equal(clean, rigged)
+    np.testing.assert_array_equal(np.stack(clips[3:]), np.stack(through_rigs(clips[:3], SR)))
+    assert len(train_mod._content_clips(_small(procedural_clips=2, rigs=False), extra)) == 3
+    # and training takes them all
+    prepared = []
+    real = train_mod._prepare
+    monkeypatch.setattr(train_mod, "_prepare",
+                        lambda clip, *a: prepared.append(clip) or real(clip, *a))
+    train_style([(_organ(2.0, rng), SR)], _small(steps=1, procedural_clips=2), progress=False)
+    assert len(prepared) == 4 + 2  # the clips and their rigged takes, then the held-out clips
 
 
 def test_the_trained_network_is_level_invariant(rng):
