@@ -65,12 +65,10 @@ RIGS: dict[str, str] = {
 
 def _rig(audio: np.ndarray, chain: str) -> np.ndarray:
     """``audio`` through the pedalboard ``chain`` (a ``--pre`` spec), at its own peak level."""
-    import pedalboard
-
+    from stylepedal.effect.model.corpus import played_through
     from stylepedal.host.spec import parse_spec
 
-    y = pedalboard.Pedalboard(parse_spec(chain))(audio[np.newaxis], SAMPLE_RATE)[0]
-    return (y * (np.abs(audio).max() / max(float(np.abs(y).max()), 1e-9))).astype(np.float32)
+    return played_through(audio, parse_spec(chain), SAMPLE_RATE)
 
 
 def _validation_clips() -> tuple[list[tuple[np.ndarray, int]], list[tuple[str, np.ndarray]]]:

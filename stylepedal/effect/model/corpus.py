@@ -14,6 +14,8 @@ other seeds.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import scipy.signal
 
@@ -25,7 +27,8 @@ from ..._validate import (
 )
 from ...errors import ParameterError
 
-__all__ = ["LOWEST_MIDI", "HIGHEST_MIDI", "make_clip", "make_corpus", "pluck", "through_rigs"]
+__all__ = ["LOWEST_MIDI", "HIGHEST_MIDI", "make_clip", "make_corpus", "played_through", "pluck",
+           "through_rigs"]
 
 # E2 (the low E string) .. E6 (24th fret of the high E string).
 LOWEST_MIDI = 40
@@ -288,11 +291,18 @@ def through_rigs(clips: list[np.ndarray], sample_rate: int, *, seed: int = 0) ->
         if rng.random() < 0.5:
             chain.append(pedalboard.Compressor(threshold_db=float(rng.uniform(-36.0, -12.0)),
                                                ratio=float(rng.uniform(2.0, 6.0))))
-        x = np.asarray(clip, dtype=np.float32)
-        y = pedalboard.Pedalboard(chain)(x[np.newaxis], sample_rate)[0]
-        y = y * (np.abs(x).max() / max(float(np.abs(y).max()), 1e-9))
-        out.append(y.astype(np.float32))
+        out.append(played_through(clip, chain, sample_rate))
     return out
+
+
+def played_through(clip: np.ndarray, plugins: list[Any], sample_rate: int) -> np.ndarray:
+    """Mono ``clip`` through the pedalboard ``plugins``, at the clip's own peak level (a rig
+    changes the tone, not how hard the player hits the pedal)."""
+    import pedalboard
+
+    x = np.asarray(clip, dtype=np.float32)
+    y = pedalboard.Pedalboard(plugins)(x[np.newaxis], sample_rate)[0]
+    return (y * (np.abs(x).max() / max(float(np.abs(y).max()), 1e-9))).astype(np.float32)
 
 
 _RIG_SEED = 1234
