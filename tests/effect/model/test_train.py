@@ -121,22 +121,28 @@ def test_banks_never_use_the_judges_widths_sizes_or_seeds():
     assert max(b.seed for b in banks) < BANK_SEED_LIMIT
 
 
-def test_content_is_played_at_augmented_levels(rng, monkeypatch):
-    gains = []
+@pytest.fixture
+def prepared(monkeypatch):
+    """Every ``(clip, gain_db)`` training prepares, in order."""
+    calls = []
     real = train_mod._prepare
 
     def spy(clip, target, gain_db):
-        gains.append(gain_db)
+        calls.append((clip, gain_db))
         return real(clip, target, gain_db)
 
     monkeypatch.setattr(train_mod, "_prepare", spy)
+    return calls
+
+
+def test_content_is_played_at_augmented_levels(rng, prepared):
     cfg = _small(steps=1, procedural_clips=4, gain_db_range=(-24.0, 6.0))
     train_style([(_organ(2.0, rng), SR)], cfg, progress=False)
-    augmented = gains[:4]  # then the held-out clips, at 0 dB
+    augmented = [gain for _, gain in prepared[:4]]  # then the held-out clips, at 0 dB
     assert len(set(augmented)) == 4 and all(-24.0 <= g <= 6.0 for g in augmented)
 
 
-def test_content_is_also_played_through_rigs(rng, monkeypatch):
+def test_content_is_also_played_through_rigs(rng, prepared):
     from stylepedal.effect.model.corpus import through_rigs
 
     cfg = _small(procedural_clips=2)
@@ -149,10 +155,6 @@ def test_content_is_also_played_through_rigs(rng, monkeypatch):
     np.testing.assert_array_equal(np.stack(clips[3:]), np.stack(through_rigs(clips[:3], SR)))
     assert len(train_mod._content_clips(_small(procedural_clips=2, rigs=False), extra)) == 3
     # and training takes them all
-    prepared = []
-    real = train_mod._prepare
-    monkeypatch.setattr(train_mod, "_prepare",
-                        lambda clip, *a: prepared.append(clip) or real(clip, *a))
     train_style([(_organ(2.0, rng), SR)], _small(steps=1, procedural_clips=2), progress=False)
     assert len(prepared) == 4 + 2  # the clips and their rigged takes, then the held-out clips
 
