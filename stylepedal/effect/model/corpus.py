@@ -33,6 +33,8 @@ __all__ = ["LOWEST_MIDI", "HIGHEST_MIDI", "make_clip", "make_corpus", "played_th
 # E2 (the low E string) .. E6 (24th fret of the high E string).
 LOWEST_MIDI = 40
 HIGHEST_MIDI = 88
+# Offset of the rigs' random stream from the training seed: the rigs draw apart from the clips.
+_RIG_SEED = 1234
 # Standard tuning, open strings, MIDI numbers.
 _OPEN_STRINGS = (40, 45, 50, 55, 59, 64)
 # Common chord shapes as fret offsets per string (None = muted), relative to a root fret.
@@ -304,5 +306,3 @@ def played_through(clip: np.ndarray, plugins: list[Any], sample_rate: int) -> np
     y = pedalboard.Pedalboard(plugins)(x[np.newaxis], sample_rate)[0]
     return (y * (np.abs(x).max() / max(float(np.abs(y).max()), 1e-9))).astype(np.float32)
 
-
-_RIG_SEED = 1234
