@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import os
+import signal
 
 import numpy as np
 import pytest
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+# A suite started in the background of a script (`cmd &`) inherits SIGINT ignored, and an
+# ignored signal stays ignored across exec: the Ctrl-C tests' children would never see theirs.
+# The tests send it on purpose, so the children get the disposition a terminal gives them.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture
