@@ -16,6 +16,18 @@ is redesigned (cepstral minimum phase on a grid twice the analysis size) and the
 to it; between updates it runs as a uniformly partitioned convolution, one STFT hop per block.
 Below the effect's gate the input passes uncoloured (a noise floor keeps its level and colour).
 Everything is frame-indexed, so any partition of the input gives the same output.
+
+*Hindsight.* A render knows its whole input (:meth:`StyleTransfer.learn_input`), so its colour
+need not be estimated as it goes: when the model carries the style's sharp long-term spectrum
+(``style_power``), the stream's filter is fixed at the static EQ-match's per-bin gain
+(:func:`match_log_gain`, the baseline of :mod:`stylepedal.effect.research.eq`) between the
+whole input's and the style's long-term spectra, both measured through a Hann window on the
+model grid (:func:`hann_power`), whose low leakage keeps the valleys between harmonics that the
+low-delay analysis window fills. It is linear phase (:func:`linear_phase`), as the EQ-match's
+zero-phase STFT gains are: a minimum-phase filter with such deep notches smears the onsets
+of notes forward (``benchmarks/texture.py`` measures the cost in notes kept); the render pays
+half the filter's length in delay for it, 70 ms (``StyleTransfer.latency_samples`` says so, the
+render trims it). Below the gate the input passes uncoloured, as late as the filter.
 """
 
 from __future__ import annotations
@@ -30,7 +42,9 @@ from .fft import irfft, rfft
 from .stft import StftConfig
 
 __all__ = [
-    "Colour", "ColourState", "IR_SECONDS", "InputProfile", "MAX_GAIN_DB", "UPDATE_FRAMES", "learnt",
+    "Colour", "ColourState", "EQ_FLOOR_DB", "HINDSIGHT_TAPS", "IR_SECONDS", "InputProfile",
+    "MAX_GAIN_DB", "MAX_HINDSIGHT_DB", "UPDATE_FRAMES", "hann_power", "learnt", "linear_phase",
+    "long_term_power", "match_log_gain", "sharp_frames",
 ]
 
 IR_SECONDS = 0.085  # the filter's length: ~12 Hz resolution, the grid's order
@@ -40,6 +54,62 @@ MEMORY_SECONDS = 20.0  # time constant of the input's long-term average
 EARLY_SECONDS = 2.0  # heard material after which the input spectrum is used unsmoothed
 _SMOOTH_OCTAVES = 1.0 / 3.0
 _FLOOR = 1e-6  # input power floor relative to its peak bin: silent bins get a bounded gain
+# The static EQ-match's content floor (dB re its loudest bin): bins the content hardly has do
+# not get an unbounded gain.
+EQ_FLOOR_DB = -60.0
+# The hindsight filter's bound, wider than any gain the EQ-match's floors give (its notches
+# are what keeps the content's own colour out): only a guard for the design's cepstrum.
+MAX_HINDSIGHT_DB = 120.0
+# The hindsight filter's length in analysis sizes (its delay is half of it: 70 ms): longer
+# resolves the style's harmonics more sharply and smears onsets more (benchmarks/texture.py).
+HINDSIGHT_TAPS = 1.5
+
+
+def match_log_gain(
+    target: np.ndarray, power: np.ndarray, floor_db: float = EQ_FLOOR_DB
+) -> np.ndarray:
+    """The per-bin gain (natural log) that gives a long-term spectrum ``power`` the shape of
+    ``target``: ``log sqrt(target / power)``, ``power`` first raised to ``floor_db`` below its
+    loudest bin. The one gain law of the static EQ-match and the hindsight colour.
+
+    Examples
+    --------
+    >>> g = match_log_gain(np.array([4.0, 1.0, 1.0]), np.array([1.0, 1.0, 0.0]))
+    >>> np.round(np.exp(g), 3).tolist()
+    [2.0, 1.0, 1000.0]
+    """
+    power = np.asarray(power, dtype=np.float64)
+    floored = np.maximum(power, power.max() * 10.0 ** (floor_db / 10.0))
+    with np.errstate(divide="ignore"):
+        return 0.5 * (np.log(np.asarray(target, dtype=np.float64)) - np.log(floored))
+
+
+def hann_power(buf: np.ndarray, config: StftConfig, frames: np.ndarray) -> np.ndarray:
+    """The power per model bin (``(channels, MODEL_BINS)`` float64) summed over the frames
+    ``frames`` (indices; frame ``i`` of ``buf`` ``(channels, n)`` starts at ``i * hop``), each
+    through a Hann window of the analysis size: the sharp long-term spectrum (the low-delay
+    analysis window's leakage would fill the valleys between harmonics)."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    n_fft, hop = config.n_fft, config.hop_length
+    window = np.hanning(n_fft + 1)[:-1]  # periodic, as librosa's
+    total = np.zeros((buf.shape[0], MODEL_BINS))
+    view = sliding_window_view(buf, n_fft, axis=-1)[:, ::hop]
+    for start in range(0, len(frames), _HANN_BATCH):
+        spec = rfft(view[:, frames[start : start + _HANN_BATCH]] * window)
+        total += np.sum(np.abs(spec[..., :MODEL_BINS]) ** 2, axis=1)
+    return total
+
+
+def sharp_frames(config: StftConfig, first: int, k: int) -> np.ndarray:
+    """Which of the ``k`` frames from the stream's frame ``first`` on the sharp spectrum
+    measures (their indices from 0): every frame a quarter of the analysis size apart, the
+    usual Hann overlap (every hop would cost a render four times as much for nothing)."""
+    step = max(1, config.n_fft // 4 // config.hop_length)
+    return np.flatnonzero((first + np.arange(k)) % step == 0)
+
+
+_HANN_BATCH = 256  # frames per FFT call: bounded memory for a long clip
 
 
 @dataclass
@@ -55,6 +125,11 @@ class ColourState:
     history: np.ndarray  # (channels, n_fft - hop) float32 the input before the newest hops
     gate: np.ndarray  # (channels,) float32 how active the last hop was
     frames: int = 0  # STFT frames observed (the design schedule counts them)
+    # a render's whole input's sharp long-term spectrum: the filter is then the hindsight one,
+    # and, as it delays, so are the uncoloured input and the activity it is blended by
+    hindsight: np.ndarray | None = None
+    delayed: np.ndarray | None = None  # (channels, delay) float32 the input not yet passed
+    late_active: np.ndarray | None = None  # (channels, delay in hops) activity not yet used
 
 
 @dataclass
@@ -67,11 +142,15 @@ class InputProfile:
     power: np.ndarray  # (MODEL_BINS,) float64 sum of the frames' power, weighted by activity
     weight: float  # sum of the weights
     tail: np.ndarray  # (channels, n) float32 the samples a next chunk's frames start with
+    sharp: np.ndarray  # (MODEL_BINS,) float64 sum of frames' power through a Hann window
+    sharp_frames: int = 0  # frames (of all channels) in ``sharp``
+    frames: int = 0  # frames learnt (per channel): where the next chunk's frames start
 
     @classmethod
     def empty(cls, config: StftConfig, channels: int) -> InputProfile:
         tail = np.zeros((channels, config.n_fft - config.hop_length), dtype=np.float32)
-        return cls(config.sample_rate, config.hop_length, np.zeros(MODEL_BINS), 0.0, tail)
+        return cls(config.sample_rate, config.hop_length, np.zeros(MODEL_BINS), 0.0, tail,
+                   np.zeros(MODEL_BINS))
 
     def fits(self, config: StftConfig) -> bool:
         """Learnt on this grid (rate and hop)."""
@@ -82,8 +161,11 @@ class InputProfile:
         """Active input learnt, in seconds per channel."""
         return self.weight / self.tail.shape[0] * self.hop_length / self.sample_rate
 
-    def learn(self, x: np.ndarray, config: StftConfig, floor_db: float) -> None:
-        """Add the frames ``x`` (``(channels, n)``, after the chunks before it) completes."""
+    def learn(
+        self, x: np.ndarray, config: StftConfig, floor_db: float, *, sharp: bool = False
+    ) -> None:
+        """Add the frames ``x`` (``(channels, n)``, after the chunks before it) completes;
+        with ``sharp``, to the sharp spectrum too (a hindsight colour's)."""
         hop = config.hop_length
         buf = np.concatenate((self.tail, x), axis=1)
         k = (buf.shape[1] - (config.n_fft - hop)) // hop
@@ -93,17 +175,63 @@ class InputProfile:
             _frame_stats(buf, config, k, floor_db, 1.0, power, weight)
             self.power += power.sum(axis=0)
             self.weight += float(weight.sum())
+            if sharp:
+                picked = sharp_frames(config, self.frames, k)
+                self.sharp += hann_power(buf, config, picked).sum(axis=0)
+                self.sharp_frames += picked.size * channels
+            self.frames += k
         self.tail = buf[:, max(k, 0) * hop :]
+
+    @property
+    def long_term(self) -> np.ndarray | None:
+        """The mean power per model bin through a Hann window (every frame counts, as in
+        the static EQ-match), or None before a frame is complete or if not learnt sharp."""
+        return None if self.sharp_frames == 0 else self.sharp / self.sharp_frames
+
+
+def long_term_power(clips: list[np.ndarray], sample_rate: int) -> np.ndarray:
+    """The long-term power per model bin (``(MODEL_BINS,)``, summing to 1) of mono clips at
+    ``sample_rate``, their frames pooled, through a Hann window (:func:`hann_power`): a
+    style's sharp spectrum, measured as :class:`InputProfile` measures a render's input.
+
+    Examples
+    --------
+    >>> t = np.arange(22050) / 22050
+    >>> p = long_term_power([np.sin(2 * np.pi * 1500 * t).astype(np.float32)], 22050)
+    >>> p.shape, int(np.argmax(p)) == round(1500 / (300 / 28))
+    ((1030,), True)
+    """
+    config = StftConfig.for_rate(sample_rate)
+    total, frames = np.zeros(MODEL_BINS), 0
+    for clip in clips:
+        x = np.asarray(clip, dtype=np.float32)[np.newaxis]
+        k = (x.shape[1] - config.n_fft) // config.hop_length + 1
+        if k > 0:
+            picked = sharp_frames(config, 0, k)
+            total += hann_power(x, config, picked)[0]
+            frames += picked.size
+    if frames == 0 or total.sum() <= 0:
+        raise ParameterError(
+            f"clips of {[np.size(c) for c in clips]} samples hold no audible frame of "
+            f"{config.n_fft} samples: pass longer or louder audio"
+        )
+    return total / total.sum()
 
 
 def learnt(
-    profile: InputProfile | None, x: np.ndarray, config: StftConfig, floor_db: float
+    profile: InputProfile | None,
+    x: np.ndarray,
+    config: StftConfig,
+    floor_db: float,
+    *,
+    sharp: bool = False,
 ) -> InputProfile:
-    """``profile`` after learning ``x`` (``(channels, n)``): a new one when there is none or
-    it was learnt on another grid or with another channel count."""
+    """``profile`` after learning ``x`` (``(channels, n)``; ``sharp``: the Hann spectrum
+    too): a new one when there is none or it was learnt on another grid or with another
+    channel count."""
     if profile is None or not profile.fits(config) or profile.tail.shape[0] != x.shape[0]:
         profile = InputProfile.empty(config, x.shape[0])
-    profile.learn(x, config, floor_db)
+    profile.learn(x, config, floor_db, sharp=sharp)
     return profile
 
 
@@ -114,24 +242,24 @@ class Colour:
     ----------
     target : np.ndarray
         ``(MODEL_BINS,)`` non-negative long-term power spectrum of the style on the model grid
-        (any scale: only its shape matters).
+        (any scale: only its shape matters), as the low-delay analysis measures it.
+    style_power : np.ndarray, optional
+        The same through a Hann window (:func:`long_term_power`): the hindsight filter's
+        target, for streams that start from a learnt input (None: no hindsight).
     """
 
-    def __init__(self, target: np.ndarray) -> None:
-        target = np.asarray(target, dtype=np.float64)
-        if target.shape != (MODEL_BINS,) or not np.all(np.isfinite(target)) or target.min() < 0:
-            raise ParameterError(
-                f"colour target of shape {target.shape} must be {MODEL_BINS} finite "
-                "non-negative powers (a style's long-term spectrum on the model grid)"
-            )
-        self.target = np.maximum(target / max(target.sum(), 1e-30), 1e-12)
+    def __init__(self, target: np.ndarray, style_power: np.ndarray | None = None) -> None:
+        self.target = _spectrum(target, "colour target")
+        self.style_power = None if style_power is None else _spectrum(style_power, "style_power")
 
     @classmethod
     def of(cls, transform: object) -> Colour | None:
         """The colour stage a frame transform asks for (its ``colour_target``: a style's
-        long-term power on the model bins), or None."""
+        long-term power on the model bins, and its ``style_power`` if it has one), or None."""
         target = getattr(transform, "colour_target", None)
-        return None if target is None else cls(target)
+        if target is None:
+            return None
+        return cls(target, getattr(transform, "style_power", None))
 
     # -- state ----------------------------------------------------------------------------------
     def new_state(
@@ -143,10 +271,12 @@ class Colour:
         strength: float = 1.0,
     ) -> ColourState:
         """A stream's state: the identity filter until something has been heard, or, with a
-        ``profile`` learnt on this grid, the filter it calls for at ``strength``, the profile
-        counting as one memory's worth of playing."""
+        ``profile`` learnt on this grid, the filter it calls for at ``strength``: the hindsight
+        filter if this stage has a ``style_power`` (see the module), else the adaptive one,
+        the profile counting as one memory's worth of playing."""
         block = config.hop_length
-        parts = _n_parts(config)
+        hindsight = self.hindsight_power(config, profile)
+        parts = _n_parts(config) if hindsight is None else _hindsight_parts(config)
         flat = np.zeros((channels, parts, block + 1), dtype=np.complex64)
         flat[:, 0, :] = 1.0
         state = ColourState(
@@ -159,13 +289,36 @@ class Colour:
             history=np.zeros((channels, config.n_fft - block), dtype=np.float32),
             gate=np.zeros(channels, dtype=np.float32),
         )
-        if profile is not None and profile.weight > 0 and profile.fits(config):
+        if hindsight is not None:
+            delay = self.delay_samples(config, profile)
+            state.hindsight = hindsight
+            state.delayed = np.zeros((channels, delay), dtype=np.float32)
+            state.late_active = np.zeros(
+                (channels, int(round(delay / block))), dtype=np.float32
+            )
+            self.design(state, config, strength)
+        elif profile is not None and profile.weight > 0 and profile.fits(config):
             memory = 1.0 / (1.0 - _decay(config))  # the weight a long stream settles at
             scale = min(1.0, memory / profile.weight)
             state.power[:] = profile.power * scale
             state.weight[:] = profile.weight * scale
             self.design(state, config, strength)
         return state
+
+    def hindsight_power(
+        self, config: StftConfig, profile: InputProfile | None
+    ) -> np.ndarray | None:
+        """The whole input's sharp long-term spectrum if a stream on ``config`` that starts
+        from ``profile`` colours with hindsight (this stage has a ``style_power`` and the
+        profile was learnt on this grid), else None."""
+        if self.style_power is None or profile is None or not profile.fits(config):
+            return None
+        return profile.long_term
+
+    def delay_samples(self, config: StftConfig, profile: InputProfile | None) -> int:
+        """The delay this stage adds to a stream on ``config`` that starts from ``profile``:
+        the hindsight filter's (linear phase, half its length), else none."""
+        return 0 if self.hindsight_power(config, profile) is None else _hindsight_taps(config) // 2
 
     # -- per hop -------------------------------------------------------------------------------
     @staticmethod
@@ -197,6 +350,13 @@ class Colour:
         buf = np.concatenate((state.history, x), axis=1)
         state.history = buf[:, k * hop :]
         active = _frame_stats(buf, config, k, floor_db, _decay(config), state.power, state.weight)
+        plain = x
+        if state.delayed is not None and state.late_active is not None:
+            # the hindsight filter delays: blend with the input and activity as late as it
+            line = np.concatenate((state.delayed, x), axis=1)
+            plain, state.delayed = line[:, :n], line[:, n:]
+            late = np.concatenate((state.late_active, active), axis=1)
+            active, state.late_active = late[:, :k], late[:, k:]
         out = np.empty((channels, n), dtype=np.float32)
         acc = np.empty((channels, hop + 1), dtype=np.complex64)
         n_parts = state.fdl.shape[1]
@@ -206,8 +366,8 @@ class Colour:
             state.pair[:, hop:] = new
             kernels.colour_mac(rfft(state.pair), state.fdl, (state.frames + i) % n_parts,
                                state.parts, acc)
-            kernels.colour_out(irfft(acc, 2 * hop), new, state.gate, active[:, i],
-                               out[:, i * hop : (i + 1) * hop])
+            kernels.colour_out(irfft(acc, 2 * hop), plain[:, i * hop : (i + 1) * hop],
+                               state.gate, active[:, i], out[:, i * hop : (i + 1) * hop])
         every = UPDATE_FRAMES * config.model_stride
         before = state.frames
         state.frames += k
@@ -243,14 +403,45 @@ class Colour:
             out[c] = g
         return out
 
+    def hindsight_log_gains(self, power: np.ndarray, strength: float) -> np.ndarray:
+        """The hindsight gain per model bin (natural log, ``(MODEL_BINS,)``) for an input whose
+        whole long-term spectrum is ``power``, at ``strength``: the EQ-match's gain law, bounded
+        by ``MAX_HINDSIGHT_DB``, the coloured input as loud as the input."""
+        assert self.style_power is not None
+        if strength == 0.0 or power.max() <= 0:
+            return np.zeros(MODEL_BINS)
+        g = np.clip(strength * match_log_gain(self.style_power, power), -_MAX_HINDSIGHT_LOG,
+                    _MAX_HINDSIGHT_LOG)
+        p = power / power.sum()
+        return g - 0.5 * np.log(np.sum(p * np.exp(2.0 * g)))
+
     def design(self, state: ColourState, config: StftConfig, strength: float) -> None:
-        """Redesign every channel's filter from its current statistics."""
-        log_gain = self.log_gains(state, config, strength)
+        """Redesign every channel's filter from its current statistics (the hindsight ones,
+        if the stream has them)."""
+        if state.hindsight is not None:
+            one = self.hindsight_log_gains(state.hindsight, strength)
+            log_gain = np.broadcast_to(one, state.log_gain.shape)
+            ir = linear_phase(log_gain, config)
+        else:
+            log_gain = self.log_gains(state, config, strength)
+            ir = minimum_phase(log_gain, config)
         state.log_gain = log_gain.astype(np.float32)
-        state.parts = _partitions(minimum_phase(log_gain, config), config)
+        state.parts = _partitions(ir, config)
 
 
 _MAX_LOG = MAX_GAIN_DB / 20.0 * np.log(10.0)
+_MAX_HINDSIGHT_LOG = MAX_HINDSIGHT_DB / 20.0 * np.log(10.0)
+
+
+def _spectrum(power: np.ndarray, name: str) -> np.ndarray:
+    """A long-term power spectrum on the model bins, checked, summing to 1, floored."""
+    power = np.asarray(power, dtype=np.float64)
+    if power.shape != (MODEL_BINS,) or not np.all(np.isfinite(power)) or power.min() < 0:
+        raise ParameterError(
+            f"{name} of shape {power.shape} must be {MODEL_BINS} finite non-negative powers "
+            "(a style's long-term spectrum on the model grid)"
+        )
+    return np.maximum(power / max(power.sum(), 1e-30), 1e-12)
 _LOUDNESS_PASSES = 8
 
 
@@ -303,6 +494,30 @@ def minimum_phase(log_gain: np.ndarray, config: StftConfig) -> np.ndarray:
     taper = length // 8  # the last eighth fades out: no cut at the end of the response
     ir[:, -taper:] *= np.cos(np.linspace(0.0, np.pi / 2.0, taper)) ** 2
     return ir
+
+
+def _hindsight_taps(config: StftConfig) -> int:
+    return 2 * int(round(HINDSIGHT_TAPS * config.n_fft / 2))
+
+
+def _hindsight_parts(config: StftConfig) -> int:
+    return -(-_hindsight_taps(config) // config.hop_length)
+
+
+def linear_phase(log_gain: np.ndarray, config: StftConfig) -> np.ndarray:
+    """The linear-phase impulse response (``(channels, P * hop)``, ``P`` hops covering
+    ``HINDSIGHT_TAPS`` analysis sizes) whose magnitude is ``exp(log_gain)`` on the model bins
+    (the bins above follow the top one), under a Hann window centred on its middle sample:
+    its delay. The hindsight filter's: a symmetric response, as the EQ-match's zero-phase
+    gains have, smears a note's onset both ways by half as much as a minimum-phase one with
+    the same notches smears it forward."""
+    n = _hindsight_taps(config)
+    grid = np.arange(n // 2 + 1) * (config.sample_rate / n)
+    model = np.arange(MODEL_BINS) * (config.sample_rate / config.n_fft)
+    magnitude = np.exp(np.stack([np.interp(grid, model, g) for g in log_gain]))
+    ir = np.roll(irfft(magnitude, n), n // 2, axis=-1) * np.hanning(n + 1)[:-1]
+    length = _hindsight_parts(config) * config.hop_length
+    return np.pad(ir, ((0, 0), (0, length - n)))
 
 
 def _partitions(ir: np.ndarray, config: StftConfig) -> np.ndarray:

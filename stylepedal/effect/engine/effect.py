@@ -187,7 +187,8 @@ class StyleTransfer:
     @property
     def style(self) -> float:
         """How much of the style, in [0, 1]: 0 is the dry spectrum, 1 the full style (the
-        model's change of each frame, and the colour stage's EQ, scaled in the log domain).
+        model's change of each frame, and the colour stage's EQ, scaled in the log domain;
+        with hindsight colour the model's change is its ``render_change`` share of that).
         Changes glide over two frames (10 ms); the colour stage follows at its next design."""
         return self._style
 
@@ -267,7 +268,9 @@ class StyleTransfer:
                 self._state = None  # a colour stage starts from what it has heard
 
     def latency_samples(self, sample_rate: int) -> int:
-        """Delay of the output behind the input at ``sample_rate``, in samples.
+        """Delay of the output behind the input at ``sample_rate``, in samples: the latency
+        mode's, and 70 ms more once a model with a render's hindsight colour has learnt its
+        input (:meth:`learn_input`): the linear-phase filter's delay, which a render trims.
 
         Examples
         --------
@@ -276,13 +279,19 @@ class StyleTransfer:
         >>> StyleTransfer.identity(latency_mode="low").latency_samples(44100)
         235
         """
-        return StftConfig.for_rate(sample_rate, self._latency_mode).latency_samples
+        cfg = StftConfig.for_rate(sample_rate, self._latency_mode)
+        return cfg.latency_samples + self._colour_delay(cfg)
 
     def tail_samples(self, sample_rate: int) -> int:
         """Samples of output after the input stops before the wet path is silent again
-        (latency plus one analysis window): what an offline render must flush."""
+        (:meth:`latency_samples` plus one analysis window): what an offline render must
+        flush."""
         cfg = StftConfig.for_rate(sample_rate, self._latency_mode)
-        return cfg.latency_samples + cfg.n_fft
+        return cfg.latency_samples + self._colour_delay(cfg) + cfg.n_fft
+
+    def _colour_delay(self, config: StftConfig) -> int:
+        """The colour stage's delay on ``config``: a render's hindsight filter's, else 0."""
+        return 0 if self._colour is None else self._colour.delay_samples(config, self._profile)
 
     # ---------------------------------------------------------------- processing
     def reset(self) -> None:
@@ -293,12 +302,17 @@ class StyleTransfer:
     def learn_input(self, audio: np.ndarray, sample_rate: float) -> None:
         """Learn the input's long-term spectrum from ``audio`` before playing it (offline,
         as ``stylepedal render`` does): new streams at this rate and latency mode start with
-        its colour, not flat. Chunks learn as the whole; another rate, latency mode or channel
-        count starts over; :meth:`forget_input` undoes it; no colour stage, nothing to learn."""
+        its colour, not flat. With a model that carries the style's sharp spectrum (its
+        ``style_power``) that colour is hindsight: fixed at the static EQ-match's filter
+        between the whole input and the style, and the model makes its ``render_change``
+        share of its change (see :mod:`~stylepedal.effect.engine.colour`). Chunks learn as
+        the whole; another rate, latency mode or channel count starts over;
+        :meth:`forget_input` undoes it; no colour stage, nothing to learn."""
         config = StftConfig.for_rate(check_sample_rate(sample_rate), self._latency_mode)
         x = finite_or_zeroed(as_audio_2d(audio)[0])
         if self._colour is not None:
-            self._profile = learnt(self._profile, x, config, self._gate_db - GATE_RANGE_DB)
+            self._profile = learnt(self._profile, x, config, self._gate_db - GATE_RANGE_DB,
+                                   sharp=self._colour.style_power is not None)
 
     def forget_input(self) -> None:
         """Drop what :meth:`learn_input` learnt: new streams start flat again."""
@@ -326,6 +340,12 @@ class StyleTransfer:
             "gain": Ramp(10.0 ** (self._gain_db / 20.0)),
             "active": Ramp(0.0 if self._bypass else 1.0),
         }
+        colour = None if self._colour is None else self._colour.new_state(
+            config, channels, profile=self._profile, strength=self._style
+        )
+        hindsight = colour is not None and colour.hindsight is not None
+        delay = self._colour_delay(config)
+        change = float(getattr(self._transform, "render_change", 1.0)) if hindsight else 1.0
         return EngineState(
             config=config,
             channels=channels,
@@ -333,7 +353,7 @@ class StyleTransfer:
             fill=0,
             pending=np.zeros((channels, config.overlap - 1, hop), dtype=np.float32),
             outq=np.zeros((channels, hop - 1), dtype=np.float32),
-            dry=np.zeros((channels, config.latency_samples), dtype=np.float32),
+            dry=np.zeros((channels, config.latency_samples + delay), dtype=np.float32),
             transform_state=self._transform.new_state(channels),
             pghi=None,
             ramps=ramps,
@@ -342,11 +362,10 @@ class StyleTransfer:
                 if config.model_stride > 1
                 else None
             ),
-            colour=None if self._colour is None else self._colour.new_state(
-                config, channels, profile=self._profile, strength=self._style
-            ),
+            colour=colour,
             raw=None if self._colour is None else np.zeros((channels, 0), dtype=np.float32),
-            style=self._style,
+            style=self._style * change,
+            change=change,
         )
 
     def process(
@@ -403,7 +422,7 @@ class StyleTransfer:
             if not reset and x.shape[1] <= size:
                 out = self._block(x, st)
             else:
-                flush = config.latency_samples if reset else 0
+                flush = config.latency_samples + self._colour_delay(config) if reset else 0
                 out = run_chunked(lambda c: self._block(c, st), x, size, flush)
             if reset:
                 self._state = None  # one shot: the next call starts afresh whatever it asks
@@ -527,12 +546,13 @@ class StyleTransfer:
             out = self._run_transform(feats, st)
         else:
             out = strided_transform(lambda f: self._run_transform(f, st), feats, st)
-        if st.style == self._style == 1.0:
+        target = self._style * st.change
+        if st.style == target == 1.0:
             return out
         # the style glides to the set value over two frames: no step in the gains
         n = feats.shape[1]
-        steps = np.minimum(0.5 * np.arange(1, n + 1), abs(self._style - st.style))
-        style = (st.style + np.sign(self._style - st.style) * steps).astype(np.float32)
+        steps = np.minimum(0.5 * np.arange(1, n + 1), abs(target - st.style))
+        style = (st.style + np.sign(target - st.style) * steps).astype(np.float32)
         st.style = float(style[-1])
         return feats + style[np.newaxis, :, np.newaxis] * (out - feats)
 

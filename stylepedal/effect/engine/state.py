@@ -69,3 +69,6 @@ class EngineState:
     colour: ColourState | None = None
     raw: np.ndarray | None = None
     style: float = 1.0  # the style amount in effect at the last frame (glides toward the set one)
+    # the share of the model's change the style amount scales: the model's ``render_change``
+    # when the colour stage has hindsight (a render that learnt its input), else 1
+    change: float = 1.0

@@ -3,7 +3,9 @@
 A style model that moves guitar toward a style no further than one fixed equaliser does has
 learned nothing a graphic EQ could not do. :func:`eq_match` is that equaliser, fitted with
 hindsight to the whole content and the whole style: per STFT bin the gain
-``sqrt(style LTAS / content LTAS)`` (long-term average power spectra), applied by STFT / ISTFT,
+``sqrt(style LTAS / content LTAS)`` (long-term average power spectra; the gain law of
+:func:`~stylepedal.effect.engine.colour.match_log_gain`, which a render's hindsight colour
+shares), applied by STFT / ISTFT,
 the output at the content's RMS. With ``smoothing_octaves=0`` (per-bin gains) it is the most
 stylised static filter, which also imprints the style's own pitches on the content; with a
 third of an octave it is what a graphic EQ pedal can do (:data:`GRAPHIC_OCTAVES`).
@@ -31,14 +33,12 @@ import numpy as np
 
 from ..._validate import check_audible, check_range, check_sample_rate
 from ...errors import ParameterError
+from ..engine.colour import EQ_FLOOR_DB, match_log_gain
 
 __all__ = ["EQ_FLOOR_DB", "GRAPHIC_OCTAVES", "HOP_LENGTH", "N_FFT", "eq_match"]
 
 N_FFT = 2048
 HOP_LENGTH = 512
-# Content power below this (dB re its loudest bin) is raised to it, so bins the content hardly
-# has do not get an unbounded gain.
-EQ_FLOOR_DB = -60.0
 # A graphic EQ pedal's resolution: both spectra smoothed over a third of an octave.
 GRAPHIC_OCTAVES = 1.0 / 3.0
 
@@ -127,8 +127,7 @@ def eq_match(
     freqs = librosa.fft_frequencies(sr=sample_rate, n_fft=N_FFT)
     style_power = _smooth_octaves(style_power, freqs, octaves)
     content_power = _smooth_octaves(content_power, freqs, octaves)
-    content_power = np.maximum(content_power, content_power.max() * 10 ** (EQ_FLOOR_DB / 10))
-    gain = np.sqrt(style_power / content_power)
+    gain = np.exp(match_log_gain(style_power, content_power, EQ_FLOOR_DB))
     y = librosa.istft(spec * gain[:, None], hop_length=HOP_LENGTH, length=x.size)
     rms_in, rms_out = float(np.sqrt(np.mean(x**2))), float(np.sqrt(np.mean(y**2)))
     return (y * (rms_in / rms_out if rms_out > 0 else 0.0)).astype(np.float32)
