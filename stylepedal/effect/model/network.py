@@ -58,6 +58,12 @@ class StyleNet(torch.nn.Module):
     colour : bool
         Carry a ``colour_target`` buffer: a style's long-term power per bin, which the engine's
         colour stage EQs the input toward.
+    hindsight : bool
+        Also carry a ``style_power`` buffer (the style's long-term power through a Hann window)
+        for a render's hindsight colour, and ``render_change``, the share of its change the
+        network makes there (:meth:`set_render`). Needs ``colour``.
+    render_change : float
+        That share, in [0, 1].
 
     Examples
     --------
@@ -78,6 +84,8 @@ class StyleNet(torch.nn.Module):
         gate: bool = False,
         level_norm: bool = False,
         colour: bool = False,
+        hindsight: bool = False,
+        render_change: float = 1.0,
     ) -> None:
         super().__init__()
         self.n_bins = check_positive_int(n_bins, "n_bins")
@@ -92,6 +100,8 @@ class StyleNet(torch.nn.Module):
         self.gate = check_bool(gate, "gate")
         self.level_norm = check_bool(level_norm, "level_norm")
         self.colour = check_bool(colour, "colour")
+        self.hindsight = check_bool(hindsight, "hindsight")
+        self.render_change = check_range(render_change, "render_change", 0.0, 1.0)
         # only the sizes a saved network may have (checked before any layer is allocated)
         try:
             check_config(self.to_config())
@@ -100,6 +110,8 @@ class StyleNet(torch.nn.Module):
         if self.colour:
             # the style's long-term power per bin, for the engine's colour stage (not trained)
             self.register_buffer("colour_target", torch.ones(self.n_bins))
+        if self.hindsight:
+            self.register_buffer("style_power", torch.ones(self.n_bins))
         self.inp = torch.nn.Linear(self.n_bins, self.channels)
         self.convs = torch.nn.ModuleList(
             torch.nn.Conv1d(self.channels, self.channels, self.kernel_size, dilation=d)
@@ -159,6 +171,8 @@ class StyleNet(torch.nn.Module):
             "gate": self.gate,
             "level_norm": self.level_norm,
             "colour": self.colour,
+            "hindsight": self.hindsight,
+            "render_change": self.render_change,
         }
 
     @classmethod
@@ -181,7 +195,9 @@ class StyleNet(torch.nn.Module):
                 leak=config["leak"],
                 gate=config.get("gate", False),
                 level_norm=config.get("level_norm", False),
-                colour=config.get("colour", False),
+                colour=config["colour"],
+                hindsight=config["hindsight"],
+                render_change=config["render_change"],
             )
         except (KeyError, TypeError) as exc:
             raise CacheError(f"config is missing or has a bad field: {exc}") from exc
@@ -257,6 +273,29 @@ class StyleNet(torch.nn.Module):
         buffer = self.get_buffer("colour_target")
         with torch.no_grad():
             buffer.copy_(torch.from_numpy(np.asarray(target, dtype=np.float32)))
+
+    def set_render(self, style_power: np.ndarray, render_change: float) -> StyleNet:
+        """Carry what a render's hindsight colour needs (see
+        :mod:`~stylepedal.effect.engine.colour`): the style's long-term power per bin through
+        a Hann window (:func:`~stylepedal.effect.engine.colour.long_term_power`) and the
+        share of its change the network makes there, in [0, 1]; returns self."""
+        if not self.colour:
+            raise ParameterError("a render's hindsight colour needs a colour network "
+                                 "(colour=True)")
+        render_change = check_range(render_change, "render_change", 0.0, 1.0)
+        power = np.asarray(style_power, dtype=np.float32)
+        if power.shape != (self.n_bins,) or not np.isfinite(power).all() or power.min() < 0:
+            raise ParameterError(
+                f"style_power of shape {power.shape} must be {self.n_bins} finite "
+                "non-negative powers"
+            )
+        if not self.hindsight:
+            self.register_buffer("style_power", torch.ones(self.n_bins))
+            self.hindsight = True
+        self.render_change = render_change
+        with torch.no_grad():
+            self.get_buffer("style_power").copy_(torch.from_numpy(power))
+        return self
 
     def n_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -31,6 +31,7 @@ __all__ = [
     "KERNEL_MAX_FRAMES",
     "MAX_PARAMETERS",
     "MAX_WEIGHTS_BYTES",
+    "SUPPORTED_VERSIONS",
     "StyleNetState",
     "StyleNetTransform",
     "check_config",
@@ -42,7 +43,9 @@ __all__ = [
 ]
 
 FORMAT = "stylepedal.StyleNet"
-FORMAT_VERSION = 1
+# 2: an optional ``style_power`` tensor and ``render_change`` (a render's hindsight colour)
+FORMAT_VERSION = 2
+SUPPORTED_VERSIONS = (1, 2)
 
 # Calls of up to this many frames run in the compiled kernel, longer ones through BLAS: where
 # the two cost the same per frame (benchmarks/live_frame.py).
@@ -53,10 +56,11 @@ def check_format(config: Any) -> None:
     """Raise CacheError unless ``config`` is a style-network config of a supported version."""
     if not isinstance(config, Mapping) or config.get("format") != FORMAT:
         raise CacheError(f"config is not a {FORMAT} config: {str(config)[:200]}")
-    if config.get("format_version") != FORMAT_VERSION:
+    version = config.get("format_version")
+    if isinstance(version, bool) or version not in SUPPORTED_VERSIONS:
         raise CacheError(
-            f"format_version={config.get('format_version')!r} is not supported: "
-            f"allowed is {FORMAT_VERSION}"
+            f"format_version={str(version)[:20]} is not supported: allowed is one of "
+            f"{list(SUPPORTED_VERSIONS)} (a newer stylepedal wrote it: upgrade)"
         )
 
 
@@ -138,8 +142,13 @@ def check_config(config: Any) -> dict[str, Any]:
             "gate": check_bool(config.get("gate", False), "gate"),
             "level_norm": check_bool(config.get("level_norm", False), "level_norm"),
             "colour": check_bool(config.get("colour", False), "colour"),
+            "hindsight": check_bool(config.get("hindsight", False), "hindsight"),
+            "render_change": config.get("render_change", 1.0),
         }
         check_range(checked["leak"], "leak", 0.0, 0.999999)
+        check_range(checked["render_change"], "render_change", 0.0, 1.0)
+        if checked["hindsight"] and not checked["colour"]:
+            raise CacheError("network config hindsight=True needs colour=True")
     except (KeyError, TypeError, ParameterError) as exc:
         raise CacheError(f"network config is missing or has a bad field: {exc}") from exc
     history = (checked["kernel_size"] - 1) * sum(checked["dilations"])
@@ -166,6 +175,8 @@ def weight_shapes(config: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
     shapes["out.bias"] = (out,)
     if config.get("colour"):
         shapes["colour_target"] = (bins,)
+    if config.get("hindsight"):
+        shapes["style_power"] = (bins,)
     return shapes
 
 
@@ -393,6 +404,11 @@ class StyleNetTransform:
         self.colour_target = (
             np.asarray(weights["colour_target"], dtype=np.float64) if config["colour"] else None
         )
+        # and, for a render that learnt its input, this and the share of the change to make
+        self.style_power = (
+            np.asarray(weights["style_power"], dtype=np.float64) if config["hindsight"] else None
+        )
+        self.render_change = float(config["render_change"])
         self._hist = [(self.kernel_size - 1) * d for d in self.dilations]
         self._starts = np.cumsum([0, *self._hist]).tolist()
         # the compiled path's weights: float16 bits if float16 holds all of them, else float32

@@ -2,9 +2,10 @@
 
 A style model has two parts, each doing what the low-latency engine can realise:
 
-* **colour**: the style's long-term power per model bin (:func:`colour_target`). The engine's
-  colour stage (:mod:`stylepedal.effect.engine.colour`) EQs the input toward it with a slowly
-  adapting minimum-phase filter at the grid's fine resolution. Nothing to learn.
+* **colour**: the style's long-term power per model bin (:mod:`~stylepedal.effect.model.colour`).
+  The engine's colour stage (:mod:`stylepedal.effect.engine.colour`) EQs the input toward it
+  with a slowly adapting minimum-phase filter at the grid's fine resolution, or, in a render
+  that learnt its whole input, with hindsight (the style's sharp spectrum). Nothing to learn.
 * **texture**: a small causal network (:class:`~stylepedal.effect.model.network.StyleNet`) that
   changes each frame of the coloured input, trained on the seeds' Gram objective.
 
@@ -35,7 +36,7 @@ import numpy as np
 
 from ..._validate import check_audible, check_range, check_sample_rate
 from ...errors import ParameterError
-from ..engine.constants import MODEL_BINS
+from .colour import colour_target, coloured, style_power
 from .excerpts import excerpt_array
 from .features import FeatureConfig
 
@@ -75,7 +76,7 @@ BANK_SEED_LIMIT = 1_000_000
 _LOSS_N_FFT = 2048
 _LOSS_HOP = 512
 _LOSS_RMS = 0.1
-_ACTIVE_DB = 40.0
+_ACTIVE_DB = 40.0  # the loss's level: frames within this of the loudest
 # Content weight control: steps between updates, the step of log(weight) per unit of
 # log(change / target), and the bound on the weight's factor either way.
 _CONTROL_EVERY = 10
@@ -118,7 +119,12 @@ class TrainConfig:
         :meth:`~stylepedal.effect.model.network.StyleNet.scale_change`): below 1 a subtler
         model that keeps more of the notes. The default is what validation chose: riffs held
         out of training, dry and through other rigs, judged by random nets that no eval judge
-        or training run uses (``benchmarks/texture.py``).
+        or training run uses (``benchmarks/texture.py --as-live``).
+    render_texture : float
+        The share of its trained change the network makes in a render with hindsight colour
+        (the whole input learnt first); above ``texture``, ``texture``'s. The EQ there is
+        sharper, so less change is needed. Chosen by validation the same way
+        (``benchmarks/texture.py``).
     seed : int
         Seeds the network, the segments, the levels and the banks: same config, same model.
     """
@@ -139,6 +145,7 @@ class TrainConfig:
     kernel_size: int = 3
     dilations: tuple[int, ...] = (1, 2, 4, 8)
     texture: float = 0.5
+    render_texture: float = 0.25
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -151,6 +158,7 @@ class TrainConfig:
         check_range(self.alpha, "alpha", 0.0, 1e6)
         check_range(self.content_target, "content_target", 0.0, 10.0)
         check_range(self.texture, "texture", 0.0, 1.0)
+        check_range(self.render_texture, "render_texture", 0.0, 1.0)
         check_range(self.learning_rate, "learning_rate", 1e-7, 1.0)
         check_range(self.grad_clip, "grad_clip", 0.0, 1e6)
         check_range(self.corpus_seconds, "corpus_seconds", 1.0, 600.0)
@@ -179,6 +187,7 @@ class TrainConfig:
         data["dilations"] = tuple(data["dilations"])
         data["gain_db_range"] = tuple(data["gain_db_range"])
         data.setdefault("texture", 1.0)  # configs written before the field saved the full change
+        data.setdefault("render_texture", data["texture"])  # nor had they a render of their own
         data.setdefault("rigs", False)  # nor did they play the content through rigs
         return cls(**data)
 
@@ -255,30 +264,6 @@ def prepare_style(audio: np.ndarray, sample_rate: int, *, name: str = "style") -
     return np.ascontiguousarray(audio, dtype=np.float32)
 
 
-def colour_target(styles: Sequence[np.ndarray]) -> np.ndarray:
-    """The style's long-term power per model bin (``(MODEL_BINS,)``, summing to 1): the mean
-    over every clip's frames within 40 dB of that clip's loudest, clips weighted by length.
-
-    ``styles`` are mono 22050 Hz clips (:func:`prepare_style`).
-
-    Examples
-    --------
-    >>> t = np.arange(22050) / 22050
-    >>> target = colour_target([np.sin(2 * np.pi * 440 * t).astype(np.float32)])
-    >>> target.shape, int(np.argmax(target)) == round(440 / (300 / 28))
-    ((1030,), True)
-    """
-    from ..engine.stft import analyze
-
-    total = np.zeros(MODEL_BINS)
-    for audio in styles:
-        power = np.expm1(analyze(audio, TRAIN_SAMPLE_RATE).astype(np.float64)) ** 2
-        energy = power.sum(axis=1)
-        active = energy >= energy.max() * 10.0 ** (-_ACTIVE_DB / 10.0)
-        total += power[active].sum(axis=0)
-    return total / max(total.sum(), 1e-300)
-
-
 # -- the random banks --------------------------------------------------------------------------
 
 
@@ -300,33 +285,6 @@ def draw_bank(rng: np.random.Generator) -> FeatureConfig:
 
 
 # -- through the engine ------------------------------------------------------------------------
-
-
-class _ColourOnly:
-    """The identity transform with a colour target: the engine's colour stage alone."""
-
-    model_bins = MODEL_BINS
-
-    def __init__(self, target: np.ndarray) -> None:
-        self.colour_target = target
-
-    def new_state(self, channels: int) -> None:
-        return None
-
-    def __call__(self, frames: np.ndarray, state: Any) -> np.ndarray:
-        return frames
-
-
-def coloured(audio: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """``audio`` (mono, 22050 Hz) through the engine's colour stage toward ``target``, aligned
-    with the input (the engine's latency removed), the stage having learnt the whole clip
-    first: the colour a render applies, and the one the live pedal settles to as it plays.
-    The network learns its change on top of that settled colour, not a cold start's."""
-    from ..engine.effect import StyleTransfer
-
-    fx = StyleTransfer(_ColourOnly(target))
-    fx.learn_input(audio, TRAIN_SAMPLE_RATE)
-    return np.asarray(fx(audio, TRAIN_SAMPLE_RATE), dtype=np.float32)  # one shot: aligned
 
 
 def synthesize(spec: torch.Tensor) -> torch.Tensor:
@@ -482,7 +440,7 @@ def train_style(
     Returns
     -------
     (StyleNet, TrainReport)
-        The network (level-normalised input, carrying the colour target), its weights rounded
+        The network (level-normalised input, carrying the colour targets), its weights rounded
         to float16 precision (what the store keeps), and what happened.
 
     Raises
@@ -581,6 +539,8 @@ def train_style(
         if bar is not None:
             bar.close()
     net.scale_change(config.texture)
+    net.set_render(style_power(style_audio),
+                   min(config.render_texture / config.texture, 1.0) if config.texture else 0.0)
     net.round_to("float16")
     net.eval()
     after = _heldout(net, held, style_logmag, config.alpha)

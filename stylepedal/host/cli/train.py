@@ -22,7 +22,11 @@ def add_train(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -
     p.add_argument("--seed", type=int, default=None, help="training seed (default 0)")
     p.add_argument("--texture", type=float, default=None, metavar="AMOUNT",
                    help="share of its learned change the saved model makes, 0-1 (default 0.5; "
-                   "lower for a subtler model that keeps more of the notes)")
+                   "lower for a subtler model that keeps more of the notes; as the live "
+                   "pedal and render --as-live play)")
+    p.add_argument("--render-texture", type=float, default=None, metavar="AMOUNT",
+                   help="the same for a render that learns the whole file first, whose "
+                   "colour is sharper: 0-1, at most --texture (default 0.25)")
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     p.set_defaults(func=_train)
 
@@ -37,7 +41,7 @@ def _train(args: argparse.Namespace) -> int:
     check_name(args.name)
     torch.set_num_threads(max(1, int(args.threads)))
     settings: dict[str, object] = {}
-    for option in ("steps", "seed", "texture"):
+    for option in ("steps", "seed", "texture", "render_texture"):
         if getattr(args, option) is not None:
             settings[option] = getattr(args, option)
     trained = train_preset(args.name, args.styles, content_paths=args.content or (),

@@ -257,3 +257,37 @@ def test_bad_shapes_raise_parameter_error():
         StyleNet(dilations=())
     with pytest.raises(ParameterError, match="input shape"):
         StyleNet(channels=8)(torch.zeros(1, 5, 100))
+
+
+def test_a_render_colour_survives_saving_and_reaches_the_transform(rng):
+    net = StyleNet(channels=8, colour=True)
+    power = rng.uniform(1e-9, 1.0, 1030)
+    net.set_render(power, 0.5)
+    tf = StyleNet.from_safetensors(net.to_safetensors()).as_transform()
+    assert tf.render_change == 0.5
+    np.testing.assert_allclose(tf.style_power, power.astype(np.float32))  # float32 kept
+    plain = StyleNet(channels=8, colour=True).as_transform()
+    assert plain.style_power is None and plain.render_change == 1.0
+    with pytest.raises(ParameterError, match="colour=True"):
+        StyleNet(channels=8).set_render(power, 0.5)
+    with pytest.raises(ParameterError, match="render_change"):
+        net.set_render(power, 1.5)
+    with pytest.raises(ParameterError, match="style_power"):
+        net.set_render(power[:-1], 0.5)
+
+
+def test_a_version_1_network_loads_without_a_render_colour(rng):
+    # a file from before the render colour: no hindsight fields, no style_power tensor
+    net = StyleNet(channels=8, colour=True)
+    weights = {k: v.numpy() for k, v in net.state_dict().items()}
+    config = {k: v for k, v in net.to_config().items() if k not in ("hindsight", "render_change")}
+    config["format_version"] = 1
+    tf = StyleNetTransform(weights, config)
+    assert tf.style_power is None and tf.render_change == 1.0
+    cfg = net.to_config()
+    with pytest.raises(CacheError, match="hindsight=True needs colour=True"):
+        StyleNet.from_config({**cfg, "colour": False, "hindsight": True})
+    with pytest.raises(CacheError, match="render_change"):
+        StyleNet.from_config({**cfg, "render_change": 2.0})
+    with pytest.raises(CacheError, match=r"format_version=3 is not supported.*upgrade"):
+        StyleNet.from_config({**cfg, "format_version": 3})

@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 import torch
 
+import stylepedal.effect.model.colour as colour_mod
 import stylepedal.effect.model.train as train_mod
 from stylepedal.effect.engine.stft import StftConfig, istft
+from stylepedal.effect.model.colour import style_power
 from stylepedal.effect.model.network import StyleNet
 from stylepedal.effect.model.stream import StyleNetTransform
 from stylepedal.effect.model.train import (
@@ -83,8 +85,15 @@ def test_the_saved_network_makes_the_texture_share_of_its_change(rng):
     """Same training, texture 1 vs 0.4: the saved change to the input is 0.4 times as large."""
     style = [(_organ(2.0, rng), SR)]
     full, _ = train_style(style, _small(steps=6, texture=1.0), progress=False)
-    part, report = train_style(style, _small(steps=6, texture=0.4), progress=False)
+    part, report = train_style(style, _small(steps=6, texture=0.4, render_texture=0.1),
+                               progress=False)
     assert report.config["texture"] == 0.4
+    # a render makes render_texture of the trained change: a quarter of the saved one, toward
+    # the style's sharp spectrum
+    assert part.render_change == pytest.approx(0.25)
+    np.testing.assert_allclose(part.get_buffer("style_power").numpy(),
+                               style_power([style[0][0]]), rtol=1e-6)
+    assert full.render_change == pytest.approx(0.25 / 1.0)  # the default render_texture
     x = torch.from_numpy(np.abs(rng.normal(3.0, 1.0, (1, 40, 1030))).astype(np.float32) + 6.0)
     with torch.no_grad():
         out_full = full(x)
@@ -100,11 +109,14 @@ def test_the_saved_network_makes_the_texture_share_of_its_change(rng):
 
 def test_configs_written_before_the_texture_field_read_as_what_trained_them():
     older = TrainConfig().to_dict()
-    del older["texture"], older["rigs"]
+    del older["texture"], older["rigs"], older["render_texture"]
     assert TrainConfig.from_dict(older).texture == 1.0  # they saved the full change
+    assert TrainConfig.from_dict(older).render_texture == 1.0  # and rendered it too
     assert TrainConfig.from_dict(older).rigs is False  # and played the content clean
     with pytest.raises(ParameterError, match="texture"):
         TrainConfig(texture=1.5)
+    with pytest.raises(ParameterError, match="render_texture"):
+        TrainConfig(render_texture=-0.1)
 
 
 def test_banks_never_use_the_judges_widths_sizes_or_seeds():
@@ -205,8 +217,8 @@ def test_content_is_coloured_as_the_settled_pedal_colours_it(rng):
 
     clip = make_corpus(1, 4.0, SR, seed=3)[0].astype(np.float32)
     target = colour_target([_organ(2.0, rng)])
-    cold = StyleTransfer(train_mod._ColourOnly(target))(clip, SR)
-    settled = train_mod.coloured(clip, target)
+    cold = StyleTransfer(colour_mod._ColourOnly(target))(clip, SR)
+    settled = colour_mod.coloured(clip, target)
 
     def distance(audio: np.ndarray) -> float:  # first second's spectrum to the target, in nepers
         power = (np.expm1(analyze(audio[:SR], SR).astype(np.float64)) ** 2).mean(0)
