@@ -75,6 +75,7 @@ def run_demo(
     input_path = out / "input.wav"
     write_audio(input_path, content[np.newaxis], sample_rate, bit_depth=32)  # float WAV
     output_path = out / f"output-{slug}.wav"
+    latency = effect.latency_samples(sample_rate)  # the pedal's (a render adds its colour's)
     # keep the whole (short) output in memory for the figure instead of reading it back
     result = render_file(
         input_path, output_path, chain, overwrite=overwrite, progress=False, keep_seconds=seconds
@@ -95,7 +96,7 @@ def run_demo(
         "figure": str(figure_path),
         "seconds": seconds,
         "sample_rate": sample_rate,
-        "latency_samples": effect.latency_samples(sample_rate),
+        "latency_samples": latency,
         "render_seconds": round(result.seconds, 3),
         "realtime_factor": round(result.realtime_factor, 1),
     }

@@ -222,8 +222,9 @@ def render_file(
         if channel_workers is None:
             channel_workers = channels > 1 and total >= 5 * sample_rate and _cores() > 1
         check_writable(out_path, file_rate, channels)  # the file's own rate: before any work
-        latency = chain.latency_samples(sample_rate, channels=channels)
         _learn_input(chain, in_path, chunk_frames, learn=learn_input)
+        # after learning: a render's hindsight colour adds its delay
+        latency = chain.latency_samples(sample_rate, channels=channels)
         # An MP3 output is written ahead by the codec's delay so that it decodes aligned.
         advance = mp3_codec_delay(file_rate, channels) if suffix == ".mp3" else 0
         advance = int(round(advance * sample_rate / file_rate))

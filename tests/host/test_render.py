@@ -297,29 +297,37 @@ def test_cli_renders_with_a_real_preset(tmp_path, stereo, capsys):
     assert dst.read_bytes() == before
 
 
-def test_render_learns_the_input_through_the_effects_before_the_style(tmp_path, stereo):
+@pytest.mark.parametrize("hindsight", [False, True])
+def test_render_learns_the_input_through_the_effects_before_the_style(tmp_path, stereo,
+                                                                      hindsight):
     """The style effect learns the file as it will hear it (after the --pre effects), so a
     render is the chain's offline output with that input learnt; learn_input=False (--as-live)
-    is the chain's output as it streams, learning as it goes."""
+    is the chain's output as it streams, learning as it goes. With a render's hindsight colour
+    the render trims the latency it has once it has learnt."""
     from tests.effect.engine.test_colour import ColouredRecurrent
+    from tests.effect.engine.test_hindsight import Hindsight
 
     src = write(tmp_path / "in.wav", stereo, bit_depth=32)
+    target = np.linspace(2.0, 0.01, 1030)
 
     def chain() -> Chain:
-        fx = StyleTransfer(ColouredRecurrent(np.linspace(2.0, 0.01, 1030)))
-        return Chain([pedalboard.Gain(gain_db=-12), fx])
+        transform = Hindsight(target[::-1].copy()) if hindsight else ColouredRecurrent(target)
+        return Chain([pedalboard.Gain(gain_db=-12), StyleTransfer(transform)])
 
-    outs = {}
+    outs, trimmed = {}, {}
     for learn in (True, False):
-        render_file(src, tmp_path / f"{learn}.wav", chain(), progress=False, learn_input=learn,
-                    chunk_frames=5000)
-        outs[learn] = read(tmp_path / f"{learn}.wav")[0]
+        result = render_file(src, tmp_path / f"{learn}.wav", chain(), progress=False,
+                             learn_input=learn, chunk_frames=5000)
+        outs[learn], trimmed[learn] = read(tmp_path / f"{learn}.wav")[0], result.latency_samples
     live = chain()
     np.testing.assert_allclose(outs[False], live.process_offline(stereo, SR), atol=1e-5)
     learnt = chain()
     learnt[1].learn_input(stereo * np.float32(10 ** (-12 / 20)), SR)
     np.testing.assert_allclose(outs[True], learnt.process_offline(stereo, SR), atol=1e-5)
     assert np.abs(outs[True] - outs[False]).max() > 1e-3
+    assert trimmed[False] == live.latency_samples(SR, channels=2)
+    assert trimmed[True] == learnt.latency_samples(SR, channels=2)
+    assert (trimmed[True] > trimmed[False]) == hindsight
 
 
 def test_cli_as_live_renders_as_the_stream_plays(tmp_path, stereo):
