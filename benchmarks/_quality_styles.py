@@ -243,7 +243,8 @@ class NetworkSystem:
         elif self.as_live:
             how = "as the live pedal: the colour stage learns as the input goes"
         else:
-            how = "as stylepedal render: the effect learns the whole input first"
+            how = ("as stylepedal render: the effect learns the whole input first (a model "
+                   "with a render colour then colours it with hindsight)")
         return {
             "factory_styles": "trained with train_preset (--retrain-factory)"
             if self.retrain_factory else "shipped factory presets (StyleTransfer.from_preset)",

@@ -23,9 +23,9 @@ For every (eval content clip, style) pair it judges, in the same run:
     trained as a user trains it (``train_preset`` with the default settings, from the style
     file, into a store under the cache folder, whose content-addressed cache keeps the model).
     Whatever those two produce is what gets judged, processed as ``stylepedal render``
-    processes a file (the effect learns the whole clip first; ``--as-live``: as the live pedal
-    plays, learning as it goes; ``--learn-other-take``: as the live pedal plays after learning
-    another riff played on the same guitar).
+    processes a file (the effect learns the whole clip first, and colours it with hindsight;
+    ``--as-live``: as the live pedal plays, learning as it goes; ``--learn-other-take``: after
+    learning another riff played on the same guitar).
 
 The summary counts the issue's criteria: per pair, the network at least as stylised as the
 EQ-match (``beats_baseline``); the mean network ratio within 1.25x of the mean of the better
@@ -611,9 +611,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="process as the live pedal plays (render --as-live): the colour "
                         "stage learns each clip as it goes instead of from the whole clip first")
     parser.add_argument("--learn-other-take", action="store_true",
-                        help="process as the live pedal plays after the effect learnt another "
-                        "take of the same guitar (fx.learn_input): the other eval clip of its "
-                        "program, another riff")
+                        help="process after the effect learnt another take of the same guitar "
+                        "(fx.learn_input): the other eval clip of its program, another riff "
+                        "(with a render colour, that take's hindsight EQ)")
     parser.add_argument("--retrain-factory", action="store_true",
                         help="train the factory styles with train_preset instead of using the"
                         " shipped presets")

@@ -1,7 +1,9 @@
 """Texture validation: how much of its trained change a style network should make.
 
-``TrainConfig.texture`` scales the saved network's change to its input. This benchmark chooses
-it without the eval material of ``benchmarks/quality.py``: every factory style is trained as
+``TrainConfig.texture`` scales the saved network's change to its input as the live pedal plays
+(``--as-live`` measures it so), ``TrainConfig.render_texture`` its change in a render, whose
+colour is the hindsight EQ (measured without it). This benchmark chooses
+them without the eval material of ``benchmarks/quality.py``: every factory style is trained as
 ``train_preset`` trains it, except that two riffs of the shipped train split (both their
 programs) are held out of the content. The held-out riffs (dry, and through four other rigs:
 a guitar the network has not heard) and two procedural clips of a seed training never plays
@@ -96,9 +98,11 @@ def _trained(style: styles_mod.Style, train: list[tuple[np.ndarray, int]], cache
     """The style's network trained at the defaults on ``train`` (full change), cached."""
     from stylepedal.effect.model.train import TRAIN_VERSION, TrainConfig, train_style
 
-    config = TrainConfig(use_guitars=False, texture=1.0)
+    config = TrainConfig(use_guitars=False, texture=1.0, render_texture=1.0)
+    settings = config.to_dict()
+    del settings["render_texture"]  # chosen here, after training: the weights do not depend on it
     digest = hashlib.sha256(f"v{TRAIN_VERSION}".encode())
-    digest.update(json.dumps(config.to_dict(), sort_keys=True).encode())
+    digest.update(json.dumps(settings, sort_keys=True).encode())
     for audio in [style.audio, *(a for a, _ in train)]:
         digest.update(np.ascontiguousarray(audio, np.float32).tobytes())
     path = cache / "texture" / f"{style.name}-{digest.hexdigest()[:16]}.safetensors"
@@ -113,12 +117,14 @@ def _trained(style: styles_mod.Style, train: list[tuple[np.ndarray, int]], cache
     return data
 
 
-def _effect(data: bytes, amount: float) -> Any:
+def _effect(data: bytes, amount: float, power: np.ndarray) -> Any:
+    """The network at ``amount`` of its trained change, live and in a render alike (``power``:
+    the style's sharp spectrum, for the render's hindsight colour)."""
     from stylepedal import StyleTransfer
     from stylepedal.effect.model.network import StyleNet
 
     net = StyleNet.from_safetensors(data).scale_change(amount).round_to("float16")
-    return StyleTransfer(net.as_transform())
+    return StyleTransfer(net.set_render(power, 1.0).as_transform())
 
 
 def run(
@@ -131,10 +137,14 @@ def run(
                      if styles is None or s.name in styles]
     if not chosen_styles:
         raise SystemExit(f"no factory style among {styles}")
+    from stylepedal.effect.model.colour import style_power
+    from stylepedal.effect.model.train import prepare_style
+
     rows = []
     for style in chosen_styles:
         data = _trained(style, train, cache)
-        effects = {k: _effect(data, k) for k in amounts}
+        power = style_power([prepare_style(style.audio, style.sample_rate)])
+        effects = {k: _effect(data, k, power) for k in amounts}
         for name, x in clips:
             base = jd(eq_match(x, style.audio, SAMPLE_RATE), x, style.audio, SAMPLE_RATE)
             row: dict[str, Any] = {"style": style.name, "clip": name,
@@ -161,8 +171,9 @@ def run(
     return {
         "benchmark": "texture",
         "chosen": best,
-        "input": "as the live pedal: learnt as it goes" if as_live
-        else "as stylepedal render: the whole clip learnt first",
+        "input": "as the live pedal: learnt as it goes (TrainConfig.texture)" if as_live
+        else "as stylepedal render: the whole clip learnt first, hindsight colour "
+        "(TrainConfig.render_texture)",
         "pairs": len(rows),
         "rule": BEATS_RULE,
         "summary": summary,
