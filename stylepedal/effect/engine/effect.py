@@ -302,10 +302,8 @@ class StyleTransfer:
     def learn_input(self, audio: np.ndarray, sample_rate: float) -> None:
         """Learn the input's long-term spectrum from ``audio`` before playing it (offline,
         as ``stylepedal render`` does): new streams at this rate and latency mode start with
-        its colour, not flat. With a model that carries the style's sharp spectrum (its
-        ``style_power``) that colour is hindsight: fixed at the static EQ-match's filter
-        between the whole input and the style, and the model makes its ``render_change``
-        share of its change (see :mod:`~stylepedal.effect.engine.colour`). Chunks learn as
+        its colour, not flat: with a model that has a ``style_power``, the hindsight colour
+        and its ``render_change`` (:mod:`~stylepedal.effect.engine.colour`). Chunks learn as
         the whole; another rate, latency mode or channel count starts over;
         :meth:`forget_input` undoes it; no colour stage, nothing to learn."""
         config = StftConfig.for_rate(check_sample_rate(sample_rate), self._latency_mode)
@@ -343,9 +341,8 @@ class StyleTransfer:
         colour = None if self._colour is None else self._colour.new_state(
             config, channels, profile=self._profile, strength=self._style
         )
-        hindsight = colour is not None and colour.hindsight is not None
-        delay = self._colour_delay(config)
-        change = float(getattr(self._transform, "render_change", 1.0)) if hindsight else 1.0
+        delay = self._colour_delay(config)  # > 0: the hindsight colour, and its share of change
+        change = float(getattr(self._transform, "render_change", 1.0)) if delay else 1.0
         return EngineState(
             config=config,
             channels=channels,
