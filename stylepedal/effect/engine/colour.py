@@ -474,16 +474,20 @@ def _n_parts(config: StftConfig) -> int:
     return int(np.ceil(IR_SECONDS * config.sample_rate / config.hop_length))
 
 
+def _on_grid(log_gain: np.ndarray, config: StftConfig, n: int) -> np.ndarray:
+    """``log_gain`` (``(channels, MODEL_BINS)``) interpolated onto the bins of an ``n``-point
+    FFT at the stream's rate (the bins above the model band follow the top one)."""
+    grid = np.arange(n // 2 + 1) * (config.sample_rate / n)
+    model = np.arange(MODEL_BINS) * (config.sample_rate / config.n_fft)
+    return np.stack([np.interp(grid, model, g) for g in log_gain])
+
+
 def minimum_phase(log_gain: np.ndarray, config: StftConfig) -> np.ndarray:
     """The minimum-phase impulse response (``(channels, P * hop)``) whose magnitude is
     ``exp(log_gain)`` on the model bins (the bins above follow the top one), by the folded
     real cepstrum on a grid twice the analysis size (less cepstral aliasing)."""
     n = 2 * config.n_fft
-    bins = n // 2 + 1
-    grid = np.arange(bins) * (config.sample_rate / n)
-    model = np.arange(MODEL_BINS) * (config.sample_rate / config.n_fft)
-    log_mag = np.stack([np.interp(grid, model, g) for g in log_gain])
-    cepstrum = irfft(log_mag, n)
+    cepstrum = irfft(_on_grid(log_gain, config, n), n)
     folded = np.zeros_like(cepstrum)
     folded[:, 0] = cepstrum[:, 0]
     folded[:, 1 : n // 2] = 2.0 * cepstrum[:, 1 : n // 2]
@@ -512,9 +516,7 @@ def linear_phase(log_gain: np.ndarray, config: StftConfig) -> np.ndarray:
     gains have, smears a note's onset both ways by half as much as a minimum-phase one with
     the same notches smears it forward."""
     n = _hindsight_taps(config)
-    grid = np.arange(n // 2 + 1) * (config.sample_rate / n)
-    model = np.arange(MODEL_BINS) * (config.sample_rate / config.n_fft)
-    magnitude = np.exp(np.stack([np.interp(grid, model, g) for g in log_gain]))
+    magnitude = np.exp(_on_grid(log_gain, config, n))
     ir = np.roll(irfft(magnitude, n), n // 2, axis=-1) * np.hanning(n + 1)[:-1]
     length = _hindsight_parts(config) * config.hop_length
     return np.pad(ir, ((0, 0), (0, length - n)))
