@@ -388,7 +388,8 @@ def run_live(
     keys: bool = False,
     presets: Any = None,
 ) -> dict[str, Any]:
-    """Run the live host until ``seconds`` pass (or Ctrl-C); return the summary dict.
+    """Run the live host until ``seconds`` of sound have played (or Ctrl-C); return the
+    summary dict.
 
     ``chain_factory(name)`` builds the chain of a preset; ``on_started(engine, loader)`` is
     called once the stream runs (tests use it to send MIDI or to inject faults). ``panel`` and
@@ -483,15 +484,16 @@ def run_live(
                 f"cannot open the audio stream at {rate} Hz, block {blocksize}: {exc}"
             ) from exc
         with stream:
+            playing = time.monotonic()  # ``seconds`` of sound: setting up does not count
             surfaces.stream_started(stream.latency)
             if on_started is not None:
                 on_started(engine, loader)
             next_status = time.monotonic() + status_every_s
             try:
-                while seconds is None or time.monotonic() - started < seconds:
+                while seconds is None or time.monotonic() - playing < seconds:
                     # Wake rarely: every wake-up of this thread takes the GIL, and a thread
                     # descheduled while holding it stalls the real-time callback.
-                    left = None if seconds is None else seconds - (time.monotonic() - started)
+                    left = None if seconds is None else seconds - (time.monotonic() - playing)
                     time.sleep(max(0.0, min(0.25, next_status - time.monotonic(),
                                             left if left is not None else 0.25)))
                     if time.monotonic() >= next_status:
