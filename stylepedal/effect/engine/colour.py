@@ -130,6 +130,7 @@ class ColourState:
     hindsight: np.ndarray | None = None
     delayed: np.ndarray | None = None  # (channels, delay) float32 the input not yet passed
     late_active: np.ndarray | None = None  # (channels, delay in hops) activity not yet used
+    designed: float | None = None  # the style amount the hindsight filter was designed for
 
 
 @dataclass
@@ -419,6 +420,9 @@ class Colour:
         """Redesign every channel's filter from its current statistics (the hindsight ones,
         if the stream has them)."""
         if state.hindsight is not None:
+            if state.designed == strength:
+                return  # a fixed filter: only the style amount redesigns it
+            state.designed = strength
             one = self.hindsight_log_gains(state.hindsight, strength)
             log_gain = np.broadcast_to(one, state.log_gain.shape)
             ir = linear_phase(log_gain, config)
