@@ -13,7 +13,10 @@ division by the gain would amplify into a runaway),
 smoothed across frequency while little has been heard; clamped to +-``MAX_GAIN_DB`` and scaled
 so the coloured signal is as loud as the input. Every ``UPDATE_FRAMES`` model frames the filter
 is redesigned (cepstral minimum phase on a grid twice the analysis size) and the stream switches
-to it; between updates it runs as a uniformly partitioned convolution, one STFT hop per block.
+to it ``DESIGN_HOPS`` hops after the statistics it follows: the design's three steps (the
+gains, the cepstrum, the response) run in blocks that complete no hop, or one a hop, so no block
+of a live stream carries all of them. Between updates it runs as a uniformly partitioned
+convolution, one STFT hop per block.
 Below the effect's gate the input passes uncoloured (a noise floor keeps its level and colour).
 Everything is frame-indexed, so any partition of the input gives the same output.
 
@@ -33,6 +36,7 @@ render trims it). Below the gate the input passes uncoloured, as late as the fil
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -42,14 +46,15 @@ from .fft import irfft, rfft
 from .stft import StftConfig
 
 __all__ = [
-    "Colour", "ColourState", "EQ_FLOOR_DB", "HINDSIGHT_TAPS", "IR_SECONDS", "InputProfile",
-    "MAX_GAIN_DB", "MAX_HINDSIGHT_DB", "UPDATE_FRAMES", "hann_power", "learnt", "linear_phase",
-    "long_term_power", "match_log_gain", "sharp_frames",
+    "Colour", "ColourState", "DESIGN_HOPS", "EQ_FLOOR_DB", "HINDSIGHT_TAPS", "IR_SECONDS",
+    "InputProfile", "MAX_GAIN_DB", "MAX_HINDSIGHT_DB", "UPDATE_FRAMES", "hann_power", "learnt",
+    "linear_phase", "long_term_power", "match_log_gain", "sharp_frames",
 ]
 
 IR_SECONDS = 0.085  # the filter's length: ~12 Hz resolution, the grid's order
 MAX_GAIN_DB = 24.0
 UPDATE_FRAMES = 16  # model frames between two filter designs (85 ms)
+DESIGN_HOPS = 3  # hops from a design's statistics to its filter: one for each of its steps
 MEMORY_SECONDS = 20.0  # time constant of the input's long-term average
 EARLY_SECONDS = 2.0  # heard material after which the input spectrum is used unsmoothed
 _SMOOTH_OCTAVES = 1.0 / 3.0
@@ -131,6 +136,10 @@ class ColourState:
     delayed: np.ndarray | None = None  # (channels, delay) float32 the input not yet passed
     late_active: np.ndarray | None = None  # (channels, delay in hops) activity not yet used
     designed: float | None = None  # the style amount the hindsight filter was designed for
+    # a redesign under way, from the hop ``draft_at``: the statistics and style amount it
+    # follows, then each step's result (log gains, the cepstrum's spectrum, the partitions)
+    draft: list[Any] | None = None
+    draft_at: int = 0
 
 
 @dataclass
@@ -324,7 +333,9 @@ class Colour:
     # -- per hop -------------------------------------------------------------------------------
     @staticmethod
     def frames_to_update(state: ColourState, config: StftConfig) -> int:
-        """STFT frames until the next filter design (at least 1)."""
+        """STFT frames until the next filter design or the next one takes over (at least 1)."""
+        if state.draft is not None:
+            return state.draft_at + DESIGN_HOPS - state.frames
         every = UPDATE_FRAMES * config.model_stride
         return every - state.frames % every
 
@@ -372,21 +383,52 @@ class Colour:
         every = UPDATE_FRAMES * config.model_stride
         before = state.frames
         state.frames += k
-        if state.frames // every != before // every:
-            self.design(state, config, strength)
+        draft = state.draft
+        if draft is not None:
+            if len(draft) - 3 < state.frames - state.draft_at:  # at least a step a hop
+                self.work_ahead(state, config)
+            if state.frames == state.draft_at + DESIGN_HOPS:
+                while len(draft) < 6:
+                    self.work_ahead(state, config)
+                state.log_gain, state.parts = draft[3].astype(np.float32), draft[5]
+                state.draft = None
+        elif state.frames // every != before // every:
+            if state.hindsight is not None:
+                self.design(state, config, strength)
+            else:
+                state.draft = [state.power.copy(), state.weight.copy(), strength]
+                state.draft_at = state.frames
         return out
+
+    def work_ahead(self, state: ColourState, config: StftConfig) -> None:
+        """The next step of the redesign under way, if one is left (what :meth:`design` does,
+        in parts): for the blocks that complete no hop, so the ones that do carry less."""
+        draft = state.draft
+        if draft is None or len(draft) == 6:
+            return
+        if len(draft) == 3:
+            draft.append(self._log_gains(draft[0], draft[1], config, draft[2]))
+        elif len(draft) == 4:
+            draft.append(_folded_cepstrum(draft[3], config))
+        else:
+            draft.append(_partitions(_minimum_phase_response(draft[4], config), config))
 
     def log_gains(self, state: ColourState, config: StftConfig, strength: float) -> np.ndarray:
         """The gain per model bin (natural log, ``(channels, MODEL_BINS)``) the input's
         long-term spectrum so far calls for, at ``strength`` (the effect's style amount)."""
-        heard = state.weight * config.hop_length / config.sample_rate
-        out = np.zeros((state.power.shape[0], MODEL_BINS))
+        return self._log_gains(state.power, state.weight, config, strength)
+
+    def _log_gains(
+        self, power: np.ndarray, weight: np.ndarray, config: StftConfig, strength: float
+    ) -> np.ndarray:
+        heard = weight * config.hop_length / config.sample_rate
+        out = np.zeros((power.shape[0], MODEL_BINS))
         if strength == 0.0:
             return out  # the dry spectrum, exactly
-        for c in range(state.power.shape[0]):
-            if state.weight[c] <= 0:
+        for c in range(power.shape[0]):
+            if weight[c] <= 0:
                 continue
-            p = state.power[c] / state.weight[c]
+            p = power[c] / weight[c]
             early = min(1.0, heard[c] / EARLY_SECONDS)
             if early < 1.0:
                 p = early * p + (1.0 - early) * _smooth(p, config)
@@ -490,13 +532,25 @@ def minimum_phase(log_gain: np.ndarray, config: StftConfig) -> np.ndarray:
     """The minimum-phase impulse response (``(channels, P * hop)``) whose magnitude is
     ``exp(log_gain)`` on the model bins (the bins above follow the top one), by the folded
     real cepstrum on a grid twice the analysis size (less cepstral aliasing)."""
+    return _minimum_phase_response(_folded_cepstrum(log_gain, config), config)
+
+
+def _folded_cepstrum(log_gain: np.ndarray, config: StftConfig) -> np.ndarray:
+    """The spectrum of the causal (folded) real cepstrum of ``exp(log_gain)``: the log of the
+    minimum-phase response's spectrum."""
     n = 2 * config.n_fft
     cepstrum = irfft(_on_grid(log_gain, config, n), n)
     folded = np.zeros_like(cepstrum)
     folded[:, 0] = cepstrum[:, 0]
     folded[:, 1 : n // 2] = 2.0 * cepstrum[:, 1 : n // 2]
     folded[:, n // 2] = cepstrum[:, n // 2]
-    response = irfft(np.exp(rfft(folded)), n)
+    return rfft(folded)
+
+
+def _minimum_phase_response(spectrum: np.ndarray, config: StftConfig) -> np.ndarray:
+    """The impulse response from :func:`_folded_cepstrum`'s ``spectrum``, cut and tapered."""
+    n = 2 * config.n_fft
+    response = irfft(np.exp(spectrum), n)
     length = _n_parts(config) * config.hop_length
     ir = response[:, :length].copy()
     taper = length // 8  # the last eighth fades out: no cut at the end of the response

@@ -354,11 +354,8 @@ class StyleTransfer:
             transform_state=self._transform.new_state(channels),
             pghi=None,
             ramps=ramps,
-            last_delta=(
-                np.zeros((channels, MODEL_BINS), dtype=np.float32)
-                if config.model_stride > 1
-                else None
-            ),
+            last_delta=(np.zeros((channels, MODEL_BINS), dtype=np.float32)
+                        if config.model_stride > 1 else None),
             colour=colour,
             raw=None if self._colour is None else np.zeros((channels, 0), dtype=np.float32),
             style=self._style * change,
@@ -450,13 +447,15 @@ class StyleTransfer:
 
     def _coloured_frames_out(self, x: np.ndarray, st: EngineState) -> None:
         """The frames ``x`` completes, through the colour stage first: whole hops are coloured
-        as they complete, in runs that end where the filter is redesigned (the design sees
-        exactly the frames before it, however the input is cut)."""
+        as they complete, in runs that end where the filter is redesigned or takes over (the
+        same frames, however the input is cut); a block that completes none works ahead."""
         assert self._colour is not None and st.colour is not None and st.raw is not None
         cfg = st.config
         hop = cfg.hop_length
         raw = np.concatenate((st.raw, x), axis=1)
         n_frames = raw.shape[1] // hop
+        if n_frames == 0:
+            self._colour.work_ahead(st.colour, cfg)
         done = 0
         while done < n_frames:
             k = min(n_frames - done, self._colour.frames_to_update(st.colour, cfg))

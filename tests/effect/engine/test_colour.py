@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from stylepedal import StyleTransfer
-from stylepedal.effect.engine.colour import Colour, minimum_phase
+from stylepedal.effect.engine import colour as colour_module
+from stylepedal.effect.engine.colour import DESIGN_HOPS, UPDATE_FRAMES, Colour, minimum_phase
 from stylepedal.effect.engine.constants import MODEL_BINS
 from stylepedal.effect.engine.stft import StftConfig, analyze
 from stylepedal.errors import ParameterError
@@ -197,3 +198,53 @@ def test_bad_targets_are_parameter_errors():
         Colour(np.ones(10))
     with pytest.raises(ParameterError, match="colour target"):
         Colour(-np.ones(MODEL_BINS))
+
+
+def _design_steps(monkeypatch) -> list[str]:
+    """Record each step of a filter design as it runs (the real steps run)."""
+    calls: list[str] = []
+    for name in ("_folded_cepstrum", "_minimum_phase_response"):
+        real = getattr(colour_module, name)
+        monkeypatch.setattr(colour_module, name,
+                            lambda *a, _real=real, _name=name: calls.append(_name) or _real(*a))
+    real_gains = Colour._log_gains
+    monkeypatch.setattr(Colour, "_log_gains",
+                        lambda self, *a: calls.append("_log_gains") or real_gains(self, *a))
+    return calls
+
+
+@pytest.mark.parametrize("block", [128, 256])
+def test_a_redesign_is_spread_over_blocks_and_takes_over_on_its_hop(block, rng, monkeypatch):
+    sr = 48000
+    cfg = StftConfig.for_rate(sr)
+    every = UPDATE_FRAMES * cfg.model_stride
+    fx = StyleTransfer(ColouredRecurrent(_target()), mix=1.0)
+    x = rng.uniform(-0.5, 0.5, (1, (2 * every + DESIGN_HOPS) * cfg.hop_length))
+    x = x.astype(np.float32)
+    calls = _design_steps(monkeypatch)
+    expected = None
+    for i in range(x.shape[1] // block):
+        before = len(calls)
+        hops_before = (i * block) // cfg.hop_length
+        fx(x[:, i * block : (i + 1) * block], sr, reset=False)
+        state = fx._state.colour
+        hops = ((i + 1) * block) // cfg.hop_length
+        steps = calls[before:]
+        # no block carries more than one step; at block 128 (a hop every other block) the
+        # blocks that complete a hop carry none
+        assert len(steps) <= 1, (i, steps)
+        if block < cfg.hop_length and hops > hops_before:
+            assert steps == [], (i, steps)
+        if hops == every and hops_before < every:  # a design starts from its hop's statistics
+            assert state.draft is not None and state.draft_at == every
+            twin = colour_module.ColourState(**{**vars(state), "draft": None})
+            fx._colour.design(twin, cfg, 1.0)  # the same design, at once
+            del calls[-3:]
+            expected = twin.parts
+            assert not np.array_equal(state.parts, expected)
+        if hops == every + DESIGN_HOPS - 1:
+            assert not np.array_equal(state.parts, expected)
+        if hops == every + DESIGN_HOPS:  # ... and its filter takes over DESIGN_HOPS later
+            assert state.draft is None
+            np.testing.assert_array_equal(state.parts, expected)
+    assert calls == 2 * ["_log_gains", "_folded_cepstrum", "_minimum_phase_response"]
