@@ -5,8 +5,10 @@ time, as JUCE's DryWetMixer does for a mix) and crossfades over :data:`FADE_SECO
 keeps running underneath, so leaving bypass is seamless too. Output gain glides to a new value
 over one block. Both run in the audio callback: no lock, no I/O, buffers allocated up front.
 
-The meters keep the peak of each of the last :data:`METER_BLOCKS` blocks, in and out, in a
-preallocated ring that other threads read (one float per block, written before the index moves).
+The meters hold the peak of the last :data:`METER_SECONDS`, in and out: the peak of each block
+in a preallocated ring that other threads read (one float per block, written before the index
+moves). The hold is longer than the gaps between a player's notes and a panel's refreshes, so a
+reading between two clicks of a metronome still shows the clicks' level.
 """
 
 from __future__ import annotations
@@ -16,10 +18,10 @@ from collections.abc import Mapping
 
 import numpy as np
 
-__all__ = ["FADE_SECONDS", "METER_BLOCKS", "MAX_DELAY_SECONDS", "MasterSection", "peak_db"]
+__all__ = ["FADE_SECONDS", "MAX_DELAY_SECONDS", "METER_SECONDS", "MasterSection", "peak_db"]
 
 FADE_SECONDS = 0.010
-METER_BLOCKS = 64  # ~0.17 s of blocks of 128 at 48 kHz: longer than a panel's refresh
+METER_SECONDS = 0.5  # a peak meter's hold
 MAX_DELAY_SECONDS = 1.0  # the longest chain latency the bypass path matches
 METER_FLOOR_DB = -120.0
 
@@ -75,7 +77,8 @@ class MasterSection:
         self._gain = 1.0
         self._gain_target = 1.0
         self.gain_db = 0.0
-        self.peaks = np.zeros((2, METER_BLOCKS), np.float32)  # [input, output] per block
+        blocks = max(1, math.ceil(METER_SECONDS * self.sample_rate / max(1, int(blocksize))))
+        self.peaks = np.zeros((2, blocks), np.float32)  # [input, output] per block
         self.blocks = 0
         self.input_clips = 0  # blocks with a sample at or above full scale
         self.output_clips = 0
@@ -106,7 +109,7 @@ class MasterSection:
         """Meter ``x`` (the input), apply bypass and gain to ``y`` (the chain's output, same
         frames; changed in place where possible) and meter the result."""
         n = x.shape[1]
-        slot = self.blocks % METER_BLOCKS
+        slot = self.blocks % self.peaks.shape[1]
         peak_in = float(np.max(np.abs(x))) if n else 0.0
         self.peaks[0, slot] = peak_in
         if peak_in >= 1.0:
@@ -149,8 +152,7 @@ class MasterSection:
         return np.concatenate([ring[:, r:], ring[:, : r + n - cap]], axis=1)
 
     def meters(self) -> tuple[float, float]:
-        """Input and output peak (linear) over the last :data:`METER_BLOCKS` blocks."""
-        n = min(self.blocks, METER_BLOCKS)
-        if n == 0:
+        """Input and output peak (linear) over the last :data:`METER_SECONDS`."""
+        if self.blocks == 0:
             return 0.0, 0.0
         return float(self.peaks[0].max()), float(self.peaks[1].max())

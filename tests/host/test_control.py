@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import threading
 
 import numpy as np
@@ -14,7 +15,7 @@ from stylepedal.errors import ParameterError, PresetError
 from stylepedal.host.chain import Chain
 from stylepedal.host.control import Controls, PresetInfo, RateLimitedLog, check_param
 from stylepedal.host.live import LiveEngine
-from stylepedal.host.master import MasterSection, peak_db
+from stylepedal.host.master import METER_SECONDS, MasterSection, peak_db
 
 RATE = 48000
 PRESETS = [PresetInfo("Organ", 0, 0, "drawbars"), PresetInfo("Flute", 1), PresetInfo("Free")]
@@ -180,9 +181,12 @@ def test_meters_and_clip_counts():
     peak_in, peak_out = m.meters()
     assert peak_db(peak_in) == pytest.approx(-12.0, abs=0.05) and peak_out == 1.5
     assert m.input_clips == 0 and m.output_clips == 1
-    for _ in range(64):  # the meter forgets after METER_BLOCKS blocks
+    hold = math.ceil(METER_SECONDS * RATE / 64)
+    for _ in range(hold - 1):  # the meter holds the peak for METER_SECONDS ...
         m.process(np.zeros((1, 64), np.float32), np.zeros((1, 64), np.float32))
-    assert m.meters() == (0.0, 0.0) and peak_db(0.0) == -120.0
+    assert m.meters() == (peak_in, 1.5)
+    m.process(np.zeros((1, 64), np.float32), np.zeros((1, 64), np.float32))
+    assert m.meters() == (0.0, 0.0) and peak_db(0.0) == -120.0  # ... then forgets it
     assert peak_db(float("nan")) == 0.0 and peak_db(float("inf")) == 0.0
 
 
