@@ -388,10 +388,7 @@ class Colour:
             if len(draft) - 3 < state.frames - state.draft_at:  # at least a step a hop
                 self.work_ahead(state, config)
             if state.frames == state.draft_at + DESIGN_HOPS:
-                while len(draft) < 6:
-                    self.work_ahead(state, config)
-                state.log_gain, state.parts = draft[3].astype(np.float32), draft[5]
-                state.draft = None
+                self._take_over(state, config)
         elif state.frames // every != before // every:
             if state.hindsight is not None:
                 self.design(state, config, strength)
@@ -400,6 +397,14 @@ class Colour:
                 state.draft_at = state.frames
         return out
 
+    def _take_over(self, state: ColourState, config: StftConfig) -> None:
+        """Finish the redesign under way and switch the stream to its filter."""
+        assert state.draft is not None
+        while len(state.draft) < 6:
+            self.work_ahead(state, config)
+        state.log_gain, state.parts = state.draft[3].astype(np.float32), state.draft[5]
+        state.draft = None
+
     def work_ahead(self, state: ColourState, config: StftConfig) -> None:
         """The next step of the redesign under way, if one is left (what :meth:`design` does,
         in parts): for the blocks that complete no hop, so the ones that do carry less."""
@@ -407,20 +412,17 @@ class Colour:
         if draft is None or len(draft) == 6:
             return
         if len(draft) == 3:
-            draft.append(self._log_gains(draft[0], draft[1], config, draft[2]))
+            draft.append(self.log_gains(draft[0], draft[1], config, draft[2]))
         elif len(draft) == 4:
             draft.append(_folded_cepstrum(draft[3], config))
         else:
             draft.append(_partitions(_minimum_phase_response(draft[4], config), config))
 
-    def log_gains(self, state: ColourState, config: StftConfig, strength: float) -> np.ndarray:
-        """The gain per model bin (natural log, ``(channels, MODEL_BINS)``) the input's
-        long-term spectrum so far calls for, at ``strength`` (the effect's style amount)."""
-        return self._log_gains(state.power, state.weight, config, strength)
-
-    def _log_gains(
+    def log_gains(
         self, power: np.ndarray, weight: np.ndarray, config: StftConfig, strength: float
     ) -> np.ndarray:
+        """The gain per model bin (natural log, ``(channels, MODEL_BINS)``) for the input's
+        long-term spectrum (``power`` over frames of total ``weight``) at ``strength``."""
         heard = weight * config.hop_length / config.sample_rate
         out = np.zeros((power.shape[0], MODEL_BINS))
         if strength == 0.0:
@@ -467,12 +469,11 @@ class Colour:
             state.designed = strength
             one = self.hindsight_log_gains(state.hindsight, strength)
             log_gain = np.broadcast_to(one, state.log_gain.shape)
-            ir = linear_phase(log_gain, config)
-        else:
-            log_gain = self.log_gains(state, config, strength)
-            ir = minimum_phase(log_gain, config)
-        state.log_gain = log_gain.astype(np.float32)
-        state.parts = _partitions(ir, config)
+            state.log_gain = log_gain.astype(np.float32)
+            state.parts = _partitions(linear_phase(log_gain, config), config)
+        else:  # the steps of a redesign under way in the stream, at once
+            state.draft = [state.power, state.weight, strength]
+            self._take_over(state, config)
 
 
 _MAX_LOG = MAX_GAIN_DB / 20.0 * np.log(10.0)
