@@ -183,12 +183,18 @@ def stop_pool(pool: Any) -> None:
     killed."""
     # the pool's processes (pid -> Process): before Python 3.14 no public call stops them
     procs = list((getattr(pool, "_processes", None) or {}).values())
+    manager = getattr(pool, "_executor_manager_thread", None)  # shutdown() forgets it
     for proc in procs:
         with contextlib.suppress(OSError):
             proc.terminate()
-    pool.shutdown(wait=False, cancel_futures=True)
     for proc in procs:
         proc.join(timeout=10)
         if proc.is_alive():  # pragma: no cover - a worker stuck in native code
             proc.kill()
             proc.join()
+    pool.shutdown(wait=False, cancel_futures=True)
+    # With the workers gone the pool's manager thread ends at once; wait for it (bounded), or
+    # the interpreter's exit hook may wake it through a pipe it is closing (Python 3.11's
+    # concurrent.futures does not lock the two): a traceback at exit.
+    if manager is not None:
+        manager.join(timeout=10)

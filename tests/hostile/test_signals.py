@@ -122,3 +122,21 @@ def test_sigterm_ends_any_command_as_ctrl_c_does(inputs, tmp_path):
     assert proc.returncode == 128 + signal.SIGTERM, err
     assert "terminated by SIGTERM" in err and "Traceback" not in err, err
     assert not out.exists() and temp_files(tmp_path) == []
+
+
+def test_a_stopped_pool_leaves_no_thread_for_the_exit_hook_to_race():
+    """``stop_pool`` returns with the workers and the pool's manager thread gone: Python 3.11's
+    exit hook wakes a live manager thread through a pipe that thread may be closing (a
+    traceback at exit after SIGTERM, seen in a full run)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from stylepedal.host._signals import stop_pool
+
+    for _ in range(5):
+        pool = ProcessPoolExecutor(1)
+        future = pool.submit(time.sleep, 60)
+        (worker,) = pool._processes.values()
+        manager = pool._executor_manager_thread
+        time.sleep(0.2)  # the job is running
+        stop_pool(pool)
+        assert not worker.is_alive() and future.done() and not manager.is_alive()
