@@ -48,7 +48,7 @@ from .stft import StftConfig
 __all__ = [
     "Colour", "ColourState", "DESIGN_HOPS", "EQ_FLOOR_DB", "HINDSIGHT_TAPS", "IR_SECONDS",
     "InputProfile", "MAX_GAIN_DB", "MAX_HINDSIGHT_DB", "UPDATE_FRAMES", "hann_power", "learnt",
-    "linear_phase", "long_term_power", "match_log_gain", "sharp_frames",
+    "linear_phase", "long_term_power", "match_log_gain", "sharp_frames", "unit_spectrum",
 ]
 
 IR_SECONDS = 0.085  # the filter's length: ~12 Hz resolution, the grid's order
@@ -259,8 +259,9 @@ class Colour:
     """
 
     def __init__(self, target: np.ndarray, style_power: np.ndarray | None = None) -> None:
-        self.target = _spectrum(target, "colour target")
-        self.style_power = None if style_power is None else _spectrum(style_power, "style_power")
+        self.target = unit_spectrum(target, "colour target")
+        self.style_power = (None if style_power is None
+                            else unit_spectrum(style_power, "style_power"))
 
     @classmethod
     def of(cls, transform: object) -> Colour | None:
@@ -303,9 +304,7 @@ class Colour:
             delay = self.delay_samples(config, profile)
             state.hindsight = hindsight
             state.delayed = np.zeros((channels, delay), dtype=np.float32)
-            state.late_active = np.zeros(
-                (channels, int(round(delay / block))), dtype=np.float32
-            )
+            state.late_active = np.zeros((channels, round(delay / block)), dtype=np.float32)
             self.design(state, config, strength)
         elif profile is not None and profile.weight > 0 and profile.fits(config):
             memory = 1.0 / (1.0 - _decay(config))  # the weight a long stream settles at
@@ -478,10 +477,11 @@ class Colour:
 
 _MAX_LOG = MAX_GAIN_DB / 20.0 * np.log(10.0)
 _MAX_HINDSIGHT_LOG = MAX_HINDSIGHT_DB / 20.0 * np.log(10.0)
+_LOUDNESS_PASSES = 8
 
 
-def _spectrum(power: np.ndarray, name: str) -> np.ndarray:
-    """A long-term power spectrum on the model bins, checked, summing to 1, floored."""
+def unit_spectrum(power: np.ndarray, name: str) -> np.ndarray:
+    """A model-grid long-term power spectrum, checked (errors name ``name``), to 1, floored."""
     power = np.asarray(power, dtype=np.float64)
     if power.shape != (MODEL_BINS,) or not np.all(np.isfinite(power)) or power.min() < 0:
         raise ParameterError(
@@ -489,7 +489,6 @@ def _spectrum(power: np.ndarray, name: str) -> np.ndarray:
             "(a style's long-term spectrum on the model grid)"
         )
     return np.maximum(power / max(power.sum(), 1e-30), 1e-12)
-_LOUDNESS_PASSES = 8
 
 
 def _frame_stats(

@@ -26,6 +26,7 @@ import torch
 
 from ..._validate import check_bool, check_positive_int, check_range
 from ...errors import CacheError, ParameterError
+from ..engine.colour import unit_spectrum
 from ..engine.constants import MODEL_BINS
 from .stream import FORMAT, FORMAT_VERSION, StyleNetTransform, check_config, read_safetensors
 
@@ -284,11 +285,7 @@ class StyleNet(torch.nn.Module):
                                  "(colour=True)")
         render_change = check_range(render_change, "render_change", 0.0, 1.0)
         power = np.asarray(style_power, dtype=np.float32)
-        if power.shape != (self.n_bins,) or not np.isfinite(power).all() or power.min() < 0:
-            raise ParameterError(
-                f"style_power of shape {power.shape} must be {self.n_bins} finite "
-                "non-negative powers"
-            )
+        unit_spectrum(power, "style_power")  # the check the engine's colour stage makes
         if not self.hindsight:
             self.register_buffer("style_power", torch.ones(self.n_bins))
             self.hindsight = True
