@@ -279,19 +279,19 @@ class StyleTransfer:
         >>> StyleTransfer.identity(latency_mode="low").latency_samples(44100)
         235
         """
-        cfg = StftConfig.for_rate(sample_rate, self._latency_mode)
-        return cfg.latency_samples + self._colour_delay(cfg)
+        return self._latency(StftConfig.for_rate(sample_rate, self._latency_mode))
 
     def tail_samples(self, sample_rate: int) -> int:
         """Samples of output after the input stops before the wet path is silent again
         (:meth:`latency_samples` plus one analysis window): what an offline render must
         flush."""
         cfg = StftConfig.for_rate(sample_rate, self._latency_mode)
-        return cfg.latency_samples + self._colour_delay(cfg) + cfg.n_fft
+        return self._latency(cfg) + cfg.n_fft
 
-    def _colour_delay(self, config: StftConfig) -> int:
-        """The colour stage's delay on ``config``: a render's hindsight filter's, else 0."""
-        return 0 if self._colour is None else self._colour.delay_samples(config, self._profile)
+    def _latency(self, config: StftConfig) -> int:
+        """The stream's latency on ``config``: the grid's, plus a render's hindsight filter's."""
+        delay = 0 if self._colour is None else self._colour.delay_samples(config, self._profile)
+        return config.latency_samples + delay
 
     # ---------------------------------------------------------------- processing
     def reset(self) -> None:
@@ -341,8 +341,9 @@ class StyleTransfer:
         colour = None if self._colour is None else self._colour.new_state(
             config, channels, profile=self._profile, strength=self._style
         )
-        delay = self._colour_delay(config)  # > 0: the hindsight colour, and its share of change
-        change = float(getattr(self._transform, "render_change", 1.0)) if delay else 1.0
+        latency = self._latency(config)  # longer: the hindsight colour, and its share of change
+        hindsight = latency > config.latency_samples
+        change = float(getattr(self._transform, "render_change", 1.0)) if hindsight else 1.0
         return EngineState(
             config=config,
             channels=channels,
@@ -350,7 +351,7 @@ class StyleTransfer:
             fill=0,
             pending=np.zeros((channels, config.overlap - 1, hop), dtype=np.float32),
             outq=np.zeros((channels, hop - 1), dtype=np.float32),
-            dry=np.zeros((channels, config.latency_samples + delay), dtype=np.float32),
+            dry=np.zeros((channels, latency), dtype=np.float32),
             transform_state=self._transform.new_state(channels),
             pghi=None,
             ramps=ramps,
@@ -416,7 +417,7 @@ class StyleTransfer:
             if not reset and x.shape[1] <= size:
                 out = self._block(x, st)
             else:
-                flush = config.latency_samples + self._colour_delay(config) if reset else 0
+                flush = self._latency(config) if reset else 0
                 out = run_chunked(lambda c: self._block(c, st), x, size, flush)
             if reset:
                 self._state = None  # one shot: the next call starts afresh whatever it asks
