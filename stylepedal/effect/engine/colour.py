@@ -23,32 +23,32 @@ Everything is frame-indexed, so any partition of the input gives the same output
 *Hindsight.* A render knows its whole input (:meth:`StyleTransfer.learn_input`), so its colour
 need not be estimated as it goes: when the model carries the style's sharp long-term spectrum
 (``style_power``), the stream's filter is fixed at the static EQ-match's per-bin gain
-(:func:`match_log_gain`, the baseline of :mod:`stylepedal.effect.research.eq`) between the
-whole input's and the style's long-term spectra, both measured through a Hann window on the
-model grid (:func:`hann_power`), whose low leakage keeps the valleys between harmonics that the
-low-delay analysis window fills. It is linear phase (:func:`linear_phase`), as the EQ-match's
-zero-phase STFT gains are: a minimum-phase filter with such deep notches smears the onsets
-of notes forward (``benchmarks/texture.py`` measures the cost in notes kept); the render pays
-half the filter's length in delay for it, 70 ms (``StyleTransfer.latency_samples`` says so, the
-render trims it). Below the gate the input passes uncoloured, as late as the filter.
+(:func:`~stylepedal.effect.engine.longterm.match_log_gain`, the baseline of
+:mod:`stylepedal.effect.research.eq`) between the whole input's and the style's long-term
+spectra, both measured through a Hann window on the model grid
+(:func:`~stylepedal.effect.engine.longterm.hann_power`), whose low leakage keeps the valleys
+between harmonics that the low-delay analysis window fills. It is linear phase
+(:func:`linear_phase`), as the EQ-match's zero-phase STFT gains are: a minimum-phase filter
+with such deep notches smears the onsets of notes forward (``benchmarks/texture.py`` measures
+the cost in notes kept); the render pays half the filter's length in delay for it, 70 ms
+(``StyleTransfer.latency_samples`` says so, the render trims it). Below the gate the input
+passes uncoloured, as late as the filter.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
-from ...errors import ParameterError
 from .constants import MODEL_BINS
 from .fft import irfft, rfft
+from .longterm import InputProfile, frame_stats, match_log_gain, unit_spectrum
 from .stft import StftConfig
 
 __all__ = [
-    "Colour", "ColourState", "DESIGN_HOPS", "EQ_FLOOR_DB", "HINDSIGHT_TAPS", "IR_SECONDS",
-    "InputProfile", "MAX_GAIN_DB", "MAX_HINDSIGHT_DB", "UPDATE_FRAMES", "hann_power", "learnt",
-    "linear_phase", "long_term_power", "match_log_gain", "sharp_frames", "unit_spectrum",
+    "Colour", "ColourState", "DESIGN_HOPS", "HINDSIGHT_TAPS", "IR_SECONDS", "MAX_GAIN_DB",
+    "MAX_HINDSIGHT_DB", "Redesign", "UPDATE_FRAMES", "linear_phase", "minimum_phase",
 ]
 
 IR_SECONDS = 0.085  # the filter's length: ~12 Hz resolution, the grid's order
@@ -59,62 +59,12 @@ MEMORY_SECONDS = 20.0  # time constant of the input's long-term average
 EARLY_SECONDS = 2.0  # heard material after which the input spectrum is used unsmoothed
 _SMOOTH_OCTAVES = 1.0 / 3.0
 _FLOOR = 1e-6  # input power floor relative to its peak bin: silent bins get a bounded gain
-# The static EQ-match's content floor (dB re its loudest bin): bins the content hardly has do
-# not get an unbounded gain.
-EQ_FLOOR_DB = -60.0
 # The hindsight filter's bound, wider than any gain the EQ-match's floors give (its notches
 # are what keeps the content's own colour out): only a guard for the design's cepstrum.
 MAX_HINDSIGHT_DB = 120.0
 # The hindsight filter's length in analysis sizes (its delay is half of it: 70 ms): longer
 # resolves the style's harmonics more sharply and smears onsets more (benchmarks/texture.py).
 HINDSIGHT_TAPS = 1.5
-
-
-def match_log_gain(
-    target: np.ndarray, power: np.ndarray, floor_db: float = EQ_FLOOR_DB
-) -> np.ndarray:
-    """The per-bin gain (natural log) that gives a long-term spectrum ``power`` the shape of
-    ``target``: ``log sqrt(target / power)``, ``power`` first raised to ``floor_db`` below its
-    loudest bin. The one gain law of the static EQ-match and the hindsight colour.
-
-    Examples
-    --------
-    >>> g = match_log_gain(np.array([4.0, 1.0, 1.0]), np.array([1.0, 1.0, 0.0]))
-    >>> np.round(np.exp(g), 3).tolist()
-    [2.0, 1.0, 1000.0]
-    """
-    power = np.asarray(power, dtype=np.float64)
-    floored = np.maximum(power, power.max() * 10.0 ** (floor_db / 10.0))
-    with np.errstate(divide="ignore"):
-        return 0.5 * (np.log(np.asarray(target, dtype=np.float64)) - np.log(floored))
-
-
-def hann_power(buf: np.ndarray, config: StftConfig, frames: np.ndarray) -> np.ndarray:
-    """The power per model bin (``(channels, MODEL_BINS)`` float64) summed over the frames
-    ``frames`` (indices; frame ``i`` of ``buf`` ``(channels, n)`` starts at ``i * hop``), each
-    through a Hann window of the analysis size: the sharp long-term spectrum (the low-delay
-    analysis window's leakage would fill the valleys between harmonics)."""
-    from numpy.lib.stride_tricks import sliding_window_view
-
-    n_fft, hop = config.n_fft, config.hop_length
-    window = np.hanning(n_fft + 1)[:-1]  # periodic, as librosa's
-    total = np.zeros((buf.shape[0], MODEL_BINS))
-    view = sliding_window_view(buf, n_fft, axis=-1)[:, ::hop]
-    for start in range(0, len(frames), _HANN_BATCH):
-        spec = rfft(view[:, frames[start : start + _HANN_BATCH]] * window)
-        total += np.sum(np.abs(spec[..., :MODEL_BINS]) ** 2, axis=1)
-    return total
-
-
-def sharp_frames(config: StftConfig, first: int, k: int) -> np.ndarray:
-    """Which of the ``k`` frames from the stream's frame ``first`` on the sharp spectrum
-    measures (their indices from 0): every frame a quarter of the analysis size apart, the
-    usual Hann overlap (every hop would cost a render four times as much for nothing)."""
-    step = max(1, config.n_fft // 4 // config.hop_length)
-    return np.flatnonzero((first + np.arange(k)) % step == 0)
-
-
-_HANN_BATCH = 256  # frames per FFT call: bounded memory for a long clip
 
 
 @dataclass
@@ -136,113 +86,25 @@ class ColourState:
     delayed: np.ndarray | None = None  # (channels, delay) float32 the input not yet passed
     late_active: np.ndarray | None = None  # (channels, delay in hops) activity not yet used
     designed: float | None = None  # the style amount the hindsight filter was designed for
-    # a redesign under way, from the hop ``draft_at``: the statistics and style amount it
-    # follows, then each step's result (log gains, the cepstrum's spectrum, the partitions)
-    draft: list[Any] | None = None
-    draft_at: int = 0
+    draft: Redesign | None = None  # the adaptive filter's redesign under way
 
 
 @dataclass
-class InputProfile:
-    """The input's long-term spectrum learnt ahead of playing it (an offline render knows the
-    whole input), all channels pooled: a new stream's colour stage starts from it."""
+class Redesign:
+    """A redesign of the adaptive filter under way: the statistics and style amount it follows
+    (those of the hop ``at``), then each of its steps' results as the steps are done."""
 
-    sample_rate: int
-    hop_length: int
-    power: np.ndarray  # (MODEL_BINS,) float64 sum of the frames' power, weighted by activity
-    weight: float  # sum of the weights
-    tail: np.ndarray  # (channels, n) float32 the samples a next chunk's frames start with
-    sharp: np.ndarray  # (MODEL_BINS,) float64 sum of frames' power through a Hann window
-    sharp_frames: int = 0  # frames (of all channels) in ``sharp``
-    frames: int = 0  # frames learnt (per channel): where the next chunk's frames start
-
-    @classmethod
-    def empty(cls, config: StftConfig, channels: int) -> InputProfile:
-        tail = np.zeros((channels, config.n_fft - config.hop_length), dtype=np.float32)
-        return cls(config.sample_rate, config.hop_length, np.zeros(MODEL_BINS), 0.0, tail,
-                   np.zeros(MODEL_BINS))
-
-    def fits(self, config: StftConfig) -> bool:
-        """Learnt on this grid (rate and hop)."""
-        return (self.sample_rate, self.hop_length) == (config.sample_rate, config.hop_length)
+    power: np.ndarray
+    weight: np.ndarray
+    strength: float
+    at: int = 0
+    log_gain: np.ndarray | None = None  # step 1: the gains
+    spectrum: np.ndarray | None = None  # step 2: the folded cepstrum's spectrum
+    parts: np.ndarray | None = None  # step 3: the minimum-phase response's partitions
 
     @property
-    def seconds(self) -> float:
-        """Active input learnt, in seconds per channel."""
-        return self.weight / self.tail.shape[0] * self.hop_length / self.sample_rate
-
-    def learn(
-        self, x: np.ndarray, config: StftConfig, floor_db: float, *, sharp: bool = False
-    ) -> None:
-        """Add the frames ``x`` (``(channels, n)``, after the chunks before it) completes;
-        with ``sharp``, to the sharp spectrum too (a hindsight colour's)."""
-        hop = config.hop_length
-        buf = np.concatenate((self.tail, x), axis=1)
-        k = (buf.shape[1] - (config.n_fft - hop)) // hop
-        if k > 0:
-            channels = buf.shape[0]
-            power, weight = np.zeros((channels, MODEL_BINS)), np.zeros(channels)
-            _frame_stats(buf, config, k, floor_db, 1.0, power, weight)
-            self.power += power.sum(axis=0)
-            self.weight += float(weight.sum())
-            if sharp:
-                picked = sharp_frames(config, self.frames, k)
-                self.sharp += hann_power(buf, config, picked).sum(axis=0)
-                self.sharp_frames += picked.size * channels
-            self.frames += k
-        self.tail = buf[:, max(k, 0) * hop :]
-
-    @property
-    def long_term(self) -> np.ndarray | None:
-        """The mean power per model bin through a Hann window (every frame counts, as in
-        the static EQ-match), or None before a frame is complete or if not learnt sharp."""
-        return None if self.sharp_frames == 0 else self.sharp / self.sharp_frames
-
-
-def long_term_power(clips: list[np.ndarray], sample_rate: int) -> np.ndarray:
-    """The long-term power per model bin (``(MODEL_BINS,)``, summing to 1) of mono clips at
-    ``sample_rate``, their frames pooled, through a Hann window (:func:`hann_power`): a
-    style's sharp spectrum, measured as :class:`InputProfile` measures a render's input.
-
-    Examples
-    --------
-    >>> t = np.arange(22050) / 22050
-    >>> p = long_term_power([np.sin(2 * np.pi * 1500 * t).astype(np.float32)], 22050)
-    >>> p.shape, int(np.argmax(p)) == round(1500 / (300 / 28))
-    ((1030,), True)
-    """
-    config = StftConfig.for_rate(sample_rate)
-    total, frames = np.zeros(MODEL_BINS), 0
-    for clip in clips:
-        x = np.asarray(clip, dtype=np.float32)[np.newaxis]
-        k = (x.shape[1] - config.n_fft) // config.hop_length + 1
-        if k > 0:
-            picked = sharp_frames(config, 0, k)
-            total += hann_power(x, config, picked)[0]
-            frames += picked.size
-    if frames == 0 or total.sum() <= 0:
-        raise ParameterError(
-            f"clips of {[np.size(c) for c in clips]} samples hold no audible frame of "
-            f"{config.n_fft} samples: pass longer or louder audio"
-        )
-    return total / total.sum()
-
-
-def learnt(
-    profile: InputProfile | None,
-    x: np.ndarray,
-    config: StftConfig,
-    floor_db: float,
-    *,
-    sharp: bool = False,
-) -> InputProfile:
-    """``profile`` after learning ``x`` (``(channels, n)``; ``sharp``: the Hann spectrum
-    too): a new one when there is none or it was learnt on another grid or with another
-    channel count."""
-    if profile is None or not profile.fits(config) or profile.tail.shape[0] != x.shape[0]:
-        profile = InputProfile.empty(config, x.shape[0])
-    profile.learn(x, config, floor_db, sharp=sharp)
-    return profile
+    def steps_done(self) -> int:
+        return sum(r is not None for r in (self.log_gain, self.spectrum, self.parts))
 
 
 class Colour:
@@ -254,7 +116,8 @@ class Colour:
         ``(MODEL_BINS,)`` non-negative long-term power spectrum of the style on the model grid
         (any scale: only its shape matters), as the low-delay analysis measures it.
     style_power : np.ndarray, optional
-        The same through a Hann window (:func:`long_term_power`): the hindsight filter's
+        The same through a Hann window
+        (:func:`~stylepedal.effect.engine.longterm.long_term_power`): the hindsight filter's
         target, for streams that start from a learnt input (None: no hindsight).
     """
 
@@ -334,7 +197,7 @@ class Colour:
     def frames_to_update(state: ColourState, config: StftConfig) -> int:
         """STFT frames until the next filter design or the next one takes over (at least 1)."""
         if state.draft is not None:
-            return state.draft_at + DESIGN_HOPS - state.frames
+            return state.draft.at + DESIGN_HOPS - state.frames
         every = UPDATE_FRAMES * config.model_stride
         return every - state.frames % every
 
@@ -360,7 +223,7 @@ class Colour:
         k = n // hop
         buf = np.concatenate((state.history, x), axis=1)
         state.history = buf[:, k * hop :]
-        active = _frame_stats(buf, config, k, floor_db, _decay(config), state.power, state.weight)
+        active = frame_stats(buf, config, k, floor_db, _decay(config), state.power, state.weight)
         plain = x
         if state.delayed is not None and state.late_active is not None:
             # the hindsight filter delays: blend with the input and activity as late as it
@@ -384,38 +247,40 @@ class Colour:
         state.frames += k
         draft = state.draft
         if draft is not None:
-            if len(draft) - 3 < state.frames - state.draft_at:  # at least a step a hop
+            if draft.steps_done < state.frames - draft.at:  # at least a step a hop
                 self.work_ahead(state, config)
-            if state.frames == state.draft_at + DESIGN_HOPS:
+            if state.frames == draft.at + DESIGN_HOPS:
                 self._take_over(state, config)
         elif state.frames // every != before // every:
             if state.hindsight is not None:
                 self.design(state, config, strength)
             else:
-                state.draft = [state.power.copy(), state.weight.copy(), strength]
-                state.draft_at = state.frames
+                state.draft = Redesign(state.power.copy(), state.weight.copy(), strength,
+                                       at=state.frames)
         return out
 
     def _take_over(self, state: ColourState, config: StftConfig) -> None:
         """Finish the redesign under way and switch the stream to its filter."""
-        assert state.draft is not None
-        while len(state.draft) < 6:
+        draft = state.draft
+        assert draft is not None
+        while draft.parts is None:
             self.work_ahead(state, config)
-        state.log_gain, state.parts = state.draft[3].astype(np.float32), state.draft[5]
+        assert draft.log_gain is not None
+        state.log_gain, state.parts = draft.log_gain.astype(np.float32), draft.parts
         state.draft = None
 
     def work_ahead(self, state: ColourState, config: StftConfig) -> None:
         """The next step of the redesign under way, if one is left (what :meth:`design` does,
         in parts): for the blocks that complete no hop, so the ones that do carry less."""
         draft = state.draft
-        if draft is None or len(draft) == 6:
+        if draft is None or draft.parts is not None:
             return
-        if len(draft) == 3:
-            draft.append(self.log_gains(draft[0], draft[1], config, draft[2]))
-        elif len(draft) == 4:
-            draft.append(_folded_cepstrum(draft[3], config))
+        if draft.log_gain is None:
+            draft.log_gain = self.log_gains(draft.power, draft.weight, config, draft.strength)
+        elif draft.spectrum is None:
+            draft.spectrum = _folded_cepstrum(draft.log_gain, config)
         else:
-            draft.append(_partitions(_minimum_phase_response(draft[4], config), config))
+            draft.parts = _partitions(_minimum_phase_response(draft.spectrum, config), config)
 
     def log_gains(
         self, power: np.ndarray, weight: np.ndarray, config: StftConfig, strength: float
@@ -471,44 +336,13 @@ class Colour:
             state.log_gain = log_gain.astype(np.float32)
             state.parts = _partitions(linear_phase(log_gain, config), config)
         else:  # the steps of a redesign under way in the stream, at once
-            state.draft = [state.power, state.weight, strength]
+            state.draft = Redesign(state.power, state.weight, strength)
             self._take_over(state, config)
 
 
 _MAX_LOG = MAX_GAIN_DB / 20.0 * np.log(10.0)
 _MAX_HINDSIGHT_LOG = MAX_HINDSIGHT_DB / 20.0 * np.log(10.0)
 _LOUDNESS_PASSES = 8
-
-
-def unit_spectrum(power: np.ndarray, name: str) -> np.ndarray:
-    """A model-grid long-term power spectrum, checked (errors name ``name``), to 1, floored."""
-    power = np.asarray(power, dtype=np.float64)
-    if power.shape != (MODEL_BINS,) or not np.all(np.isfinite(power)) or power.min() < 0:
-        raise ParameterError(
-            f"{name} of shape {power.shape} must be {MODEL_BINS} finite non-negative powers "
-            "(a style's long-term spectrum on the model grid)"
-        )
-    return np.maximum(power / max(power.sum(), 1e-30), 1e-12)
-
-
-def _frame_stats(
-    buf: np.ndarray,
-    config: StftConfig,
-    k: int,
-    floor_db: float,
-    decay: float,
-    power: np.ndarray,
-    weight: np.ndarray,
-) -> np.ndarray:
-    """The ``k`` frames ``buf`` holds into ``power`` and ``weight`` (``kernels.colour_stats``);
-    returns each frame's activity ``(channels, k)``."""
-    from . import kernels
-    from .stft import frames as frames_of
-
-    active = np.empty((buf.shape[0], k), dtype=np.float32)
-    kernels.colour_stats(rfft(frames_of(buf, config, k)), config.level_scale32, floor_db,
-                         decay, power, weight, active)
-    return active
 
 
 def _decay(config: StftConfig) -> float:

@@ -32,7 +32,7 @@ from ..._validate import (
 from ..._validate import sanitize as _sanitize
 from ...errors import ParameterError
 from ._process import DEFAULT_BUFFER_SIZE, Exclusive, run_chunked
-from .colour import Colour, InputProfile, learnt
+from .colour import Colour
 from .constants import (
     CEILING,
     GAIN_DB_RANGE,
@@ -49,6 +49,7 @@ from .constants import (
     TOP_BAND,
 )
 from .fft import irfft, rfft
+from .longterm import InputProfile, learnt
 from .phase import PhaseGradient
 from .state import EngineState, Ramp
 from .stft import StftConfig, frames

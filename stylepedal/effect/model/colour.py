@@ -51,7 +51,7 @@ def style_power(styles: Sequence[np.ndarray]) -> np.ndarray:
     """The style's long-term power per model bin through a Hann window, every frame of every
     clip pooled (``(MODEL_BINS,)``, summing to 1): the target of a render's hindsight colour,
     measured as the render measures its input
-    (:func:`~stylepedal.effect.engine.colour.long_term_power`).
+    (:func:`~stylepedal.effect.engine.longterm.long_term_power`).
 
     Examples
     --------
@@ -60,7 +60,7 @@ def style_power(styles: Sequence[np.ndarray]) -> np.ndarray:
     >>> p.shape, int(np.argmax(p)) == round(440 / (300 / 28))
     ((1030,), True)
     """
-    from ..engine.colour import long_term_power
+    from ..engine.longterm import long_term_power
     from .train import TRAIN_SAMPLE_RATE
 
     return long_term_power(list(styles), TRAIN_SAMPLE_RATE)

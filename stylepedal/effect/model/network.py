@@ -26,8 +26,8 @@ import torch
 
 from ..._validate import check_bool, check_positive_int, check_range
 from ...errors import CacheError, ParameterError
-from ..engine.colour import unit_spectrum
 from ..engine.constants import MODEL_BINS
+from ..engine.longterm import unit_spectrum
 from .stream import FORMAT, FORMAT_VERSION, StyleNetTransform, check_config, read_safetensors
 
 __all__ = ["StyleNet", "FORMAT", "FORMAT_VERSION"]
@@ -278,7 +278,7 @@ class StyleNet(torch.nn.Module):
     def set_render(self, style_power: np.ndarray, render_change: float) -> StyleNet:
         """Carry what a render's hindsight colour needs (see
         :mod:`~stylepedal.effect.engine.colour`): the style's long-term power per bin through
-        a Hann window (:func:`~stylepedal.effect.engine.colour.long_term_power`) and the
+        a Hann window (:func:`~stylepedal.effect.engine.longterm.long_term_power`) and the
         share of its change the network makes there, in [0, 1]; returns self."""
         if not self.colour:
             raise ParameterError("a render's hindsight colour needs a colour network "

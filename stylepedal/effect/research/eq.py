@@ -4,7 +4,7 @@ A style model that moves guitar toward a style no further than one fixed equalis
 learned nothing a graphic EQ could not do. :func:`eq_match` is that equaliser, fitted with
 hindsight to the whole content and the whole style: per STFT bin the gain
 ``sqrt(style LTAS / content LTAS)`` (long-term average power spectra; the gain law of
-:func:`~stylepedal.effect.engine.colour.match_log_gain`, which a render's hindsight colour
+:func:`~stylepedal.effect.engine.longterm.match_log_gain`, which a render's hindsight colour
 shares), applied by STFT / ISTFT,
 the output at the content's RMS. With ``smoothing_octaves=0`` (per-bin gains) it is the most
 stylised static filter, which also imprints the style's own pitches on the content; with a
@@ -33,7 +33,7 @@ import numpy as np
 
 from ..._validate import check_audible, check_range, check_sample_rate
 from ...errors import ParameterError
-from ..engine.colour import EQ_FLOOR_DB, match_log_gain
+from ..engine.longterm import EQ_FLOOR_DB, match_log_gain
 
 __all__ = ["EQ_FLOOR_DB", "GRAPHIC_OCTAVES", "HOP_LENGTH", "N_FFT", "eq_match"]
 

@@ -236,7 +236,7 @@ def test_a_redesign_is_spread_over_blocks_and_takes_over_on_its_hop(block, rng, 
         if block < cfg.hop_length and hops > hops_before:
             assert steps == [], (i, steps)
         if hops == every and hops_before < every:  # a design starts from its hop's statistics
-            assert state.draft is not None and state.draft_at == every
+            assert state.draft is not None and state.draft.at == every
             # the same design at once: the gains, the minimum-phase response, its partitions
             gains = fx._colour.log_gains(state.power, state.weight, cfg, 1.0)
             expected = colour_module._partitions(minimum_phase(gains, cfg), cfg)

@@ -6,16 +6,14 @@ import numpy as np
 import pytest
 
 from stylepedal import StyleTransfer
-from stylepedal.effect.engine.colour import (
-    HINDSIGHT_TAPS,
-    Colour,
+from stylepedal.effect.engine.colour import HINDSIGHT_TAPS, Colour, linear_phase
+from stylepedal.effect.engine.constants import MODEL_BINS
+from stylepedal.effect.engine.longterm import (
     hann_power,
-    linear_phase,
     long_term_power,
     match_log_gain,
     sharp_frames,
 )
-from stylepedal.effect.engine.constants import MODEL_BINS
 from stylepedal.effect.engine.stft import StftConfig
 from stylepedal.effect.research.eq import eq_match
 from stylepedal.errors import ParameterError
