@@ -162,8 +162,11 @@ def temp_outputs(path: str | os.PathLike[str]) -> list[Path]:
     >>> import tempfile, pathlib
     >>> target = pathlib.Path(tempfile.mkdtemp()) / "a.wav"
     >>> with atomic_output(target) as tmp:
+    ...     _ = tmp.write_bytes(b"data")
     ...     temp_outputs(target) == [tmp]
     True
+    >>> temp_outputs(target), target.read_bytes()
+    ([], b'data')
     """
     target = Path(path)
     prefix, suffix = _temp_affixes(target)

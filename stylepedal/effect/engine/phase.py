@@ -64,6 +64,7 @@ class PhaseGradient:
 
     Examples
     --------
+    >>> from stylepedal.effect.engine.stft import stft
     >>> cfg = StftConfig.for_rate(48000)
     >>> pg = PhaseGradient(cfg)
     >>> state = pg.new_state(1)
