@@ -73,7 +73,7 @@ class ExtraStyle:
     events: tuple[riffs.Event, ...]
 
 
-def _legato(
+def legato(
     notes: Sequence[tuple[int, float]], velocity: int, gap: float = 0.05
 ) -> tuple[riffs.Event, ...]:
     """A monophonic line of ``(pitch, beats)``, nearly legato, accenting every third note."""
@@ -87,10 +87,10 @@ def _legato(
 # fmt: off
 EXTRA_STYLES: tuple[ExtraStyle, ...] = (
     # Cello: a slow D minor line in the cello's low-middle register.
-    ExtraStyle("cello", 42, "Cello", 72, _legato(
+    ExtraStyle("cello", 42, "Cello", 72, legato(
         [(50, 1.5), (53, 0.5), (57, 1), (55, 1), (53, 1.5), (52, 0.5), (50, 1), (45, 2)], 92)),
     # Trumpet: a B-flat major fanfare with repeated tongued notes.
-    ExtraStyle("trumpet", 56, "Trumpet", 112, _legato(
+    ExtraStyle("trumpet", 56, "Trumpet", 112, legato(
         [(58, 0.5), (58, 0.25), (58, 0.25), (62, 1), (65, 1), (62, 0.5), (65, 0.5),
          (70, 1.5), (69, 0.5), (67, 1), (65, 2)], 100, gap=0.08)),
     # Harmonica: a G blues phrase, dyads on the draw notes.
@@ -153,11 +153,14 @@ def _render_extra(spec: ExtraStyle) -> np.ndarray:
     return riffs.finish(audio, STYLE_SECONDS, SAMPLE_RATE, PEAK_DBFS, fade_seconds=FADE_SECONDS)
 
 
-def extra_styles(cache_dir: Path) -> list[Style]:
-    """The non-factory styles, rendered with fluidsynth (FluidR3_GM) into float WAV files."""
+def extra_styles(
+    cache_dir: Path, specs: Sequence[ExtraStyle] = EXTRA_STYLES
+) -> list[Style]:
+    """The non-factory styles ``specs`` (default: the eval's), rendered with fluidsynth
+    (FluidR3_GM) into float WAV files."""
     folder = Path(cache_dir) / "styles" / "extra"
     out = []
-    for spec in EXTRA_STYLES:
+    for spec in specs:
         key = hashlib.sha256(
             json.dumps([repr(spec), STYLE_SECONDS, PEAK_DBFS, FADE_SECONDS]).encode()
         ).hexdigest()[:16]

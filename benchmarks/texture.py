@@ -18,6 +18,7 @@ Run (one heavy process at a time on a shared machine; 11 min, 4 with the trained
 
     python benchmarks/texture.py --json-out texture.json
     python benchmarks/texture.py --styles organ flute --amounts 0.5 1   # a quick look
+    python benchmarks/texture.py --extra-styles   # with styles the factory bank lacks (pads...)
 
 It prints one JSON object.
 """
@@ -55,6 +56,33 @@ PROCEDURAL_SEED = 1
 # through these pedalboard chains too (an overdriven amp, a high-gain amp, a dark neck pickup
 # into a compressor, and a hard-clipping crunch pedal with a mid hump into a ladder filter: a
 # distortion of another family than the tanh drive).
+# Styles of kinds the factory bank lacks (pads above all), to validate what a user trains too
+# (``--extra-styles``): GM programs and phrases of their own, none of the eval's extra styles.
+# fmt: off
+VALIDATION_STYLES: tuple[styles_mod.ExtraStyle, ...] = (
+    # Halo pad: slow A minor 9 / G6 / E minor 7 / F major 9 voicings.
+    styles_mod.ExtraStyle("halo-pad", 94, "Pad 7 (halo)", 70, (
+        ((45, 55, 59, 60, 64), 0.0, 3.4, 88, 0.0), ((43, 55, 59, 62, 64), 3.5, 3.4, 84, 0.0),
+        ((40, 55, 59, 62, 67), 7.0, 3.4, 90, 0.0), ((41, 55, 57, 60, 64), 10.5, 3.4, 86, 0.0),
+    )),
+    # Bowed pad: open fifths and thirds moving slowly over a D pedal.
+    styles_mod.ExtraStyle("bowed-pad", 92, "Pad 5 (bowed)", 60, (
+        ((38, 45, 54), 0.0, 1.9, 86, 0.0), ((38, 47, 55), 2.0, 1.9, 82, 0.0),
+        ((38, 45, 57), 4.0, 1.9, 90, 0.0), ((38, 43, 52, 59), 6.0, 1.9, 84, 0.0),
+    )),
+    # Clarinet: a G minor line across the break.
+    styles_mod.ExtraStyle("clarinet", 71, "Clarinet", 92, styles_mod.legato(
+        [(55, 1), (58, 0.5), (62, 0.5), (67, 1.5), (65, 0.5), (63, 1), (62, 1), (60, 0.5),
+         (58, 0.5), (57, 1), (55, 2)], 90)),
+    # Accordion: a waltz, bass note then two chords to the bar.
+    styles_mod.ExtraStyle("accordion", 21, "Accordion", 132, tuple(
+        ev for bar, (root, chord) in enumerate([(41, (57, 60, 65)), (36, (55, 60, 64)),
+                                                 (43, (55, 58, 62)), (36, (55, 60, 64))])
+        for ev in (((root,), 3.0 * bar, 0.9, 96, 0.0), (chord, 3.0 * bar + 1, 0.7, 80, 0.0),
+                   (chord, 3.0 * bar + 2, 0.7, 78, 0.0))
+    )),
+)
+# fmt: on
 RIGS: dict[str, str] = {
     "drive": "Distortion(drive_db=24), LowpassFilter(cutoff_frequency_hz=5000)",
     "high-gain": "HighpassFilter(cutoff_frequency_hz=100), Distortion(drive_db=40), "
@@ -128,15 +156,18 @@ def _effect(data: bytes, amount: float, power: np.ndarray) -> Any:
 
 
 def run(
-    styles: list[str] | None, amounts: tuple[float, ...], cache: Path, *, as_live: bool = False
+    styles: list[str] | None, amounts: tuple[float, ...], cache: Path, *, as_live: bool = False,
+    extra: bool = False,
 ) -> dict[str, Any]:
     t0 = time.perf_counter()
     train, clips = _validation_clips()
     jd = judge_mod.Judge(judge_mod.VALIDATION_JUDGES)
-    chosen_styles = [s for s in styles_mod.factory_styles(cache)
-                     if styles is None or s.name in styles]
+    candidates = styles_mod.factory_styles(cache)
+    if extra:
+        candidates += styles_mod.extra_styles(cache, VALIDATION_STYLES)
+    chosen_styles = [s for s in candidates if styles is None or s.name in styles]
     if not chosen_styles:
-        raise SystemExit(f"no factory style among {styles}")
+        raise SystemExit(f"no style among {styles} (of {[s.name for s in candidates]})")
     from stylepedal.effect.model.colour import style_power
     from stylepedal.effect.model.train import prepare_style
 
@@ -191,7 +222,10 @@ def run(
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--styles", nargs="+", help="factory style names (default: all)")
+    p.add_argument("--styles", nargs="+", help="style names (default: all)")
+    p.add_argument("--extra-styles", action="store_true",
+                   help="also styles of kinds the factory bank lacks (pads, clarinet, "
+                   "accordion), trained here")
     p.add_argument("--amounts", nargs="+", type=float, default=list(AMOUNTS),
                    help=f"texture amounts to compare (default {' '.join(map(str, AMOUNTS))})")
     p.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="cache folder")
@@ -199,7 +233,8 @@ def main() -> None:
                    help="process as the live pedal plays, not as stylepedal render does")
     p.add_argument("--json-out", type=Path, help="also write the JSON here")
     args = p.parse_args()
-    report = run(args.styles, tuple(args.amounts), args.cache, as_live=args.as_live)
+    report = run(args.styles, tuple(args.amounts), args.cache, as_live=args.as_live,
+                 extra=args.extra_styles)
     text = json.dumps(report, indent=1)
     if args.json_out:
         atomic_write_bytes(args.json_out, text.encode())

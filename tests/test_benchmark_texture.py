@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_help_runs():
     usage = benchmark_help("texture.py")
-    for flag in ("--styles", "--amounts", "--cache", "--json-out", "--as-live"):
+    for flag in ("--styles", "--amounts", "--cache", "--json-out", "--as-live", "--extra-styles"):
         assert flag in usage
 
 
@@ -38,3 +38,15 @@ def test_validation_clips_are_held_out_of_training(monkeypatch):
     wet = dict(clips)[f"{names[0]} + drive"]
     assert not np.allclose(wet, dry, atol=1e-3)
     assert np.abs(wet).max() == np.float32(np.abs(dry).max())
+
+
+def test_validation_styles_are_not_the_evals(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import _quality_styles as styles_mod
+    import texture
+
+    ours, evals = texture.VALIDATION_STYLES, styles_mod.EXTRA_STYLES
+    assert len({s.name for s in ours}) == len(ours)
+    assert not {s.program for s in ours} & {s.program for s in evals}
+    assert not {s.name for s in ours} & {s.name for s in evals}
+    assert not {s.events for s in ours} & {s.events for s in evals}
