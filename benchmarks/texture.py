@@ -52,10 +52,6 @@ AMOUNTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 HELD_RIFFS = ("am-f-c-g-arpeggio", "e9-funk-stabs")
 # make_corpus seed of the procedural validation clips: training plays seed 0.
 PROCEDURAL_SEED = 1
-# A guitar the network has not heard is also another rig: each held riff is judged dry and
-# through these pedalboard chains too (an overdriven amp, a high-gain amp, a dark neck pickup
-# into a compressor, and a hard-clipping crunch pedal with a mid hump into a ladder filter: a
-# distortion of another family than the tanh drive).
 # Styles of kinds the factory bank lacks (pads above all), to validate what a user trains too
 # (``--extra-styles``): GM programs and phrases of their own, none of the eval's extra styles.
 # fmt: off
@@ -83,6 +79,10 @@ VALIDATION_STYLES: tuple[styles_mod.ExtraStyle, ...] = (
     )),
 )
 # fmt: on
+# A guitar the network has not heard is also another rig: each held riff is judged dry and
+# through these pedalboard chains too (an overdriven amp, a high-gain amp, a dark neck pickup
+# into a compressor, and a hard-clipping crunch pedal with a mid hump into a ladder filter: a
+# distortion of another family than the tanh drive).
 RIGS: dict[str, str] = {
     "drive": "Distortion(drive_db=24), LowpassFilter(cutoff_frequency_hz=5000)",
     "high-gain": "HighpassFilter(cutoff_frequency_hz=100), Distortion(drive_db=40), "
