@@ -6,6 +6,9 @@ IDENTITY_ATOL = 1e-5
 STREAM_ATOL = 1e-5
 # Streaming network output vs offline network output, on log-magnitude frames.
 NETWORK_STREAM_ATOL = 1e-4
+# A network's linear path (linear magnitudes in and out) vs expm1 of its log path: the same
+# float32 operations but a log1p/expm1 round trip fewer on each side, a few ulps apart.
+LINEAR_PATH_RTOL = 1e-5
 # Largest sample-to-sample jump allowed when parameters change every block (no clicks).
 CLICK_MAX_STEP = 0.25
 # Smallest normal float32; anything non-zero below this in the output is a subnormal.

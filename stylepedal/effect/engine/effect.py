@@ -45,7 +45,6 @@ from .constants import (
     MODEL_BINS,
     PHASE_MODES,
     STYLE_RANGE,
-    TINY32,
     TOP_BAND,
 )
 from .fft import irfft, rfft
@@ -56,9 +55,6 @@ from .stft import StftConfig, frames
 from .transforms import FrameTransform, IdentityTransform, strided_transform
 
 __all__ = ["StyleTransfer", "EngineState", "finite_or_zeroed"]
-
-SMOOTHING_SECONDS = 0.010  # parameter changes glide over 10 ms: no zipper noise, no clicks
-
 
 @functools.cache
 def _kernels() -> Any:
@@ -445,7 +441,8 @@ class StyleTransfer:
         line = np.concatenate((st.dry, x), axis=1)
         dry = line[:, :b]
         st.dry = line[:, b:]
-        return self._mix_out(wet, dry, st)
+        return st.mix_out(wet, dry, self._params, self._mix, self._gain_db, self._bypass,
+                          _kernels())
 
     def _coloured_frames_out(self, x: np.ndarray, st: EngineState) -> None:
         """The frames ``x`` completes, through the colour stage first: whole hops are coloured
@@ -505,8 +502,8 @@ class StyleTransfer:
         of both phase modes; with ``apply``, ``spec`` itself becomes the wet spectrum (input
         phase), in place.
 
-        Two compiled passes around numpy's ``log1p``, the network and ``expm1``: the live
-        path's frame, where every numpy call costs a cold-cache trip. The magnitudes are exact
+        Two compiled passes around the model (:meth:`_wet_model`): the live path's frame,
+        where every numpy call costs a cold-cache trip. The magnitudes are exact
         (rounded once from float64), where ``np.abs`` may be an ulp off. Gate: where the input
         is more than GATE_RANGE_DB below gate_db the wet magnitude is the input's own, so a
         model that would invent sound from nothing stays silent."""
@@ -516,8 +513,7 @@ class StyleTransfer:
         mag = np.empty(shape, dtype=np.float32)
         feats = np.empty(shape, dtype=np.float32)
         kernels.band_magnitudes(spec, cfg.feature_scale32, mag, feats)
-        np.log1p(feats, out=feats)
-        wet = np.expm1(self._model(feats, st), dtype=np.float32, order="C")
+        wet = self._wet_model(feats, st)
         ratio = np.empty(shape[:2], dtype=np.float32)
         args = (
             mag, wet, cfg.magnitude_scale32, CEILING, cfg.level_scale32,
@@ -537,6 +533,17 @@ class StyleTransfer:
         wet[..., MODEL_BINS:] *= ratio[..., np.newaxis]
         return wet
 
+    def _wet_model(self, linear: np.ndarray, st: EngineState) -> np.ndarray:
+        """The model's output for the linear model magnitudes ``linear`` (overwritten), linear:
+        straight from a transform's ``linear`` when nothing is blended in the log domain (the
+        live default: two log and exp passes fewer), else through :meth:`_model`."""
+        direct = getattr(self._transform, "linear", None)
+        if direct is None or st.config.model_stride != 1 or not st.style == self._style \
+                * st.change == 1.0:
+            np.log1p(linear, out=linear)
+            return np.expm1(self._model(linear, st), dtype=np.float32, order="C")
+        return self._checked_shape(direct(linear, st.transform_state), linear)
+
     def _model(self, feats: np.ndarray, st: EngineState) -> np.ndarray:
         """The transform's output for the model frames ``feats``, at the model's frame rate,
         scaled toward the input by the style amount."""
@@ -555,40 +562,13 @@ class StyleTransfer:
         return feats + style[np.newaxis, :, np.newaxis] * (out - feats)
 
     def _run_transform(self, feats: np.ndarray, st: EngineState) -> np.ndarray:
-        out = np.asarray(self._transform(feats, st.transform_state))
+        return self._checked_shape(self._transform(feats, st.transform_state), feats)
+
+    @staticmethod
+    def _checked_shape(out: Any, feats: np.ndarray) -> np.ndarray:
+        out = np.asarray(out, dtype=np.float32, order="C")
         if out.shape != feats.shape:
             raise ParameterError(f"transform returned shape {out.shape}, expected {feats.shape}")
-        return out
-
-    def _mix_out(self, wet: np.ndarray, dry: np.ndarray, st: EngineState) -> np.ndarray:
-        kernels = _kernels()
-        steady = st.steady
-        if steady is None or steady[0] != self._params:  # something set since: the ramps
-            n = wet.shape[1]
-            length = int(SMOOTHING_SECONDS * st.config.sample_rate)
-            ramps = st.ramps
-            ramps["mix"].set(self._mix, length)
-            ramps["gain"].set(10.0 ** (self._gain_db / 20.0), length)
-            ramps["active"].set(0.0 if self._bypass else 1.0, length)
-            mix, gain, active = (ramps[k].block(n) for k in ("mix", "gain", "active"))
-            settled = isinstance(mix, float) and isinstance(active, float) and mix == active == 1.0
-            if settled and isinstance(gain, float):
-                # settled fully wet, the usual case: the output is the wet signal times the
-                # gain until a parameter is set again, without the ramps' Python
-                steady = st.steady = (self._params, np.float32(gain))
-            else:
-                st.steady = None
-                if settled:
-                    out = wet * gain  # the gain is gliding: an array
-                else:
-                    effected = gain * (dry + mix * (wet - dry))
-                    out = dry + active * (effected - dry)
-                # a gliding ramp is float64: back to float32 first, the kernel's type
-                out = out.astype(np.float32, copy=False)
-                kernels.scale_flush(out, np.float32(1.0), TINY32, out)
-                return out
-        out = np.empty_like(wet)
-        kernels.scale_flush(wet, steady[1], TINY32, out)  # one compiled pass: scale, flush, copy
         return out
 
     def __repr__(self) -> str:

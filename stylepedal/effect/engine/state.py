@@ -9,10 +9,13 @@ from typing import Any
 import numpy as np
 
 from .colour import ColourState
+from .constants import TINY32
 from .phase import PghiState
 from .stft import StftConfig
 
-__all__ = ["EngineState", "Ramp"]
+__all__ = ["EngineState", "Ramp", "SMOOTHING_SECONDS"]
+
+SMOOTHING_SECONDS = 0.010  # parameter changes glide over 10 ms: no zipper noise, no clicks
 
 
 class Ramp:
@@ -72,3 +75,39 @@ class EngineState:
     # the share of the model's change the style amount scales: the model's ``render_change``
     # when the colour stage has hindsight (a render that learnt its input), else 1
     change: float = 1.0
+
+    def mix_out(
+        self, wet: np.ndarray, dry: np.ndarray, params: int, mix: float, gain_db: float,
+        bypass: bool, kernels: Any,
+    ) -> np.ndarray:
+        """The block's output from its ``wet`` and delayed ``dry`` signals, the mix, gain and
+        bypass gliding to their set values (``params``: how many times any was set;
+        ``kernels``: the compiled kernels, ready)."""
+        steady = self.steady
+        if steady is None or steady[0] != params:  # something set since: the ramps
+            n = wet.shape[1]
+            length = int(SMOOTHING_SECONDS * self.config.sample_rate)
+            ramps = self.ramps
+            ramps["mix"].set(mix, length)
+            ramps["gain"].set(10.0 ** (gain_db / 20.0), length)
+            ramps["active"].set(0.0 if bypass else 1.0, length)
+            m, gain, active = (ramps[k].block(n) for k in ("mix", "gain", "active"))
+            settled = isinstance(m, float) and isinstance(active, float) and m == active == 1.0
+            if settled and isinstance(gain, float):
+                # settled fully wet, the usual case: the output is the wet signal times the
+                # gain until a parameter is set again, without the ramps' Python
+                steady = self.steady = (params, np.float32(gain))
+            else:
+                self.steady = None
+                if settled:
+                    out = wet * gain  # the gain is gliding: an array
+                else:
+                    effected = gain * (dry + m * (wet - dry))
+                    out = dry + active * (effected - dry)
+                # a gliding ramp is float64: back to float32 first, the kernel's type
+                out = out.astype(np.float32, copy=False)
+                kernels.scale_flush(out, np.float32(1.0), TINY32, out)
+                return out
+        out = np.empty_like(wet)
+        kernels.scale_flush(wet, steady[1], TINY32, out)  # one compiled pass: scale, flush, copy
+        return out

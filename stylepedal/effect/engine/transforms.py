@@ -20,6 +20,10 @@ class FrameTransform(Protocol):
     the same shape, values >= 0, updating ``state`` in place. Output frame ``t`` may depend on
     input frames ``<= t`` only, and calling it on ``frames[:, :a]`` then ``frames[:, a:]`` gives
     what one call on all frames gives.
+
+    A transform may also offer ``linear(magnitudes, state)``: the same on linear magnitudes
+    (``expm1`` of the frames) in and out. The engine then calls it instead where it blends
+    nothing in the log domain (the live default), sparing a log/exp round trip a frame.
     """
 
     model_bins: int

@@ -442,6 +442,22 @@ class StyleNetTransform:
         )  # fmt: skip
 
     def __call__(self, frames: np.ndarray, state: StyleNetState) -> np.ndarray:
+        x = self._checked(frames, state)
+        if not self.level_norm:
+            return self._network(x, state)
+        y = self._level_normalised(np.expm1(x), state)
+        return np.log1p(y, out=y)
+
+    def linear(self, magnitudes: np.ndarray, state: StyleNetState) -> np.ndarray:
+        """The transform on linear model magnitudes (``expm1`` of the frames) in and out:
+        ``expm1(self(log1p(magnitudes), state))`` up to rounding, with two of its log and
+        exp passes fewer (the engine's live path calls this)."""
+        m = self._checked(magnitudes, state)
+        if not self.level_norm:
+            return np.expm1(self._network(np.log1p(m), state))
+        return self._level_normalised(m, state)
+
+    def _checked(self, frames: np.ndarray, state: StyleNetState) -> np.ndarray:
         if frames.ndim != 3 or frames.shape[2] != self.model_bins:
             raise ParameterError(
                 f"frames shape={frames.shape} must be (channels, n_frames, {self.model_bins})"
@@ -451,16 +467,15 @@ class StyleNetTransform:
                 f"frames has {frames.shape[0]} channels but the state was made for "
                 f"{state.channels}: call new_state({frames.shape[0]})"
             )
-        x = np.ascontiguousarray(frames, dtype=np.float32)
-        if not self.level_norm:
-            return self._network(x, state)
-        linear = np.expm1(x)
+        return np.ascontiguousarray(frames, dtype=np.float32)
+
+    def _level_normalised(self, linear: np.ndarray, state: StyleNetState) -> np.ndarray:
+        """The network between the level scale and back, linear magnitudes in and out."""
         scale = level_scales(linear, state.level)[..., np.newaxis]
-        np.multiply(linear, scale, out=linear)
-        y = self._network(np.log1p(linear, out=linear), state)
+        y = self._network(np.log1p(linear * scale), state)
         np.expm1(y, out=y)
         y /= scale
-        return np.log1p(y, out=y)
+        return y
 
     def _network(self, x: np.ndarray, state: StyleNetState) -> np.ndarray:
         """The network on its (normalised) input, C-order float32 ``(channels, n, bins)``."""

@@ -499,3 +499,42 @@ def test_a_change_after_the_output_settled_is_heard(rng, change):
     np.testing.assert_allclose(y[:, settled:], built[:, settled:], atol=STREAM_ATOL)
     if change != {"mix": 1.0}:  # it did change something
         assert np.abs(y[:, settled:] - unchanged[:, settled:]).max() > 1e-3
+
+
+class LinearRecurrent(RecurrentTransform):
+    """The recurrent transform that also offers ``linear`` (as a style network does), counting
+    which of its two paths the engine calls."""
+
+    def __init__(self) -> None:
+        self.calls = {"log": 0, "linear": 0}
+
+    def __call__(self, frames: np.ndarray, state: np.ndarray) -> np.ndarray:
+        self.calls["log"] += 1
+        return super().__call__(frames, state)
+
+    def linear(self, magnitudes: np.ndarray, state: np.ndarray) -> np.ndarray:
+        self.calls["linear"] += 1
+        return np.expm1(super().__call__(np.log1p(magnitudes), state))
+
+
+@pytest.mark.parametrize(
+    ("settings", "path"),
+    [({}, "linear"), ({"style": 0.5}, "log"), ({"latency_mode": "low"}, "log"),
+     ({"phase_mode": "pghi"}, "linear")],
+    ids=["live-default", "style-blended", "strided-model", "pghi"],
+)
+def test_a_transforms_linear_path_is_taken_when_nothing_is_blended_in_the_log_domain(
+    settings, path, rng
+):
+    """The live default calls a transform's ``linear`` (two log/exp passes fewer a frame); a
+    style amount below 1 (blended in the log domain) and a strided model take the log path;
+    either way the output is what the transform's log path gives."""
+    sr = 48000
+    x = rng.uniform(-0.5, 0.5, (1, signal_length(sr, 137) * 4)).astype(np.float32)
+    spy = LinearRecurrent()
+    got = stream(StyleTransfer(spy, **settings), x, sr, [137])
+    want = stream(StyleTransfer(RecurrentTransform(), **settings), x, sr, [137])
+    other = "log" if path == "linear" else "linear"
+    assert spy.calls[path] > 0 and spy.calls[other] == 0
+    np.testing.assert_allclose(got, want, atol=STREAM_ATOL, rtol=0)
+    assert np.abs(got).max() > 0.05

@@ -12,13 +12,15 @@ from stylepedal.effect.model.kernels import as_half_bits
 from stylepedal.effect.model.network import StyleNet
 from stylepedal.effect.model.stream import StyleNetTransform, read_safetensors
 from stylepedal.errors import CacheError, ParameterError
-from tests.tolerances import NETWORK_STREAM_ATOL
+from tests.tolerances import LINEAR_PATH_RTOL, NETWORK_STREAM_ATOL
 
 
-def _trained_like(seed: int = 0, channels: int = 24, gate: bool = False) -> StyleNet:
+def _trained_like(
+    seed: int = 0, channels: int = 24, gate: bool = False, level_norm: bool = False
+) -> StyleNet:
     """A network with non-trivial weights (the output layer is zero at init)."""
     torch.manual_seed(seed)
-    net = StyleNet(channels=channels, gate=gate)
+    net = StyleNet(channels=channels, gate=gate, level_norm=level_norm)
     with torch.no_grad():
         net.out.weight.normal_(0.0, 0.1)
         net.out.bias.normal_(0.0, 0.3)
@@ -117,6 +119,29 @@ def test_streaming_equals_offline(rng, sizes, gate, half):
     assert net.as_transform().half_weights is half
     x = _frames(rng, 2, 200)
     np.testing.assert_allclose(_stream(net, x, sizes), _offline(net, x), atol=NETWORK_STREAM_ATOL)
+
+
+@pytest.mark.parametrize("level_norm", [False, True], ids=["plain", "level-norm"])
+def test_linear_path_is_expm1_of_the_log_path(rng, level_norm):
+    """``linear`` (the engine's live path) is the transform on linear magnitudes: frame for
+    frame expm1 of what the log path gives, its state carried alike, its input untouched."""
+    tf = _trained_like(seed=2, gate=True, level_norm=level_norm).round_to("float16")
+    tf = tf.as_transform()
+    x = _frames(rng, 2, 60)
+    x[:, 20:30] *= 0.01  # a quiet stretch: the level scale moves
+    m = np.expm1(x)
+    kept = m.copy()
+    logs, lins = [], []
+    s_log, s_lin = tf.new_state(2), tf.new_state(2)
+    for a, b in [(0, 1), (1, 2), (2, 40), (40, 60)]:  # the compiled kernel, then BLAS
+        logs.append(tf(x[:, a:b], s_log))
+        lins.append(tf.linear(m[:, a:b], s_lin))
+    np.testing.assert_array_equal(m, kept)
+    want = np.expm1(np.concatenate(logs, axis=1).astype(np.float64))
+    got = np.concatenate(lins, axis=1)
+    assert got.dtype == np.float32 and got.shape == x.shape
+    np.testing.assert_allclose(got, want, rtol=LINEAR_PATH_RTOL, atol=1e-6)
+    assert np.abs(np.log1p(got) - x).max() > 0.1  # the network changed the frames
 
 
 def test_half_bits_are_exact_or_refused():
