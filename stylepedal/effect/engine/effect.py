@@ -534,12 +534,12 @@ class StyleTransfer:
         return wet
 
     def _wet_model(self, linear: np.ndarray, st: EngineState) -> np.ndarray:
-        """The model's output for the linear model magnitudes ``linear`` (overwritten), linear:
-        straight from a transform's ``linear`` when nothing is blended in the log domain (the
-        live default: two log and exp passes fewer), else through :meth:`_model`."""
+        """The model's output for the linear model magnitudes ``linear`` (which it may
+        overwrite), linear: straight from a transform's ``linear`` when nothing is blended in
+        the log domain (the live default: two log and exp passes fewer), else via :meth:`_model`."""
         direct = getattr(self._transform, "linear", None)
-        if direct is None or st.config.model_stride != 1 or not st.style == self._style \
-                * st.change == 1.0:
+        blended = not st.style == self._style * st.change == 1.0
+        if direct is None or blended or st.config.model_stride != 1:
             np.log1p(linear, out=linear)
             return np.expm1(self._model(linear, st), dtype=np.float32, order="C")
         return self._checked_shape(direct(linear, st.transform_state), linear)

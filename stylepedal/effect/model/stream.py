@@ -472,7 +472,8 @@ class StyleNetTransform:
     def _level_normalised(self, linear: np.ndarray, state: StyleNetState) -> np.ndarray:
         """The network between the level scale and back, linear magnitudes in and out."""
         scale = level_scales(linear, state.level)[..., np.newaxis]
-        y = self._network(np.log1p(linear * scale), state)
+        x = linear * scale
+        y = self._network(np.log1p(x, out=x), state)
         np.expm1(y, out=y)
         y /= scale
         return y
