@@ -124,7 +124,7 @@ class LiveEngine:
         self.switches = 0
         self.frames = 0
         self.last_fault = ""
-        self._xrun_at = np.full(16, -1, dtype=np.int64)  # callback index of the first xruns
+        self._xrun_at = np.full(256, -1, dtype=np.int64)  # callback index of the first xruns
         self._switch_at = np.full(16, -1, dtype=np.int64)  # ... and of the first switches
 
     # ------------------------------------------------------------------ audio thread

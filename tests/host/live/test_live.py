@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 
@@ -75,7 +76,7 @@ def _switch_once(first: str, second: str, program: int) -> tuple[dict, dict]:
         # A mix change by CC 1 (the default mix CC) reaches the effect in the chain.
         controller.send(mido.Message("control_change", control=1, value=64))
         seen["mix"] = wait_for(
-            lambda: abs(engine._chain.items[0].mix - 64 / 127) < 1e-6, timeout_s=2.0
+            lambda: abs(engine._chain.items[0].mix - 64 / 127) < 1e-6, timeout_s=5.0
         )
         seen["engine"] = engine
 
@@ -89,33 +90,71 @@ def _switch_once(first: str, second: str, program: int) -> tuple[dict, dict]:
 
 
 def _glitches_at_switch(summary: dict, engine) -> dict:
-    """xruns and over-budget callbacks within SWITCH_WINDOW callbacks of the switch."""
+    """xruns and the longest callback within SWITCH_WINDOW callbacks of the switch, and what
+    the same run does away from it: its xruns per callback and its longest callback there."""
     at = summary["switch_at_callback"][0]
-    times = engine.timings_ms()[max(0, at - SWITCH_WINDOW) : at + SWITCH_WINDOW]
-    return {"xruns": _near(summary["xrun_at_callback"], at, SWITCH_WINDOW),
-            "max_callback_ms": float(times.max())}
+    times = engine.timings_ms()
+    near = np.abs(np.arange(times.size) - at) <= SWITCH_WINDOW
+    assert summary["xruns"] == len(summary["xrun_at_callback"]), summary  # each one recorded
+    xruns = _near(summary["xrun_at_callback"], at, SWITCH_WINDOW)
+    away = int((~near).sum())
+    return {"xruns": xruns, "max_callback_ms": float(times[near].max()),
+            "window": int(near.sum()),
+            "elsewhere_xruns_per_callback": (summary["xruns"] - len(xruns)) / max(away, 1),
+            "elsewhere_max_callback_ms": float(times[~near].max()) if away else 0.0}
+
+
+def _switch_glitched(g: dict) -> bool:
+    """Whether the switch glitched beyond what the machine does by itself in the same run:
+    more xruns in its window than the run's rate elsewhere predicts, by three standard
+    deviations of that count (so none where the run kept time elsewhere), or a callback there
+    over the budget and over the longest elsewhere."""
+    expected = g["elsewhere_xruns_per_callback"] * g["window"]
+    too_many = len(g["xruns"]) > expected + 3.0 * math.sqrt(expected)
+    too_long = g["max_callback_ms"] >= max(BUDGET_MS, g["elsewhere_max_callback_ms"])
+    return too_many or too_long
 
 
 def test_program_change_over_jack_midi_switches_preset(jack_server, make_preset):
     (first, _), (second, program) = _two_presets(make_preset)
     # The switch itself must cause no xrun and no overrun. This dummy JACK server on a shared VM
     # also glitches with nothing to do (benchmarks/host.py: 0-3 xruns per minute with an empty
-    # chain), about once in 60 runs inside this test's +-0.1 s window. A switch that glitches
-    # by itself does so every time, so a glitch is retried once and must not come back.
+    # chain), about once in 60 runs inside this test's +-0.1 s window, and at times, when the
+    # hypervisor starves it, all through a run: so the window is judged against the same run
+    # away from the switch (_switch_glitched; on a machine that keeps time, any xrun or overrun
+    # in the window fails). A switch that glitches by itself does so every time, so a glitch is
+    # retried once and must not come back.
     attempts = []
     for _ in range(2):
         summary, seen = _switch_once(first, second, program)
         assert seen["switched"] and seen["preset"] == second, summary
         assert summary["preset_switches"] == 1 and summary["presets_loaded"] == 1
         assert summary["midi"]["program_changes"] == 1
-        assert seen["mix"] and summary["midi"]["mix_changes"] == 1
+        assert seen["mix"] and summary["midi"]["mix_changes"] == 1, (seen, summary)
         assert summary["faults"] == 0 and summary["preset_load_errors"] == 0
-        glitches = _glitches_at_switch(summary, seen["engine"])
-        attempts.append(glitches)
-        if not glitches["xruns"] and glitches["max_callback_ms"] < BUDGET_MS:
+        attempts.append(_glitches_at_switch(summary, seen["engine"]))
+        if not _switch_glitched(attempts[-1]):
             break
-    last = attempts[-1]
-    assert last["xruns"] == [] and last["max_callback_ms"] < BUDGET_MS, attempts
+    assert not _switch_glitched(attempts[-1]), attempts
+
+
+@pytest.mark.parametrize(
+    ("glitches", "glitched"),
+    [
+        ({"xruns": [], "max_callback_ms": 1.0}, False),
+        ({"xruns": [100], "max_callback_ms": 1.0}, True),  # a machine that kept time
+        ({"xruns": [], "max_callback_ms": BUDGET_MS}, True),
+        ({"xruns": [100], "max_callback_ms": 1.0, "elsewhere_xruns_per_callback": 0.05}, False),
+        ({"xruns": list(range(90, 110)), "max_callback_ms": 1.0,
+          "elsewhere_xruns_per_callback": 0.05}, True),
+        ({"xruns": [], "max_callback_ms": 3.0, "elsewhere_max_callback_ms": 3.5}, False),
+        ({"xruns": [], "max_callback_ms": 3.6, "elsewhere_max_callback_ms": 3.5}, True),
+    ],
+)
+def test_a_switch_is_judged_against_its_own_runs_glitches_elsewhere(glitches, glitched):
+    g = {"window": 2 * SWITCH_WINDOW + 1, "elsewhere_xruns_per_callback": 0.0,
+         "elsewhere_max_callback_ms": 1.0, **glitches}
+    assert _switch_glitched(g) is glitched
 
 
 def test_garbage_midi_is_ignored_and_counted(jack_server, make_preset):
