@@ -115,6 +115,7 @@ _ROOMS = {
                         "stylepedal.effect.model", "stylepedal.presets", "stylepedal.host"},
 }
 _SHARED = {"stylepedal", "stylepedal.errors", "stylepedal._validate", "stylepedal._atomic",
+           "stylepedal._random",
            "stylepedal._memory", "stylepedal._threads", "stylepedal.audio_io"}
 # the effect's pedalboard-style constructor hands over to the preset loader (a function-level
 # import, the one upward call): StyleTransfer.from_preset
