@@ -28,7 +28,14 @@ from ..._validate import check_bool, check_positive_int, check_range
 from ...errors import CacheError, ParameterError
 from ..engine.constants import MODEL_BINS
 from ..engine.longterm import unit_spectrum
-from .stream import FORMAT, FORMAT_VERSION, StyleNetTransform, check_config, read_safetensors
+from .stream import (
+    FORMAT,
+    FORMAT_VERSION,
+    StyleNetTransform,
+    check_config,
+    read_safetensors,
+    weight_shapes,
+)
 
 __all__ = ["StyleNet", "FORMAT", "FORMAT_VERSION"]
 
@@ -65,6 +72,10 @@ class StyleNet(torch.nn.Module):
         network makes there (:meth:`set_render`). Needs ``colour``.
     render_change : float
         That share, in [0, 1].
+    gram_fit : bool
+        Also carry ``fit_grams``, the style's Grams under the Gram fit's banks
+        (:mod:`~stylepedal.effect.model.gramfit`), for a render's Gram fit. Needs
+        ``hindsight``.
 
     Examples
     --------
@@ -87,6 +98,7 @@ class StyleNet(torch.nn.Module):
         colour: bool = False,
         hindsight: bool = False,
         render_change: float = 1.0,
+        gram_fit: bool = False,
     ) -> None:
         super().__init__()
         self.n_bins = check_positive_int(n_bins, "n_bins")
@@ -103,6 +115,7 @@ class StyleNet(torch.nn.Module):
         self.colour = check_bool(colour, "colour")
         self.hindsight = check_bool(hindsight, "hindsight")
         self.render_change = check_range(render_change, "render_change", 0.0, 1.0)
+        self.gram_fit = check_bool(gram_fit, "gram_fit")
         # only the sizes a saved network may have (checked before any layer is allocated)
         try:
             check_config(self.to_config())
@@ -113,6 +126,9 @@ class StyleNet(torch.nn.Module):
             self.register_buffer("colour_target", torch.ones(self.n_bins))
         if self.hindsight:
             self.register_buffer("style_power", torch.ones(self.n_bins))
+        if self.gram_fit:
+            shape = weight_shapes(self.to_config())["fit_grams"]
+            self.register_buffer("fit_grams", torch.zeros(shape))
         self.inp = torch.nn.Linear(self.n_bins, self.channels)
         self.convs = torch.nn.ModuleList(
             torch.nn.Conv1d(self.channels, self.channels, self.kernel_size, dilation=d)
@@ -174,6 +190,7 @@ class StyleNet(torch.nn.Module):
             "colour": self.colour,
             "hindsight": self.hindsight,
             "render_change": self.render_change,
+            "gram_fit": self.gram_fit,
         }
 
     @classmethod
@@ -199,6 +216,7 @@ class StyleNet(torch.nn.Module):
                 colour=config["colour"],
                 hindsight=config["hindsight"],
                 render_change=config["render_change"],
+                gram_fit=config.get("gram_fit", False),
             )
         except (KeyError, TypeError) as exc:
             raise CacheError(f"config is missing or has a bad field: {exc}") from exc
@@ -208,14 +226,16 @@ class StyleNet(torch.nn.Module):
 
         ``dtype="float16"`` halves the size; call :meth:`round_to` first so the network in
         memory equals the one that will be loaded. Buffers (the colour target, a power
-        spectrum spanning many decades) stay float32.
+        spectrum spanning many decades) stay float32, but for the fit's Grams (``set_render``
+        rounds them to float16 already).
         """
         from safetensors.torch import save
 
         tdtype = _torch_dtype(dtype)
         buffers = {name for name, _ in self.named_buffers()}
         tensors = {
-            k: v.detach().to(torch.float32 if k in buffers else tdtype).contiguous()
+            k: v.detach().to(torch.float32 if k in buffers - {"fit_grams"} else tdtype)
+            .contiguous()
             for k, v in self.state_dict().items()
         }
         meta = {"config": json.dumps(self.to_config(), sort_keys=True)}
@@ -275,11 +295,15 @@ class StyleNet(torch.nn.Module):
         with torch.no_grad():
             buffer.copy_(torch.from_numpy(np.asarray(target, dtype=np.float32)))
 
-    def set_render(self, style_power: np.ndarray, render_change: float) -> StyleNet:
-        """Carry what a render's hindsight colour needs (see
-        :mod:`~stylepedal.effect.engine.colour`): the style's long-term power per bin through
-        a Hann window (:func:`~stylepedal.effect.engine.longterm.long_term_power`) and the
-        share of its change the network makes there, in [0, 1]; returns self."""
+    def set_render(
+        self, style_power: np.ndarray, render_change: float, fit_grams: np.ndarray | None = None
+    ) -> StyleNet:
+        """Carry what a render needs (see :mod:`~stylepedal.effect.engine.colour`): the
+        style's long-term power per bin through a Hann window
+        (:func:`~stylepedal.effect.engine.longterm.long_term_power`) for its hindsight colour,
+        the share of its change the network makes there, in [0, 1], and optionally the
+        style's Grams for its Gram fit (:func:`~stylepedal.effect.model.gramfit.style_grams`,
+        kept at float16 precision, as saved); returns self."""
         if not self.colour:
             raise ParameterError("a render's hindsight colour needs a colour network "
                                  "(colour=True)")
@@ -292,6 +316,18 @@ class StyleNet(torch.nn.Module):
         self.render_change = render_change
         with torch.no_grad():
             self.get_buffer("style_power").copy_(torch.from_numpy(power))
+        if fit_grams is not None:
+            shape = weight_shapes({**self.to_config(), "gram_fit": True})["fit_grams"]
+            grams = np.asarray(fit_grams, dtype=np.float32)
+            if grams.shape != shape or not np.all(np.isfinite(grams.astype(np.float16))):
+                raise ParameterError(f"fit_grams of shape {grams.shape} must be {shape} "
+                                     "values finite at float16 (gramfit.style_grams)")
+            if not self.gram_fit:
+                self.register_buffer("fit_grams", torch.zeros(shape))
+                self.gram_fit = True
+            with torch.no_grad():
+                self.get_buffer("fit_grams").copy_(
+                    torch.from_numpy(grams).to(torch.float16).to(torch.float32))
         return self
 
     def n_parameters(self) -> int:

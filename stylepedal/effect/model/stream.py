@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +23,7 @@ import numpy as np
 from ..._validate import check_bool, check_positive_int, check_range
 from ...errors import CacheError, ParameterError
 from ..engine.constants import MODEL_HOP_SECONDS
+from .gramfit import FIT_AMOUNT, FIT_BANKS
 
 __all__ = [
     "FORMAT",
@@ -44,8 +45,9 @@ __all__ = [
 
 FORMAT = "stylepedal.StyleNet"
 # 2: an optional ``style_power`` tensor and ``render_change`` (a render's hindsight colour)
-FORMAT_VERSION = 2
-SUPPORTED_VERSIONS = (1, 2)
+# 3: an optional ``fit_grams`` tensor (a render's Gram fit, ``gram_fit``)
+FORMAT_VERSION = 3
+SUPPORTED_VERSIONS = (1, 2, 3)
 
 # Calls of up to this many frames run in the compiled kernel, longer ones through BLAS: where
 # the two cost the same per frame (benchmarks/live_frame.py).
@@ -144,11 +146,14 @@ def check_config(config: Any) -> dict[str, Any]:
             "colour": check_bool(config.get("colour", False), "colour"),
             "hindsight": check_bool(config.get("hindsight", False), "hindsight"),
             "render_change": config.get("render_change", 1.0),
+            "gram_fit": check_bool(config.get("gram_fit", False), "gram_fit"),
         }
         check_range(checked["leak"], "leak", 0.0, 0.999999)
         check_range(checked["render_change"], "render_change", 0.0, 1.0)
         if checked["hindsight"] and not checked["colour"]:
             raise CacheError("network config hindsight=True needs colour=True")
+        if checked["gram_fit"] and not checked["hindsight"]:
+            raise CacheError("network config gram_fit=True needs hindsight=True")
     except (KeyError, TypeError, ParameterError) as exc:
         raise CacheError(f"network config is missing or has a bad field: {exc}") from exc
     history = (checked["kernel_size"] - 1) * sum(checked["dilations"])
@@ -177,6 +182,9 @@ def weight_shapes(config: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
         shapes["colour_target"] = (bins,)
     if config.get("hindsight"):
         shapes["style_power"] = (bins,)
+    if config.get("gram_fit"):
+        filters = FIT_BANKS[0][2]
+        shapes["fit_grams"] = (len(FIT_BANKS), filters, filters)
     return shapes
 
 
@@ -340,7 +348,8 @@ class StyleNetTransform:
     ``frames`` float32 ``(channels, n_frames, 1030)`` in, same shape out, ``>= 0``; the state is
     updated in place; calling on ``frames[:, :a]`` then ``frames[:, a:]`` equals one call.
     The weights are copied at construction, so training the network further does not change a
-    running transform. No torch: playing a preset needs numpy, numba and safetensors only.
+    running transform. No torch: playing a preset needs numpy, numba and safetensors only (a
+    render's Gram fit, :meth:`fit_log_gain`, loads it).
 
     Up to :data:`KERNEL_MAX_FRAMES` frames (the live path: one per hop) run in one compiled
     call that reads the weights as float16 when float16 holds them exactly (every saved
@@ -409,6 +418,11 @@ class StyleNetTransform:
             np.asarray(weights["style_power"], dtype=np.float64) if config["hindsight"] else None
         )
         self.render_change = float(config["render_change"])
+        # and the style's Grams for a render's Gram fit (:meth:`fit_log_gain`)
+        self.fit_grams = (
+            np.asarray(weights["fit_grams"], dtype=np.float32) if config["gram_fit"] else None
+        )
+        self.fit_amount = FIT_AMOUNT  # the share of the fitted gain applied (benchmarks vary it)
         self._hist = [(self.kernel_size - 1) * d for d in self.dilations]
         self._starts = np.cumsum([0, *self._hist]).tolist()
         # the compiled path's weights: float16 bits if float16 holds all of them, else float32
@@ -456,6 +470,16 @@ class StyleNetTransform:
         if not self.level_norm:
             return np.expm1(self._network(np.log1p(m), state))
         return self._level_normalised(m, state)
+
+    def fit_log_gain(self, power: Sequence[np.ndarray]) -> np.ndarray | None:
+        """A render's Gram fit (:func:`~stylepedal.effect.model.gramfit.fit_log_gain`) of
+        the coloured input's sharp frame powers ``power`` to this style's Grams, or None if
+        the model carries none. The engine calls it once per learnt input; it loads torch."""
+        if self.fit_grams is None:
+            return None
+        from .gramfit import fit_log_gain
+
+        return fit_log_gain(power, self.fit_grams, amount=self.fit_amount)
 
     def _checked(self, frames: np.ndarray, state: StyleNetState) -> np.ndarray:
         if frames.ndim != 3 or frames.shape[2] != self.model_bins:

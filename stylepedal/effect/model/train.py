@@ -9,6 +9,9 @@ A style model has two parts, each doing what the low-latency engine can realise:
 * **texture**: a small causal network (:class:`~stylepedal.effect.model.network.StyleNet`) that
   changes each frame of the coloured input, trained on the seeds' Gram objective.
 
+The saved network also carries the style's Grams under the render's Gram fit's own banks
+(:mod:`~stylepedal.effect.model.gramfit`), which refines a render's hindsight colour.
+
 The network is judged during training as the user hears it: its per-frame gains go through the
 engine's own low-delay synthesis (:func:`synthesize`, a torch twin of the engine's overlap-add),
 and the loss is taken on the seeds' representation of the result (``log1p|STFT|``, 2048/512
@@ -39,6 +42,7 @@ from ...errors import ParameterError
 from .colour import colour_target, coloured, style_power
 from .excerpts import excerpt_array
 from .features import FeatureConfig
+from .gramfit import style_grams
 
 if TYPE_CHECKING:  # torch is imported lazily so `stylepedal --help` stays fast
     import torch
@@ -51,6 +55,7 @@ __all__ = [
     "BANK_WIDTHS",
     "TRAIN_SAMPLE_RATE",
     "TRAIN_VERSION",
+    "prepared_styles",
     "TrainConfig",
     "TrainReport",
     "colour_target",
@@ -226,6 +231,20 @@ def _min_segment_frames() -> int:
 
 
 # -- the style ---------------------------------------------------------------------------------
+
+
+def prepared_styles(styles: Sequence[tuple[np.ndarray, int]]) -> list[np.ndarray]:
+    """``(audio, sample_rate)`` style pairs as the mono 22050 Hz clips training measures
+    (:func:`prepare_style`; a long style: its excerpts, so its statistics take bounded
+    memory)."""
+    style_audio = []
+    for i, item in enumerate(styles):
+        if not isinstance(item, (tuple, list)) or len(item) != 2:
+            raise ParameterError(f"styles[{i}] must be an (audio, sample_rate) pair")
+        rate = check_sample_rate(item[1], name=f"styles[{i}] sample_rate")
+        style_audio += [prepare_style(x, rate, name=f"styles[{i}]")
+                        for x in excerpt_array(item[0], rate)]
+    return style_audio
 
 
 def prepare_style(audio: np.ndarray, sample_rate: int, *, name: str = "style") -> np.ndarray:
@@ -454,14 +473,7 @@ def train_style(
     t0 = time.perf_counter()
     if not styles:
         raise ParameterError("styles=[] is empty: pass at least one (audio, sample_rate)")
-    style_audio = []
-    for i, item in enumerate(styles):
-        if not isinstance(item, (tuple, list)) or len(item) != 2:
-            raise ParameterError(f"styles[{i}] must be an (audio, sample_rate) pair")
-        rate = check_sample_rate(item[1], name=f"styles[{i}] sample_rate")
-        # a long style: its excerpts (.excerpts), so that its statistics take bounded memory
-        style_audio += [prepare_style(x, rate, name=f"styles[{i}]")
-                        for x in excerpt_array(item[0], rate)]
+    style_audio = prepared_styles(styles)
     extra = []
     for i, item in enumerate(content_clips or ()):
         if not isinstance(item, (tuple, list)) or len(item) != 2:
@@ -540,7 +552,8 @@ def train_style(
             bar.close()
     net.scale_change(config.texture)
     net.set_render(style_power(style_audio),
-                   min(config.render_texture / config.texture, 1.0) if config.texture else 0.0)
+                   min(config.render_texture / config.texture, 1.0) if config.texture else 0.0,
+                   style_grams(style_audio))
     net.round_to("float16")
     net.eval()
     after = _heldout(net, held, style_logmag, config.alpha)

@@ -314,5 +314,30 @@ def test_a_version_1_network_loads_without_a_render_colour(rng):
         StyleNet.from_config({**cfg, "colour": False, "hindsight": True})
     with pytest.raises(CacheError, match="render_change"):
         StyleNet.from_config({**cfg, "render_change": 2.0})
-    with pytest.raises(CacheError, match=r"format_version=3 is not supported.*upgrade"):
-        StyleNet.from_config({**cfg, "format_version": 3})
+    with pytest.raises(CacheError, match=r"format_version=4 is not supported.*upgrade"):
+        StyleNet.from_config({**cfg, "format_version": 4})
+
+
+def test_a_renders_style_grams_travel_in_the_file_at_float16(rng):
+    from stylepedal.effect.model.gramfit import FIT_BANKS
+
+    filters = FIT_BANKS[0][2]
+    grams = rng.uniform(0.0, 3.0, (len(FIT_BANKS), filters, filters)).astype(np.float32)
+    power = rng.uniform(1e-9, 1.0, 1030)
+    net = StyleNet(channels=8, colour=True).set_render(power, 0.5, grams)
+    assert net.gram_fit and net.to_config()["gram_fit"]
+    data = net.to_safetensors()
+    tf = StyleNet.from_safetensors(data).as_transform()
+    halves = grams.astype(np.float16).astype(np.float32)
+    np.testing.assert_array_equal(tf.fit_grams, halves)  # stored as set: no second rounding
+    np.testing.assert_array_equal(net.get_buffer("fit_grams").numpy(), halves)
+    from safetensors.numpy import load
+
+    assert load(data)["fit_grams"].dtype == np.float16  # half the bytes of float32
+    # a model without them (every file before them) has no fit to offer
+    plain = StyleNet(channels=8, colour=True).set_render(power, 0.5).as_transform()
+    assert plain.fit_grams is None and plain.fit_log_gain([np.ones((50, 1030))]) is None
+    with pytest.raises(ParameterError, match="fit_grams of shape"):
+        net.set_render(power, 0.5, grams[:, :-1])
+    with pytest.raises(CacheError, match="gram_fit=True needs hindsight=True"):
+        StyleNet.from_config({**StyleNet(channels=8, colour=True).to_config(), "gram_fit": True})

@@ -10,6 +10,7 @@ import stylepedal.effect.model.colour as colour_mod
 import stylepedal.effect.model.train as train_mod
 from stylepedal.effect.engine.stft import StftConfig, istft
 from stylepedal.effect.model.colour import style_power
+from stylepedal.effect.model.gramfit import style_grams
 from stylepedal.effect.model.network import StyleNet
 from stylepedal.effect.model.stream import StyleNetTransform
 from stylepedal.effect.model.train import (
@@ -93,6 +94,10 @@ def test_the_saved_network_makes_the_texture_share_of_its_change(rng):
     assert part.render_change == pytest.approx(0.25)
     np.testing.assert_allclose(part.get_buffer("style_power").numpy(),
                                style_power([style[0][0]]), rtol=1e-6)
+    # and the style's Grams for the render's Gram fit, at float16 as saved
+    assert part.gram_fit
+    np.testing.assert_allclose(part.get_buffer("fit_grams").numpy(),
+                               style_grams([style[0][0]]), rtol=1e-3, atol=1e-3)
     assert full.render_change == pytest.approx(0.25 / 1.0)  # the default render_texture
     x = torch.from_numpy(np.abs(rng.normal(3.0, 1.0, (1, 40, 1030))).astype(np.float32) + 6.0)
     with torch.no_grad():
