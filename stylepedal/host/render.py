@@ -353,7 +353,8 @@ def _read_chunks(reader: Any, chunk_frames: int) -> Iterator[np.ndarray]:
 
 def _learn_input(chain: Any, path: Path, chunk_frames: int, *, learn: bool) -> None:
     """The chain's first stylepedal effect learns ``path`` as it will hear it (through the
-    effects before it, which then start afresh); every other forgets what it learnt."""
+    effects before it, which then start afresh) and fits its colour to the style once, before
+    any channel's process starts; every other forgets what it learnt."""
     from ..effect.engine.effect import StyleTransfer
 
     items = list(chain)
@@ -374,6 +375,7 @@ def _learn_input(chain: Any, path: Path, chunk_frames: int, *, learn: bool) -> N
             first.learn_input(x, sample_rate)
     for item in items[: styles[0]]:
         item.reset()
+    first.fit_to_style(sample_rate)
 
 
 # A worker process of render_files(jobs > 1) builds its chain once and reuses it for every

@@ -32,11 +32,13 @@ between harmonics that the low-delay analysis window fills. It is linear phase
 with such deep notches smears the onsets of notes forward (``benchmarks/texture.py`` measures
 the cost in notes kept); the render pays half the filter's length in delay for it, 70 ms
 (``StyleTransfer.latency_samples`` says so, the render trims it). Below the gate the input
-passes uncoloured, as late as the filter.
+passes uncoloured, as late as the filter. A model that carries its style's Grams adds a render's
+Gram fit to that gain (:meth:`Colour.fitted_gain`, :mod:`stylepedal.effect.model.gramfit`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -86,6 +88,7 @@ class ColourState:
     delayed: np.ndarray | None = None  # (channels, delay) float32 the input not yet passed
     late_active: np.ndarray | None = None  # (channels, delay in hops) activity not yet used
     designed: float | None = None  # the style amount the hindsight filter was designed for
+    fitted: np.ndarray | None = None  # a render's Gram fit: a gain on top of the hindsight one
     draft: Redesign | None = None  # the adaptive filter's redesign under way
 
 
@@ -143,11 +146,13 @@ class Colour:
         *,
         profile: InputProfile | None = None,
         strength: float = 1.0,
+        fitted: np.ndarray | None = None,
     ) -> ColourState:
         """A stream's state: the identity filter until something has been heard, or, with a
         ``profile`` learnt on this grid, the filter it calls for at ``strength``: the hindsight
-        filter if this stage has a ``style_power`` (see the module), else the adaptive one,
-        the profile counting as one memory's worth of playing."""
+        filter if this stage has a ``style_power`` (see the module; ``fitted``: a render's Gram
+        fit, a log gain per model bin on top of it), else the adaptive one, the profile
+        counting as one memory's worth of playing."""
         block = config.hop_length
         hindsight = self.hindsight_power(config, profile)
         parts = _n_parts(config) if hindsight is None else _hindsight_parts(config)
@@ -166,6 +171,7 @@ class Colour:
         if hindsight is not None:
             delay = self.delay_samples(config, profile)
             state.hindsight = hindsight
+            state.fitted = fitted
             state.delayed = np.zeros((channels, delay), dtype=np.float32)
             state.late_active = np.zeros((channels, round(delay / block)), dtype=np.float32)
             self.design(state, config, strength)
@@ -312,17 +318,37 @@ class Colour:
             out[c] = g
         return out
 
-    def hindsight_log_gains(self, power: np.ndarray, strength: float) -> np.ndarray:
+    def hindsight_log_gains(
+        self, power: np.ndarray, strength: float, fitted: np.ndarray | None = None
+    ) -> np.ndarray:
         """The hindsight gain per model bin (natural log, ``(MODEL_BINS,)``) for an input whose
-        whole long-term spectrum is ``power``, at ``strength``: the EQ-match's gain law, bounded
-        by ``MAX_HINDSIGHT_DB``, the coloured input as loud as the input."""
+        whole long-term spectrum is ``power``, at ``strength``: the EQ-match's gain law (and
+        a Gram fit's ``fitted`` gain on top), bounded by ``MAX_HINDSIGHT_DB``, the coloured
+        input as loud as the input."""
         assert self.style_power is not None
         if strength == 0.0 or power.max() <= 0:
             return np.zeros(MODEL_BINS)
-        g = np.clip(strength * match_log_gain(self.style_power, power), -_MAX_HINDSIGHT_LOG,
-                    _MAX_HINDSIGHT_LOG)
+        g = match_log_gain(self.style_power, power)
+        if fitted is not None:
+            g = g + fitted
+        g = np.clip(strength * g, -_MAX_HINDSIGHT_LOG, _MAX_HINDSIGHT_LOG)
         p = power / power.sum()
         return g - 0.5 * np.log(np.sum(p * np.exp(2.0 * g)))
+
+    def fitted_gain(
+        self, profile: InputProfile, fit: Callable[[list[np.ndarray]], np.ndarray | None]
+    ) -> np.ndarray | None:
+        """A render's Gram fit: ``fit`` (a model's ``fit_log_gain``) of the learnt input's
+        sample of sharp frames (``profile.sample``) through the hindsight gain, a log gain per
+        model bin that brings its Gram closer to the style's; the hindsight filter adds it.
+        Kept on the profile: once per learnt input and model."""
+        assert profile.long_term is not None
+        done = profile.fitted
+        if done is None or done[0] != fit or done[1] != profile.frames:
+            squared = np.exp(2.0 * self.hindsight_log_gains(profile.long_term, 1.0))
+            pieces = [piece * squared.astype(np.float32) for piece in profile.sample.pieces()]
+            done = profile.fitted = (fit, profile.frames, fit(pieces))
+        return done[2]
 
     def design(self, state: ColourState, config: StftConfig, strength: float) -> None:
         """Redesign every channel's filter from its current statistics (the hindsight ones,
@@ -331,7 +357,7 @@ class Colour:
             if state.designed == strength:
                 return  # a fixed filter: only the style amount redesigns it
             state.designed = strength
-            one = self.hindsight_log_gains(state.hindsight, strength)
+            one = self.hindsight_log_gains(state.hindsight, strength, state.fitted)
             log_gain = np.broadcast_to(one, state.log_gain.shape)
             state.log_gain = log_gain.astype(np.float32)
             state.parts = _partitions(linear_phase(log_gain, config), config)

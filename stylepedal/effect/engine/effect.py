@@ -309,6 +309,23 @@ class StyleTransfer:
             self._profile = learnt(self._profile, x, config, self._gate_db - GATE_RANGE_DB,
                                    sharp=self._colour.style_power is not None)
 
+    def fit_to_style(self, sample_rate: float) -> bool:
+        """Run a render's Gram fit (:meth:`Colour.fitted_gain`) for streams at ``sample_rate``
+        now, not at the first stream after :meth:`learn_input`, as a render does before its
+        channels' processes start; returns whether there was a fit."""
+        config = StftConfig.for_rate(check_sample_rate(sample_rate), self._latency_mode)
+        return self._gram_fit(config) is not None
+
+    def _gram_fit(self, config: StftConfig) -> np.ndarray | None:
+        """The Gram fit's gain for a stream on ``config`` (None: no hindsight colour there, or
+        a model without the style's Grams)."""
+        colour, profile = self._colour, self._profile
+        fit = getattr(self._transform, "fit_log_gain", None)
+        if colour is None or fit is None or colour.hindsight_power(config, profile) is None:
+            return None
+        assert profile is not None
+        return colour.fitted_gain(profile, fit)
+
     def forget_input(self) -> None:
         """Drop what :meth:`learn_input` learnt: new streams start flat again."""
         self._profile = None
@@ -336,7 +353,8 @@ class StyleTransfer:
             "active": Ramp(0.0 if self._bypass else 1.0),
         }
         colour = None if self._colour is None else self._colour.new_state(
-            config, channels, profile=self._profile, strength=self._style
+            config, channels, profile=self._profile, strength=self._style,
+            fitted=self._gram_fit(config),
         )
         latency = self._latency(config)  # longer: the hindsight colour, and its share of change
         hindsight = latency > config.latency_samples

@@ -13,7 +13,9 @@ measure and match.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -23,8 +25,9 @@ from .fft import rfft
 from .stft import StftConfig
 
 __all__ = [
-    "EQ_FLOOR_DB", "InputProfile", "hann_power", "learnt", "long_term_power", "match_log_gain",
-    "frame_stats", "sharp_frames", "unit_spectrum",
+    "EQ_FLOOR_DB", "FrameSample", "InputProfile", "hann_power", "hann_spectra", "learnt",
+    "long_term_power", "match_log_gain", "frame_stats", "seeds_scale", "sharp_frames",
+    "unit_spectrum",
 ]
 
 # The static EQ-match's content floor (dB re its loudest bin): bins the content hardly has do
@@ -56,16 +59,29 @@ def hann_power(buf: np.ndarray, config: StftConfig, frames: np.ndarray) -> np.nd
     ``frames`` (indices; frame ``i`` of ``buf`` ``(channels, n)`` starts at ``i * hop``), each
     through a Hann window of the analysis size: the sharp long-term spectrum (the low-delay
     analysis window's leakage would fill the valleys between harmonics)."""
+    total = np.zeros((buf.shape[0], MODEL_BINS))
+    for power in hann_spectra(buf, config, frames):
+        total += power.sum(axis=1)
+    return total
+
+
+def hann_spectra(buf: np.ndarray, config: StftConfig, frames: np.ndarray) -> Iterator[np.ndarray]:
+    """The frames ``frames`` of ``buf`` (as :func:`hann_power`) through a Hann window, a batch
+    at a time: their power per model bin, ``(channels, batch, MODEL_BINS)`` float64."""
     from numpy.lib.stride_tricks import sliding_window_view
 
     n_fft, hop = config.n_fft, config.hop_length
     window = np.hanning(n_fft + 1)[:-1]  # periodic, as librosa's
-    total = np.zeros((buf.shape[0], MODEL_BINS))
     view = sliding_window_view(buf, n_fft, axis=-1)[:, ::hop]
     for start in range(0, len(frames), _HANN_BATCH):
         spec = rfft(view[:, frames[start : start + _HANN_BATCH]] * window)
-        total += np.sum(np.abs(spec[..., :MODEL_BINS]) ** 2, axis=1)
-    return total
+        yield np.abs(spec[..., :MODEL_BINS]) ** 2
+
+
+def seeds_scale(config: StftConfig) -> float:
+    """The factor that puts a Hann frame's power on ``config`` at the seeds' scale (their
+    ``|STFT|`` at ``n_fft=2048``, whatever this grid's analysis size)."""
+    return (2048.0 / config.n_fft) ** 2
 
 
 def sharp_frames(config: StftConfig, first: int, k: int) -> np.ndarray:
@@ -77,6 +93,57 @@ def sharp_frames(config: StftConfig, first: int, k: int) -> np.ndarray:
 
 
 _HANN_BATCH = 256  # frames per FFT call: bounded memory for a long clip
+
+
+# The frame sample a render's Gram fit reads: runs of this many sharp frames (2.7 s; the fit's
+# features span up to 17), at most this many runs (33 s): its cost and memory stay bounded
+# however long the input.
+SAMPLE_RUN_FRAMES = 128
+SAMPLE_MAX_RUNS = 12
+
+
+@dataclass
+class FrameSample:
+    """Runs of consecutive frames spread evenly over a stream of any length: every
+    ``stride``-th run is kept, and when more than :data:`SAMPLE_MAX_RUNS` are, every other one
+    is dropped and the stride doubles (so the runs kept always start ``stride`` runs apart).
+
+    Examples
+    --------
+    >>> sample = FrameSample()
+    >>> sample.add(np.ones((130 * 100, 2), np.float32))
+    >>> len(sample.runs), sample.stride, sample.runs[0].shape
+    (7, 16, (128, 2))
+    >>> [r.shape[0] for r in sample.pieces()][-1]
+    128
+    """
+
+    runs: list[np.ndarray] = field(default_factory=list)
+    filling: list[np.ndarray] = field(default_factory=list)  # the run under way's frames
+    stride: int = 1
+    done: int = 0  # runs completed, kept or not
+
+    def add(self, frames: np.ndarray) -> None:
+        """Append ``frames`` ``(k, bins)`` to the stream."""
+        while frames.shape[0]:
+            have = sum(f.shape[0] for f in self.filling)
+            take = min(SAMPLE_RUN_FRAMES - have, frames.shape[0])
+            if self.done % self.stride == 0:
+                self.filling.append(np.array(frames[:take], dtype=np.float32))
+            frames = frames[take:]
+            if have + take == SAMPLE_RUN_FRAMES:
+                if self.filling:
+                    self.runs.append(np.concatenate(self.filling))
+                self.filling = []
+                self.done += 1
+                if len(self.runs) > SAMPLE_MAX_RUNS:
+                    self.runs = self.runs[::2]
+                    self.stride *= 2
+
+    def pieces(self) -> list[np.ndarray]:
+        """The kept runs, and the run under way if it was to be kept (it may be shorter)."""
+        tail = [np.concatenate(self.filling)] if self.filling else []
+        return self.runs + tail
 
 
 @dataclass
@@ -92,6 +159,10 @@ class InputProfile:
     sharp: np.ndarray  # (MODEL_BINS,) float64 sum of frames' power through a Hann window
     sharp_frames: int = 0  # frames (of all channels) in ``sharp``
     frames: int = 0  # frames learnt (per channel): where the next chunk's frames start
+    # the sharp frames' power (channels' mean, at the seeds' scale), for a render's Gram fit
+    sample: FrameSample = field(default_factory=FrameSample)
+    # a render's Gram fit of it: (the model's fit, frames learnt then, the gain), see Colour
+    fitted: tuple[Any, int, np.ndarray | None] | None = None
 
     @classmethod
     def empty(cls, config: StftConfig, channels: int) -> InputProfile:
@@ -124,7 +195,9 @@ class InputProfile:
             self.weight += float(weight.sum())
             if sharp:
                 picked = sharp_frames(config, self.frames, k)
-                self.sharp += hann_power(buf, config, picked).sum(axis=0)
+                for power in hann_spectra(buf, config, picked):
+                    self.sharp += power.sum(axis=(0, 1))
+                    self.sample.add(power.mean(axis=0) * seeds_scale(config))
                 self.sharp_frames += picked.size * channels
             self.frames += k
         self.tail = buf[:, max(k, 0) * hop :]

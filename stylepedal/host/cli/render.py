@@ -42,8 +42,8 @@ def add_render(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
                    help="render as the live pedal plays: the style's colour EQ learns your "
                    "guitar as it goes. Default: it learns the whole file first and colours "
                    "it with hindsight (the style's sharp spectrum over the whole file's, "
-                   "right from the first note), and the texture network makes its render "
-                   "share of its change")
+                   "fitted further to the style's Gram, right from the first note), and the "
+                   "texture network makes its render share of its change")
     p.add_argument("--chunk-frames", type=int, default=65536, help=argparse.SUPPRESS)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true",

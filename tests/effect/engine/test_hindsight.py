@@ -192,3 +192,55 @@ def test_below_the_gate_the_input_passes_uncoloured_and_in_time(rng):
         fx.learn_input(x, SR)
     np.testing.assert_allclose(quiet(x, SR), x, atol=1e-4)  # the delayed input, aligned
     assert np.abs(loud(x, SR) - x).max() > 0.05  # coloured
+
+
+class Fitted(Hindsight):
+    """A hindsight transform whose Gram fit is a fixed gain, keeping what it was asked."""
+
+    def __init__(self, power: np.ndarray, gain: np.ndarray):
+        super().__init__(power, change=0.0)
+        self.gain = gain
+        self.asked: list[list[np.ndarray]] = []
+
+    def fit_log_gain(self, power: list[np.ndarray]) -> np.ndarray:
+        self.asked.append(power)
+        return self.gain
+
+
+def test_a_learnt_render_adds_its_gram_fit_once_per_learnt_input(rng):
+    content = _harmonics(220.0, 3.0, rng)
+    power = long_term_power([_harmonics(330.0, 3.0, rng)], SR)
+    k = np.arange(MODEL_BINS)
+    gain = 0.6 * np.sin(k / 25.0)
+    fitted, plain = Fitted(power, gain), Hindsight(power, change=0.0)
+    fx, ref = StyleTransfer(fitted), StyleTransfer(plain)
+    fx(content, SR)
+    assert fitted.asked == []  # as live: nothing learnt, nothing to fit
+    for f in (fx, ref):
+        f.learn_input(content, SR)
+    assert fx.fit_to_style(SR) and not ref.fit_to_style(SR)
+    y, want = fx(content, SR), ref(content, SR)
+    fx(content[:SR], SR)
+    assert len(fitted.asked) == 1  # the streams after it reuse the fit
+    # it was asked about the learnt sample of sharp frames through the hindsight gain
+    profile = fx._profile
+    assert profile is not None
+    assert sum(p.shape[0] for p in fitted.asked[0]) == profile.sharp_frames
+    colour = Colour(_target(), power)
+    squared = np.exp(2 * colour.hindsight_log_gains(profile.long_term, 1.0))
+    np.testing.assert_allclose(fitted.asked[0][0], profile.sample.pieces()[0] * squared,
+                               rtol=1e-5)
+    # and the render's colour is the hindsight one with the fitted gain on top
+    ratio = 0.5 * np.log(long_term_power([y], SR) / long_term_power([want], SR))
+    loud = long_term_power([want], SR) > 1e-5
+    assert np.corrcoef(ratio[loud], gain[loud])[0, 1] > 0.9
+    # at style amount 0 the fit goes with the colour: dry
+    for f in (fx, ref):
+        f.style = 0.0
+    np.testing.assert_allclose(fx(content, SR), ref(content, SR), atol=1e-6)
+    fx.learn_input(content[:SR], SR)  # learning more: fitted again
+    fx(content, SR)
+    assert len(fitted.asked) == 2
+    fx.forget_input()
+    fx(content, SR)
+    assert len(fitted.asked) == 2
