@@ -15,6 +15,7 @@
 Usage::
 
     OMP_NUM_THREADS=2 python scripts/build_factory_bank.py              # everything
+    python scripts/build_factory_bank.py --no-render --reuse-networks  # a new file format only
     python scripts/build_factory_bank.py --render-only                  # clips only
     python scripts/build_factory_bank.py --smoke --out /tmp/bank        # tiny training config
     python scripts/build_factory_bank.py --only organ flute --threads 2
@@ -241,10 +242,34 @@ def smoke_config() -> Any:
                        use_guitars=False, channels=8)
 
 
+def reused_network(spec: StyleSpec, out_dir: Path, styles: list, config: Any) -> tuple:
+    """The network the shipped preset ``spec`` already has, trained with ``config`` (else an
+    error: it must be retrained), with what a newer file format carries beside the network
+    (the style's Grams for a render's Gram fit) added from its clip; and its old meta."""
+    from stylepedal.effect.model.gramfit import style_grams
+    from stylepedal.effect.model.network import StyleNet
+    from stylepedal.effect.model.train import prepared_styles
+    from stylepedal.presets.cache import meta_from_bytes
+    from stylepedal.presets.format import Preset
+
+    old = Preset.load(out_dir / f"{spec.slug}.toml")
+    meta = meta_from_bytes((out_dir / f"{old.model_key}.json").read_bytes(), spec.slug)
+    if meta.get("training") != config.to_dict():
+        raise SystemExit(f"{spec.slug}: its network was trained with other settings: retrain it")
+    net = StyleNet.from_safetensors((out_dir / f"{old.model_key}.safetensors").read_bytes())
+    power = net.get_buffer("style_power").numpy()
+    net.set_render(power, net.render_change, style_grams(prepared_styles(styles)))
+    return net, meta
+
+
 def build_preset(
-    spec: StyleSpec, styles_dir: Path, out_dir: Path, config: Any, *, seconds_out: dict
+    spec: StyleSpec, styles_dir: Path, out_dir: Path, config: Any, *, seconds_out: dict,
+    reuse: bool = False,
 ) -> Any:
-    """Train ``spec``'s model and write its preset TOML and model files into ``out_dir``."""
+    """Train ``spec``'s model (or, with ``reuse``, take the network it has) and write its
+    preset TOML and model files into ``out_dir``."""
+    from types import SimpleNamespace
+
     from stylepedal._atomic import atomic_write_bytes
     from stylepedal.effect.model.train import train_style
     from stylepedal.presets._io import sha256_file
@@ -258,7 +283,13 @@ def build_preset(
     config_dict = config.to_dict()
     key = model_key(styles, config)
     t0 = time.perf_counter()
-    net, report = train_style(styles, config, progress=False)
+    if reuse:
+        net, old = reused_network(spec, out_dir, styles, config)
+        report = SimpleNamespace(heldout_before=old["heldout_before"],
+                                 heldout_after=old["heldout_after"],
+                                 seconds=old["train_seconds"])
+    else:
+        net, report = train_style(styles, config, progress=False)
     seconds_out[spec.slug] = round(time.perf_counter() - t0, 2)
     weights = weights_to_bytes(net.to_safetensors())
     meta = make_meta(key, weights, {
@@ -309,6 +340,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny training config (plumbing)")
     parser.add_argument("--only", nargs="+", metavar="SLUG", help="build only these presets")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--reuse-networks", action="store_true",
+                        help="keep each shipped preset's trained network (same training "
+                        "settings) and only rewrite its file in the current format, with what "
+                        "that adds (the style's Grams for a render's Gram fit)")
     args = parser.parse_args(argv)
 
     specs = [s for s in SPECS if not args.only or s.slug in args.only]
@@ -335,7 +370,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         heldout = {}
         for spec in specs:
             preset, report = build_preset(
-                spec, styles_dir, out_dir, config, seconds_out=train_seconds
+                spec, styles_dir, out_dir, config, seconds_out=train_seconds,
+                reuse=args.reuse_networks,
             )
             keys.add(preset.model_key)
             heldout[spec.slug] = {

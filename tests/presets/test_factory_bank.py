@@ -79,3 +79,30 @@ def test_smoke_build_gives_a_loadable_factory(bank, tmp_path):
     tf = net.as_transform()
     assert tf(frames, tf.new_state(1)).shape == frames.shape
     assert bank.remove_stale_models(out, {loaded.model_key}) == []
+
+
+def test_a_reused_network_keeps_its_weights_and_gains_the_styles_grams(bank, tmp_path):
+    pytest.importorskip("torch")
+    from stylepedal.effect.model.gramfit import style_grams
+    from stylepedal.effect.model.network import StyleNet
+
+    spec = next(s for s in bank.SPECS if s.slug == "flute")
+    out = tmp_path / "factory"
+    (out / "styles").mkdir(parents=True)
+    shutil.copy(bank.FACTORY / "styles" / "flute.flac", out / "styles" / "flute.flac")
+    config = bank.smoke_config()
+    first, _ = bank.build_preset(spec, out / "styles", out, config, seconds_out={})
+    old = StyleNet.from_safetensors((out / f"{first.model_key}.safetensors").read_bytes())
+    again, report = bank.build_preset(spec, out / "styles", out, config, seconds_out={},
+                                      reuse=True)
+    net = StyleNet.from_safetensors((out / f"{again.model_key}.safetensors").read_bytes())
+    assert again.model_key == first.model_key and report.seconds > 0
+    for name, value in old.state_dict().items():  # the trained network, unchanged
+        assert np.array_equal(net.state_dict()[name].numpy(), value.numpy()), name
+    clip = bank.read_clip(out / "styles" / "flute.flac")
+    np.testing.assert_allclose(net.get_buffer("fit_grams").numpy(), style_grams([clip]),
+                               rtol=2e-3, atol=2e-3)
+    with pytest.raises(SystemExit, match="other settings"):
+        bank.build_preset(spec, out / "styles", out,
+                          type(config).from_dict({**config.to_dict(), "steps": 4}),
+                          seconds_out={}, reuse=True)
