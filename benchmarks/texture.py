@@ -145,19 +145,29 @@ def _trained(style: styles_mod.Style, train: list[tuple[np.ndarray, int]], cache
     return data
 
 
-def _effect(data: bytes, amount: float, power: np.ndarray) -> Any:
-    """The network at ``amount`` of its trained change, live and in a render alike (``power``:
-    the style's sharp spectrum, for the render's hindsight colour)."""
+def _effect(data: bytes, amount: float, power: np.ndarray, grams: np.ndarray,
+            fit: float | None) -> Any:
+    """The network at ``amount`` of its trained change, live and in a render alike (``power``
+    and ``grams``: the style's sharp spectrum and Grams, for the render's hindsight colour and
+    Gram fit, as training stores them; ``fit``: the share of the Gram fit a render applies,
+    None for the shipped share)."""
     from stylepedal import StyleTransfer
     from stylepedal.effect.model.network import StyleNet
 
     net = StyleNet.from_safetensors(data).scale_change(amount).round_to("float16")
-    return StyleTransfer(net.set_render(power, 1.0).as_transform())
+    transform = net.set_render(power, 1.0, grams).as_transform()
+    if fit is not None:
+        transform.fit_amount = fit
+    return StyleTransfer(transform)
+
+
+def _label(amount: float, fit: float | None) -> str:
+    return f"{amount:g}" if fit is None else f"{amount:g} fit {fit:g}"
 
 
 def run(
     styles: list[str] | None, amounts: tuple[float, ...], cache: Path, *, as_live: bool = False,
-    extra: bool = False,
+    extra: bool = False, fits: tuple[float | None, ...] = (None,),
 ) -> dict[str, Any]:
     t0 = time.perf_counter()
     train, clips = _validation_clips()
@@ -169,13 +179,16 @@ def run(
     if not chosen_styles:
         raise SystemExit(f"no style among {styles} (of {[s.name for s in candidates]})")
     from stylepedal.effect.model.colour import style_power
+    from stylepedal.effect.model.gramfit import style_grams
     from stylepedal.effect.model.train import prepare_style
 
     rows = []
     for style in chosen_styles:
         data = _trained(style, train, cache)
-        power = style_power([prepare_style(style.audio, style.sample_rate)])
-        effects = {k: _effect(data, k, power) for k in amounts}
+        prepared = [prepare_style(style.audio, style.sample_rate)]
+        power, grams = style_power(prepared), style_grams(prepared)
+        effects = {_label(k, f): _effect(data, k, power, grams, f)
+                   for k in amounts for f in fits}
         for name, x in clips:
             base = jd(eq_match(x, style.audio, SAMPLE_RATE), x, style.audio, SAMPLE_RATE)
             row: dict[str, Any] = {"style": style.name, "clip": name,
@@ -184,20 +197,20 @@ def run(
                 fx.reset()
                 y = styles_mod.run_effect(fx, x, SAMPLE_RATE, as_live=as_live)
                 r = jd(y, x, style.audio, SAMPLE_RATE)
-                row[f"{k:g}"] = [round(r["ratio"], 4), round(r["content"], 4),
-                                 beats_baseline(r, base)]
+                row[k] = [round(r["ratio"], 4), round(r["content"], 4),
+                          beats_baseline(r, base)]
             rows.append(row)
             print(json.dumps(row), file=sys.stderr, flush=True)
     summary = {}
-    for k in amounts:
-        got = [row[f"{k:g}"] for row in rows]
-        summary[f"{k:g}"] = {
+    labels = [_label(k, f) for k in amounts for f in fits]
+    for k in labels:
+        got = [row[k] for row in rows]
+        summary[k] = {
             "mean_ratio": round(float(np.mean([g[0] for g in got])), 4),
             "mean_content": round(float(np.mean([g[1] for g in got])), 4),
             "beats_eq": int(sum(g[2] for g in got)),
         }
-    best = min(amounts, key=lambda k: (-summary[f"{k:g}"]["beats_eq"],
-                                       summary[f"{k:g}"]["mean_ratio"]))
+    best = min(labels, key=lambda k: (-summary[k]["beats_eq"], summary[k]["mean_ratio"]))
     eq = np.array([row["eq"] for row in rows])
     return {
         "benchmark": "texture",
@@ -228,13 +241,15 @@ def main() -> None:
                    "accordion), trained here")
     p.add_argument("--amounts", nargs="+", type=float, default=list(AMOUNTS),
                    help=f"texture amounts to compare (default {' '.join(map(str, AMOUNTS))})")
+    p.add_argument("--fit-amounts", nargs="+", type=float,
+                   help="shares of a render's Gram fit to compare (default: the shipped one)")
     p.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="cache folder")
     p.add_argument("--as-live", action="store_true",
                    help="process as the live pedal plays, not as stylepedal render does")
     p.add_argument("--json-out", type=Path, help="also write the JSON here")
     args = p.parse_args()
     report = run(args.styles, tuple(args.amounts), args.cache, as_live=args.as_live,
-                 extra=args.extra_styles)
+                 extra=args.extra_styles, fits=tuple(args.fit_amounts or (None,)))
     text = json.dumps(report, indent=1)
     if args.json_out:
         atomic_write_bytes(args.json_out, text.encode())

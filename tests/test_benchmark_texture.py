@@ -13,7 +13,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_help_runs():
     usage = benchmark_help("texture.py")
-    for flag in ("--styles", "--amounts", "--cache", "--json-out", "--as-live", "--extra-styles"):
+    for flag in ("--styles", "--amounts", "--fit-amounts", "--cache", "--json-out", "--as-live",
+                 "--extra-styles"):
         assert flag in usage
 
 
