@@ -96,10 +96,10 @@ _HANN_BATCH = 256  # frames per FFT call: bounded memory for a long clip
 
 
 # The frame sample a render's Gram fit reads: runs of this many sharp frames (2.7 s; the fit's
-# features span up to 17), at most this many runs (33 s): its cost and memory stay bounded
+# features span up to 17), at most this many runs (16 s): its cost and memory stay bounded
 # however long the input.
 SAMPLE_RUN_FRAMES = 128
-SAMPLE_MAX_RUNS = 12
+SAMPLE_MAX_RUNS = 6
 
 
 @dataclass
@@ -113,7 +113,7 @@ class FrameSample:
     >>> sample = FrameSample()
     >>> sample.add(np.ones((130 * 100, 2), np.float32))
     >>> len(sample.runs), sample.stride, sample.runs[0].shape
-    (7, 16, (128, 2))
+    (4, 32, (128, 2))
     >>> [r.shape[0] for r in sample.pieces()][-1]
     128
     """
@@ -122,19 +122,20 @@ class FrameSample:
     filling: list[np.ndarray] = field(default_factory=list)  # the run under way's frames
     stride: int = 1
     done: int = 0  # runs completed, kept or not
+    position: int = 0  # frames of the run under way so far, kept or not
 
     def add(self, frames: np.ndarray) -> None:
         """Append ``frames`` ``(k, bins)`` to the stream."""
         while frames.shape[0]:
-            have = sum(f.shape[0] for f in self.filling)
-            take = min(SAMPLE_RUN_FRAMES - have, frames.shape[0])
+            take = min(SAMPLE_RUN_FRAMES - self.position, frames.shape[0])
             if self.done % self.stride == 0:
                 self.filling.append(np.array(frames[:take], dtype=np.float32))
             frames = frames[take:]
-            if have + take == SAMPLE_RUN_FRAMES:
+            self.position += take
+            if self.position == SAMPLE_RUN_FRAMES:
                 if self.filling:
                     self.runs.append(np.concatenate(self.filling))
-                self.filling = []
+                self.filling, self.position = [], 0
                 self.done += 1
                 if len(self.runs) > SAMPLE_MAX_RUNS:
                     self.runs = self.runs[::2]

@@ -244,3 +244,20 @@ def test_a_learnt_render_adds_its_gram_fit_once_per_learnt_input(rng):
     fx.forget_input()
     fx(content, SR)
     assert len(fitted.asked) == 2
+
+
+@pytest.mark.parametrize("chunk", [1, 100, 1000])
+def test_the_frame_sample_keeps_whole_runs_spread_evenly_and_bounded(chunk):
+    from stylepedal.effect.engine.longterm import SAMPLE_MAX_RUNS, SAMPLE_RUN_FRAMES, FrameSample
+
+    sample = FrameSample()
+    total = SAMPLE_RUN_FRAMES * 37 + 50
+    index = np.arange(total, dtype=np.float32)[:, np.newaxis]
+    for start in range(0, total, chunk):
+        sample.add(index[start : start + chunk])
+    assert len(sample.runs) <= SAMPLE_MAX_RUNS and sample.stride == 8
+    starts = [int(r[0, 0]) for r in sample.runs]
+    assert starts == [i * sample.stride * SAMPLE_RUN_FRAMES for i in range(len(starts))]
+    for run in sample.runs:  # consecutive frames, a whole run each
+        assert run.shape == (SAMPLE_RUN_FRAMES, 1)
+        np.testing.assert_array_equal(np.diff(run[:, 0]), 1.0)
