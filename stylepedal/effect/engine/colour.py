@@ -26,7 +26,7 @@ need not be estimated as it goes: when the model carries the style's sharp long-
 (:func:`~stylepedal.effect.engine.longterm.match_log_gain`, the baseline of
 :mod:`stylepedal.effect.research.eq`) between the whole input's and the style's long-term
 spectra, both measured through a Hann window on the model grid
-(:func:`~stylepedal.effect.engine.longterm.hann_power`), whose low leakage keeps the valleys
+(:func:`~stylepedal.effect.engine.longterm.hann_spectra`), whose low leakage keeps the valleys
 between harmonics that the low-delay analysis window fills. It is linear phase
 (:func:`linear_phase`), as the EQ-match's zero-phase STFT gains are: a minimum-phase filter
 with such deep notches smears the onsets of notes forward (``benchmarks/texture.py`` measures

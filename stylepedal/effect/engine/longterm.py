@@ -3,7 +3,7 @@ measure and match.
 
 - :func:`match_log_gain`: the one gain law of the static EQ-match
   (:mod:`stylepedal.effect.research.eq`) and the hindsight colour;
-- :func:`hann_power`, :func:`sharp_frames`, :func:`long_term_power`: sharp (Hann-window)
+- :func:`hann_spectra`, :func:`sharp_frames`, :func:`long_term_power`: sharp (Hann-window)
   long-term spectra, a style's and a render's input's (the low-delay analysis window's leakage
   would fill the valleys between harmonics);
 - :class:`InputProfile`, :func:`learnt`: the input's long-term spectrum learnt ahead of playing
@@ -25,7 +25,7 @@ from .fft import rfft
 from .stft import StftConfig
 
 __all__ = [
-    "EQ_FLOOR_DB", "FrameSample", "InputProfile", "hann_power", "hann_spectra", "learnt",
+    "EQ_FLOOR_DB", "FrameSample", "InputProfile", "clip_sharp_power", "hann_spectra", "learnt",
     "long_term_power", "match_log_gain", "frame_stats", "seeds_scale", "sharp_frames",
     "unit_spectrum",
 ]
@@ -54,20 +54,11 @@ def match_log_gain(
         return 0.5 * (np.log(np.asarray(target, dtype=np.float64)) - np.log(floored))
 
 
-def hann_power(buf: np.ndarray, config: StftConfig, frames: np.ndarray) -> np.ndarray:
-    """The power per model bin (``(channels, MODEL_BINS)`` float64) summed over the frames
-    ``frames`` (indices; frame ``i`` of ``buf`` ``(channels, n)`` starts at ``i * hop``), each
-    through a Hann window of the analysis size: the sharp long-term spectrum (the low-delay
-    analysis window's leakage would fill the valleys between harmonics)."""
-    total = np.zeros((buf.shape[0], MODEL_BINS))
-    for power in hann_spectra(buf, config, frames):
-        total += power.sum(axis=1)
-    return total
-
-
 def hann_spectra(buf: np.ndarray, config: StftConfig, frames: np.ndarray) -> Iterator[np.ndarray]:
-    """The frames ``frames`` of ``buf`` (as :func:`hann_power`) through a Hann window, a batch
-    at a time: their power per model bin, ``(channels, batch, MODEL_BINS)`` float64."""
+    """The frames ``frames`` (indices; frame ``i`` of ``buf`` ``(channels, n)`` starts at
+    ``i * hop``) through a Hann window of the analysis size, a batch at a time: their power
+    per model bin, ``(channels, batch, MODEL_BINS)`` float64. The sharp spectrum: the low-delay
+    analysis window's leakage would fill the valleys between harmonics."""
     from numpy.lib.stride_tricks import sliding_window_view
 
     n_fft, hop = config.n_fft, config.hop_length
@@ -212,7 +203,7 @@ class InputProfile:
 
 def long_term_power(clips: list[np.ndarray], sample_rate: int) -> np.ndarray:
     """The long-term power per model bin (``(MODEL_BINS,)``, summing to 1) of mono clips at
-    ``sample_rate``, their frames pooled, through a Hann window (:func:`hann_power`): a
+    ``sample_rate``, their frames pooled, through a Hann window (:func:`hann_spectra`): a
     style's sharp spectrum, measured as :class:`InputProfile` measures a render's input.
 
     Examples
@@ -222,21 +213,27 @@ def long_term_power(clips: list[np.ndarray], sample_rate: int) -> np.ndarray:
     >>> p.shape, int(np.argmax(p)) == round(1500 / (300 / 28))
     ((1030,), True)
     """
-    config = StftConfig.for_rate(sample_rate)
-    total, frames = np.zeros(MODEL_BINS), 0
-    for clip in clips:
-        x = np.asarray(clip, dtype=np.float32)[np.newaxis]
-        k = (x.shape[1] - config.n_fft) // config.hop_length + 1
-        if k > 0:
-            picked = sharp_frames(config, 0, k)
-            total += hann_power(x, config, picked)[0]
-            frames += picked.size
+    powers = [clip_sharp_power(clip, sample_rate) for clip in clips]
+    total = sum((p.sum(axis=0) for p in powers), np.zeros(MODEL_BINS))
+    frames = sum(p.shape[0] for p in powers)
     if frames == 0 or total.sum() <= 0:
         raise ParameterError(
             f"clips of {[np.size(c) for c in clips]} samples hold no audible frame of "
-            f"{config.n_fft} samples: pass longer or louder audio"
+            f"{StftConfig.for_rate(sample_rate).n_fft} samples: pass longer or louder audio"
         )
     return total / total.sum()
+
+
+def clip_sharp_power(clip: np.ndarray, sample_rate: int) -> np.ndarray:
+    """The sharp frames' power of a mono clip (``(frames, MODEL_BINS)`` float64; no frame if
+    it is shorter than an analysis window), as :class:`InputProfile` measures its input."""
+    config = StftConfig.for_rate(sample_rate)
+    x = np.asarray(clip, dtype=np.float32)[np.newaxis]
+    k = (x.shape[1] - config.n_fft) // config.hop_length + 1
+    if k <= 0:
+        return np.zeros((0, MODEL_BINS))
+    picked = sharp_frames(config, 0, k)
+    return np.concatenate([p[0] for p in hann_spectra(x, config, picked)])
 
 
 def learnt(

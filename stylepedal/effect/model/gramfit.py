@@ -106,7 +106,6 @@ class _Features:
 
     def __init__(self, pieces: list[np.ndarray], active: list[np.ndarray],
                  log_gain: np.ndarray, taps: Taps | None = None) -> None:
-        self.pieces, self.active = pieces, active
         self.taps = _fit_taps() if taps is None else taps
         gain = np.exp(log_gain).astype(np.float32)
         # the level's share of each bin among the active frames, and the level itself
@@ -213,19 +212,12 @@ def gram_distance(power: Sequence[np.ndarray], grams: np.ndarray,
 
 def _frame_powers(clips: Sequence[np.ndarray]) -> list[np.ndarray]:
     """Mono 22050 Hz clips' sharp frames' power at the seeds' scale, one piece a clip."""
-    from ..engine.longterm import hann_spectra, seeds_scale, sharp_frames
+    from ..engine.longterm import clip_sharp_power, seeds_scale
     from ..engine.stft import StftConfig
     from .train import TRAIN_SAMPLE_RATE
 
-    config = StftConfig.for_rate(TRAIN_SAMPLE_RATE)
-    out = []
-    for clip in clips:
-        x = np.asarray(clip, dtype=np.float32)[np.newaxis]
-        k = (x.shape[1] - config.n_fft) // config.hop_length + 1
-        if k > 0:
-            frames = [p[0] for p in hann_spectra(x, config, sharp_frames(config, 0, k))]
-            out.append(np.concatenate(frames) * seeds_scale(config))
-    return out
+    scale = seeds_scale(StftConfig.for_rate(TRAIN_SAMPLE_RATE))
+    return [clip_sharp_power(clip, TRAIN_SAMPLE_RATE) * scale for clip in clips]
 
 
 def _checked(grams: np.ndarray) -> np.ndarray:
