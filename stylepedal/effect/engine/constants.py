@@ -30,6 +30,8 @@ __all__ = [
     "MODEL_BINS",
     "MODEL_HOP_SECONDS",
     "PHASE_MODES",
+    "SEEDS_ACTIVE_DB",
+    "SEEDS_RMS",
     "STYLE_RANGE",
 ]
 
@@ -49,6 +51,11 @@ LATENCY_MODES: tuple[str, ...] = ("default", "low")
 PHASE_MODES: tuple[str, ...] = ("input", "pghi")
 MIX_RANGE = (0.0, 1.0)
 STYLE_RANGE = (0.0, 1.0)  # 0: the dry spectrum, 1: the full style
+# The level at which the seeds' representation is compared (the judge, training's loss, a
+# render's Gram fit): log1p is not scale-invariant, so every signal is brought to this RMS
+# over its active frames, those within SEEDS_ACTIVE_DB of its loudest (pauses left out).
+SEEDS_RMS = 0.1
+SEEDS_ACTIVE_DB = 40.0
 GAIN_DB_RANGE = (-60.0, 24.0)
 GATE_DB_RANGE = (-120.0, 0.0)
 # A trained style fills silence with texture (the Gram objective rewards it, and so would the

@@ -16,12 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from ..engine.constants import MODEL_BINS
+from ..engine.constants import MODEL_BINS, SEEDS_ACTIVE_DB
 
 __all__ = ["colour_target", "coloured", "style_power"]
-
-# Frames more than this below a clip's loudest are left out of its colour target (pauses).
-_ACTIVE_DB = 40.0
 
 
 def colour_target(styles: Sequence[np.ndarray]) -> np.ndarray:
@@ -42,7 +39,7 @@ def colour_target(styles: Sequence[np.ndarray]) -> np.ndarray:
     for audio in styles:
         power = np.expm1(analyze(audio, TRAIN_SAMPLE_RATE).astype(np.float64)) ** 2
         energy = power.sum(axis=1)
-        active = energy >= energy.max() * 10.0 ** (-_ACTIVE_DB / 10.0)
+        active = energy >= energy.max() * 10.0 ** (-SEEDS_ACTIVE_DB / 10.0)
         total += power[active].sum(axis=0)
     return total / max(total.sum(), 1e-300)
 

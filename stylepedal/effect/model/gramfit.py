@@ -37,7 +37,7 @@ import numpy as np
 from ..._random import random_weights
 from ..._validate import check_range
 from ...errors import ParameterError
-from ..engine.constants import MODEL_BINS
+from ..engine.constants import MODEL_BINS, SEEDS_ACTIVE_DB, SEEDS_RMS
 
 __all__ = [
     "FIT_AMOUNT", "FIT_BANKS", "FIT_BOUND_DB", "FIT_ITERATIONS", "FIT_REGULARISATION",
@@ -56,10 +56,9 @@ FIT_ITERATIONS = 12
 # The share of the fitted gain a render applies: the full fit moves far past the EQ-match
 # toward the style and costs notes on styles whose range is far from the guitar's.
 FIT_AMOUNT = 0.15
-# The seeds' level: every signal at RMS 0.1 over its frames within 40 dB of its loudest. A
-# Hann frame of a signal at RMS r sums to r^2 * 3/4 * 1024^2 over the bins at the seeds' scale.
-_TARGET_ENERGY = 0.1**2 * 0.75 * 1024.0**2
-_ACTIVE_DB = 40.0
+# The seeds' level as energy per frame: a Hann frame of a signal at RMS r sums to
+# r^2 * 3/4 * 1024^2 over the bins at the seeds' scale.
+_TARGET_ENERGY = SEEDS_RMS**2 * 0.75 * 1024.0**2
 
 
 Taps = tuple[tuple[np.ndarray, ...], ...]
@@ -97,7 +96,7 @@ def _pieces(power: Sequence[np.ndarray]) -> list[np.ndarray]:
 def _active(pieces: list[np.ndarray]) -> list[np.ndarray]:
     """Each piece's frames within 40 dB of the loudest: the frames that set the level."""
     top = max(float(p.sum(axis=1).max()) for p in pieces)
-    return [p.sum(axis=1) >= top * 10.0 ** (-_ACTIVE_DB / 10.0) for p in pieces]
+    return [p.sum(axis=1) >= top * 10.0 ** (-SEEDS_ACTIVE_DB / 10.0) for p in pieces]
 
 
 class _Features:

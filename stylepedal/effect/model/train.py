@@ -39,6 +39,7 @@ import numpy as np
 
 from ..._validate import check_audible, check_range, check_sample_rate
 from ...errors import ParameterError
+from ..engine.constants import SEEDS_ACTIVE_DB, SEEDS_RMS
 from .colour import colour_target, coloured, style_power
 from .excerpts import excerpt_array
 from .features import FeatureConfig
@@ -77,11 +78,9 @@ TRAIN_SAMPLE_RATE = 22050
 BANK_WIDTHS: tuple[int, ...] = (2, 4, 7, 9, 13, 17)
 BANK_FILTERS: tuple[int, ...] = (192, 384, 512)
 BANK_SEED_LIMIT = 1_000_000
-# The loss's representation: the seeds' spectrogram, at the level the judge uses.
+# The loss's representation: the seeds' spectrogram, at the seeds' level (SEEDS_RMS).
 _LOSS_N_FFT = 2048
 _LOSS_HOP = 512
-_LOSS_RMS = 0.1
-_ACTIVE_DB = 40.0  # the loss's level: frames within this of the loudest
 # Content weight control: steps between updates, the step of log(weight) per unit of
 # log(change / target), and the bound on the weight's factor either way.
 _CONTROL_EVERY = 10
@@ -334,9 +333,9 @@ def _loss_logmag(audio: torch.Tensor) -> torch.Tensor:
 
     frames = audio.unfold(-1, _LOSS_N_FFT, _LOSS_HOP)
     rms = frames.pow(2).mean(-1).clamp_min(1e-20)
-    active = rms >= rms.amax(-1, keepdim=True) * 10.0 ** (-_ACTIVE_DB / 10.0)
+    active = rms >= rms.amax(-1, keepdim=True) * 10.0 ** (-SEEDS_ACTIVE_DB / 10.0)
     level = torch.sqrt((rms * active).sum(-1) / active.sum(-1).clamp_min(1))
-    scaled = audio * (_LOSS_RMS / level.clamp_min(1e-10))[:, None]
+    scaled = audio * (SEEDS_RMS / level.clamp_min(1e-10))[:, None]
     window = torch.hann_window(_LOSS_N_FFT, dtype=audio.dtype)
     spec = torch.stft(scaled, _LOSS_N_FFT, _LOSS_HOP, window=window, return_complex=True)
     return torch.log1p(spec.abs())

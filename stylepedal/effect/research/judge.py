@@ -60,6 +60,7 @@ import numpy as np
 from ..._random import random_weights
 from ..._validate import as_audio_2d, check_positive_int, check_sample_rate
 from ...errors import ParameterError
+from ..engine.constants import SEEDS_ACTIVE_DB, SEEDS_RMS
 
 __all__ = [
     "ACTIVE_RANGE_DB",
@@ -87,9 +88,9 @@ N_FFT = 2048
 HOP_LENGTH = 512
 # Every signal is scaled to this RMS over its active frames: -20 dBFS, the level of the recorded
 # music the seeds analysed (log1p is not scale-invariant, so the level sets its compression).
-TARGET_RMS = 0.1
+TARGET_RMS = SEEDS_RMS
 # Frames within this range of the loudest frame count as active (relative, so gain-blind).
-ACTIVE_RANGE_DB = 40.0
+ACTIVE_RANGE_DB = SEEDS_ACTIVE_DB
 # Below this whole-signal peak a signal is treated as silent (it has no level to normalise).
 SILENCE_PEAK = 1e-6
 # Onset envelopes may be offset by up to this many frames (46 ms) and still count as in time:
