@@ -14,6 +14,8 @@ import numpy as np
 
 __all__ = ["random_weights"]
 
+_CHUNK_PAIRS = 1 << 16
+
 
 def random_weights(seed: int, shape: tuple[int, ...], fan_in: int, *, layer: int = 0) -> np.ndarray:
     """He-initialised Gaussian weights, identical on every machine and numpy version.
@@ -45,9 +47,18 @@ def random_weights(seed: int, shape: tuple[int, ...], fan_in: int, *, layer: int
     ((4, 5), dtype('float32'))
     """
     n = int(np.prod(shape))
-    raw = np.random.PCG64([seed, layer]).random_raw(2 * ((n + 1) // 2))
-    uniform = (raw >> np.uint64(11)).astype(np.float64) * 2.0**-53
-    radius = np.sqrt(-2.0 * np.log1p(-uniform[0::2]))  # 1 - u is in (0, 1]: log is finite
-    angle = 2.0 * np.pi * uniform[1::2]
-    normal = np.concatenate([radius * np.cos(angle), radius * np.sin(angle)])[:n]
-    return (normal * math.sqrt(2.0 / fan_in)).reshape(shape).astype(np.float32)
+    pairs = (n + 1) // 2
+    bits = np.random.PCG64([seed, layer])
+    scale = math.sqrt(2.0 / fan_in)
+    # pair i gives the i-th normal of the first half (cosine) and of the second (sine); drawn
+    # in chunks so that a large bank's float64 temporaries stay small
+    normal = np.empty(2 * pairs, dtype=np.float32)
+    for start in range(0, pairs, _CHUNK_PAIRS):
+        stop = min(start + _CHUNK_PAIRS, pairs)
+        raw = bits.random_raw(2 * (stop - start))
+        uniform = (raw >> np.uint64(11)).astype(np.float64) * 2.0**-53
+        radius = np.sqrt(-2.0 * np.log1p(-uniform[0::2]))  # 1 - u is in (0, 1]: log is finite
+        angle = 2.0 * np.pi * uniform[1::2]
+        normal[start:stop] = radius * np.cos(angle) * scale
+        normal[pairs + start : pairs + stop] = radius * np.sin(angle) * scale
+    return normal[:n].reshape(shape)

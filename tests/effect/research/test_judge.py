@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
 
+from stylepedal import _random
 from stylepedal.effect.model.features import FeatureConfig
 from stylepedal.effect.model.train import TrainConfig
 from stylepedal.effect.research.judge import (
@@ -147,6 +149,16 @@ def test_weights_are_identical_on_every_construction():
     np.testing.assert_array_equal(random_weights(1_000_003, (4,), fan_in=2), pinned)
     # each layer has its own stream
     assert not np.array_equal(random_weights(1_000_003, (4,), 2, layer=1), pinned)
+
+
+@pytest.mark.parametrize("n", [1, 2 * _random._CHUNK_PAIRS - 1, 2 * _random._CHUNK_PAIRS + 3])
+def test_weights_drawn_in_chunks_are_box_muller_on_the_whole_stream(n):
+    # the whole stream at once: the first half of the normals are the cosines, then the sines
+    raw = np.random.PCG64([5, 2]).random_raw(2 * ((n + 1) // 2))
+    u = (raw >> np.uint64(11)).astype(np.float64) * 2.0**-53
+    r, a = np.sqrt(-2.0 * np.log1p(-u[0::2])), 2.0 * np.pi * u[1::2]
+    whole = (np.concatenate([r * np.cos(a), r * np.sin(a)])[:n] * math.sqrt(2.0 / 9))
+    np.testing.assert_array_equal(random_weights(5, (n,), 9, layer=2), whole.astype(np.float32))
 
 
 def test_several_style_clips_define_one_style(jd, pair):
