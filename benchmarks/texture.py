@@ -19,6 +19,8 @@ Run (one heavy process at a time on a shared machine; 11 min, 4 with the trained
     python benchmarks/texture.py --json-out texture.json
     python benchmarks/texture.py --styles organ flute --amounts 0.5 1   # a quick look
     python benchmarks/texture.py --extra-styles   # with styles the factory bank lacks (pads...)
+    python benchmarks/texture.py --amounts 0.25 --fit-amounts 0.3 0.45 --fit-keeps 0.995 0.997
+        # a render's Gram fit: its largest share, and the chroma of the input it must keep
 
 It prints one JSON object.
 """
@@ -146,11 +148,11 @@ def _trained(style: styles_mod.Style, train: list[tuple[np.ndarray, int]], cache
 
 
 def _effect(data: bytes, amount: float, power: np.ndarray, grams: np.ndarray,
-            fit: float | None) -> Any:
+            fit: float | None, keep: float | None = None) -> Any:
     """The network at ``amount`` of its trained change, live and in a render alike (``power``
     and ``grams``: the style's sharp spectrum and Grams, for the render's hindsight colour and
-    Gram fit, as training stores them; ``fit``: the share of the Gram fit a render applies,
-    None for the shipped share)."""
+    Gram fit, as training stores them; ``fit``: the most of the Gram fit a render applies,
+    None for the shipped one; ``keep``: the chroma it must keep, None for the shipped one)."""
     from stylepedal import StyleTransfer
     from stylepedal.effect.model.network import StyleNet
 
@@ -158,16 +160,20 @@ def _effect(data: bytes, amount: float, power: np.ndarray, grams: np.ndarray,
     transform = net.set_render(power, 1.0, grams).as_transform()
     if fit is not None:
         transform.fit_amount = fit
+    if keep is not None:
+        transform.fit_keep = keep
     return StyleTransfer(transform)
 
 
-def _label(amount: float, fit: float | None) -> str:
-    return f"{amount:g}" if fit is None else f"{amount:g} fit {fit:g}"
+def _label(amount: float, fit: float | None, keep: float | None = None) -> str:
+    label = f"{amount:g}" if fit is None else f"{amount:g} fit {fit:g}"
+    return label if keep is None else f"{label} keep {keep:g}"
 
 
 def run(
     styles: list[str] | None, amounts: tuple[float, ...], cache: Path, *, as_live: bool = False,
     extra: bool = False, fits: tuple[float | None, ...] = (None,),
+    keeps: tuple[float | None, ...] = (None,),
 ) -> dict[str, Any]:
     t0 = time.perf_counter()
     train, clips = _validation_clips()
@@ -187,8 +193,8 @@ def run(
         data = _trained(style, train, cache)
         prepared = [prepare_style(style.audio, style.sample_rate)]
         power, grams = style_power(prepared), style_grams(prepared)
-        effects = {_label(k, f): _effect(data, k, power, grams, f)
-                   for k in amounts for f in fits}
+        effects = {_label(k, f, c): _effect(data, k, power, grams, f, c)
+                   for k in amounts for f in fits for c in keeps}
         for name, x in clips:
             base = jd(eq_match(x, style.audio, SAMPLE_RATE), x, style.audio, SAMPLE_RATE)
             row: dict[str, Any] = {"style": style.name, "clip": name,
@@ -202,7 +208,7 @@ def run(
             rows.append(row)
             print(json.dumps(row), file=sys.stderr, flush=True)
     summary = {}
-    labels = [_label(k, f) for k in amounts for f in fits]
+    labels = [_label(k, f, c) for k in amounts for f in fits for c in keeps]
     for k in labels:
         got = [row[k] for row in rows]
         summary[k] = {
@@ -243,13 +249,17 @@ def main() -> None:
                    help=f"texture amounts to compare (default {' '.join(map(str, AMOUNTS))})")
     p.add_argument("--fit-amounts", nargs="+", type=float,
                    help="shares of a render's Gram fit to compare (default: the shipped one)")
+    p.add_argument("--fit-keeps", nargs="+", type=float,
+                   help="least chroma correlation the Gram fit must keep, to compare "
+                   "(default: the shipped one)")
     p.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="cache folder")
     p.add_argument("--as-live", action="store_true",
                    help="process as the live pedal plays, not as stylepedal render does")
     p.add_argument("--json-out", type=Path, help="also write the JSON here")
     args = p.parse_args()
     report = run(args.styles, tuple(args.amounts), args.cache, as_live=args.as_live,
-                 extra=args.extra_styles, fits=tuple(args.fit_amounts or (None,)))
+                 extra=args.extra_styles, fits=tuple(args.fit_amounts or (None,)),
+                 keeps=tuple(args.fit_keeps or (None,)))
     text = json.dumps(report, indent=1)
     if args.json_out:
         atomic_write_bytes(args.json_out, text.encode())

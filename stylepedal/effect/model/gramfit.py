@@ -4,7 +4,8 @@ A render knows its whole input, so beyond the hindsight colour (the EQ-match's g
 power spectrum matched bin by bin) it can ask what the style *is* in the seeds' sense: the Gram
 matrix of random convolution features of ``log1p|STFT|``. :func:`fit_log_gain` finds the
 per-bin gain (bounded, and pulled toward none) that brings the coloured input's Gram closest to
-the style's under :data:`FIT_BANKS`, then keeps :data:`FIT_AMOUNT` of it: the seeds'
+the style's under :data:`FIT_BANKS`, then keeps a share of it, the largest up to
+:data:`FIT_AMOUNT` that keeps the input's chroma (:data:`FIT_CHROMA_KEEP`): the seeds'
 optimisation with the spectrogram held to a static filter of the input, which keeps *when*
 notes start and *which* notes sound. The style's Grams are computed when a model is trained
 (:func:`style_grams`) and travel in its file; the render's input is the sample of sharp frames
@@ -14,7 +15,8 @@ hindsight gain.
 The banks share nothing with the independent judge (:mod:`stylepedal.effect.research.judge`):
 seeds outside its ranges, widths it does not use. Their weights come from
 :func:`stylepedal._random.random_weights`, so a model's stored Grams match the banks a later
-version draws. ``benchmarks/texture.py`` chose :data:`FIT_AMOUNT` on validation material.
+version draws. ``benchmarks/texture.py`` chose :data:`FIT_AMOUNT` and :data:`FIT_CHROMA_KEEP`
+on validation material.
 
 Examples
 --------
@@ -37,11 +39,12 @@ import numpy as np
 from ..._random import random_weights
 from ..._validate import check_range
 from ...errors import ParameterError
-from ..engine.constants import MODEL_BINS, SEEDS_ACTIVE_DB, SEEDS_RMS
+from ..engine.constants import GRID_HZ, MODEL_BINS, SEEDS_ACTIVE_DB, SEEDS_RMS
 
 __all__ = [
-    "FIT_AMOUNT", "FIT_BANKS", "FIT_BOUND_DB", "FIT_ITERATIONS", "FIT_REGULARISATION",
-    "bank_taps", "fit_log_gain", "gram_distance", "style_grams",
+    "FIT_AMOUNT", "FIT_BANKS", "FIT_BOUND_DB", "FIT_CHROMA_KEEP", "FIT_ITERATIONS",
+    "FIT_REGULARISATION", "bank_taps", "chroma_keep", "fit_log_gain", "gram_distance",
+    "style_grams",
 ]
 
 # (seed, width in frames, filters) of the fit's random banks: seeds apart from the judge's
@@ -53,9 +56,15 @@ FIT_BOUND_DB = 12.0
 # Weight of the mean squared gain (natural log) beside the Gram distance: small gains first.
 FIT_REGULARISATION = 1.0
 FIT_ITERATIONS = 12
-# The share of the fitted gain a render applies: the full fit moves far past the EQ-match
-# toward the style and costs notes on styles whose range is far from the guitar's.
-FIT_AMOUNT = 0.15
+# The most of the fitted gain a render applies, and the least mean chroma correlation (per
+# frame, before and after the gain) of the input's own sharp frames it keeps: the largest share
+# up to FIT_AMOUNT that keeps FIT_CHROMA_KEEP is applied. The full fit moves far past the
+# EQ-match toward the style and costs notes on styles whose range is far from the guitar's; the
+# chroma rule goes further where the notes survive it. 0 applies FIT_AMOUNT always.
+FIT_AMOUNT = 0.45
+FIT_CHROMA_KEEP = 0.995
+# Shares tried, as fractions of ``amount``, largest first.
+_SHARE_STEPS = np.linspace(1.0, 0.0, 9)
 # The seeds' level as energy per frame: a Hann frame of a signal at RMS r sums to
 # r^2 * 3/4 * 1024^2 over the bins at the seeds' scale.
 _TARGET_ENERGY = SEEDS_RMS**2 * 0.75 * 1024.0**2
@@ -228,17 +237,21 @@ def _checked(grams: np.ndarray) -> np.ndarray:
 
 
 def fit_log_gain(
-    power: Sequence[np.ndarray], grams: np.ndarray, *, amount: float = FIT_AMOUNT
+    power: Sequence[np.ndarray], grams: np.ndarray, *, amount: float = FIT_AMOUNT,
+    keep: float = FIT_CHROMA_KEEP,
 ) -> np.ndarray:
     """The per-bin gain (natural log, ``(MODEL_BINS,)`` float64) a render applies on top of
     its colour: ``amount`` (:data:`FIT_AMOUNT`) of the gain within +-:data:`FIT_BOUND_DB`
     that minimises :func:`gram_distance` to ``grams`` plus :data:`FIT_REGULARISATION` times
     its mean square (L-BFGS-B). ``power``: pieces of consecutive sharp frames' power
     ``(frames, MODEL_BINS)`` at the seeds' scale, already coloured; zeros if none is long
-    enough or all are silent."""
+    enough or all are silent. With ``keep`` (:data:`FIT_CHROMA_KEEP`) above 0, the share is
+    the largest step toward ``amount`` whose gain keeps that much of the input's chroma
+    (:func:`chroma_keep`), none if no step does."""
     from scipy.optimize import minimize
 
     amount = check_range(amount, "amount", 0.0, 1.0)
+    keep = check_range(keep, "keep", 0.0, 1.0)
     pieces = _pieces(power)
     target = _checked(grams)
     if amount == 0.0 or not pieces or max(float(p.max()) for p in pieces) <= 0.0:
@@ -260,4 +273,45 @@ def fit_log_gain(
                       # a fixed budget: the distance's gradients are far below scipy's tolerances
                       options={"maxiter": FIT_ITERATIONS, "maxfun": FIT_ITERATIONS,
                                "gtol": 0.0, "ftol": 0.0})
-    return amount * np.asarray(result.x, dtype=np.float64)
+    full = np.asarray(result.x, dtype=np.float64)
+    for step in _SHARE_STEPS:
+        if keep == 0.0 or step == 0.0 or chroma_keep(pieces, active, amount * step * full) >= keep:
+            break
+    return amount * step * full
+
+
+@functools.cache
+def _pitch_classes() -> np.ndarray:
+    """Each model bin's pitch class (0 = C, by its centre frequency), or -1 outside the notes'
+    band (55 Hz to 5 kHz): a hard-edged chroma map, as librosa's filter bank without its
+    import cost."""
+    hz = np.arange(MODEL_BINS) * GRID_HZ
+    classes = np.full(MODEL_BINS, -1)
+    band = (hz >= 55.0) & (hz <= 5000.0)
+    classes[band] = np.round(12.0 * np.log2(hz[band] / 440.0) + 9.0).astype(int) % 12
+    return classes
+
+
+def chroma_keep(power: Sequence[np.ndarray], active: Sequence[np.ndarray],
+                log_gain: np.ndarray) -> float:
+    """The mean Pearson correlation between each active frame's chroma (of ``power``'s
+    magnitudes) and its chroma through ``log_gain``: 1 for a gain that keeps every frame's
+    balance of pitch classes (any flat gain)."""
+    classes = _pitch_classes()
+    band = classes >= 0
+    onehot = np.zeros((int(band.sum()), 12))
+    onehot[np.arange(onehot.shape[0]), classes[band]] = 1.0
+    gain = np.exp(log_gain[band])
+    total, frames = 0.0, 0
+    for p, a in zip(power, active, strict=True):
+        m = np.sqrt(p[a][:, band])
+        if m.shape[0] == 0:
+            continue
+        before, after = m @ onehot, (m * gain) @ onehot
+        before -= before.mean(axis=1, keepdims=True)
+        after -= after.mean(axis=1, keepdims=True)
+        norms = np.linalg.norm(before, axis=1) * np.linalg.norm(after, axis=1)
+        r = np.where(norms > 0, (before * after).sum(axis=1) / np.maximum(norms, 1e-30), 1.0)
+        total += float(r.sum())
+        frames += r.size
+    return total / frames if frames else 1.0

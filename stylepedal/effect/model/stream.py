@@ -23,7 +23,7 @@ import numpy as np
 from ..._validate import check_bool, check_positive_int, check_range
 from ...errors import CacheError, ParameterError
 from ..engine.constants import MODEL_HOP_SECONDS
-from .gramfit import FIT_AMOUNT, FIT_BANKS
+from .gramfit import FIT_AMOUNT, FIT_BANKS, FIT_CHROMA_KEEP
 
 __all__ = [
     "FORMAT",
@@ -422,7 +422,8 @@ class StyleNetTransform:
         self.fit_grams = (
             np.asarray(weights["fit_grams"], dtype=np.float32) if config["gram_fit"] else None
         )
-        self.fit_amount = FIT_AMOUNT  # the share of the fitted gain applied (benchmarks vary it)
+        # the most of the fitted gain applied, and the chroma it must keep (benchmarks vary them)
+        self.fit_amount, self.fit_keep = FIT_AMOUNT, FIT_CHROMA_KEEP
         self._hist = [(self.kernel_size - 1) * d for d in self.dilations]
         self._starts = np.cumsum([0, *self._hist]).tolist()
         # the compiled path's weights: float16 bits if float16 holds all of them, else float32
@@ -474,12 +475,12 @@ class StyleNetTransform:
     def fit_log_gain(self, power: Sequence[np.ndarray]) -> np.ndarray | None:
         """A render's Gram fit (:func:`~stylepedal.effect.model.gramfit.fit_log_gain`) of
         the coloured input's sharp frame powers ``power`` to this style's Grams, or None if
-        the model carries none. The engine calls it once per learnt input; it loads torch."""
+        the model carries none. The engine calls it once per learnt input."""
         if self.fit_grams is None:
             return None
         from .gramfit import fit_log_gain
 
-        return fit_log_gain(power, self.fit_grams, amount=self.fit_amount)
+        return fit_log_gain(power, self.fit_grams, amount=self.fit_amount, keep=self.fit_keep)
 
     def _checked(self, frames: np.ndarray, state: StyleNetState) -> np.ndarray:
         if frames.ndim != 3 or frames.shape[2] != self.model_bins:

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from stylepedal.effect.engine.constants import MODEL_BINS
+from stylepedal.effect.engine.constants import GRID_HZ, MODEL_BINS
 from stylepedal.effect.engine.longterm import learnt
 from stylepedal.effect.engine.stft import StftConfig
 from stylepedal.effect.model import gramfit
@@ -16,6 +16,7 @@ from stylepedal.effect.model.gramfit import (
     FIT_AMOUNT,
     FIT_BANKS,
     FIT_BOUND_DB,
+    FIT_CHROMA_KEEP,
     bank_taps,
     fit_log_gain,
     gram_distance,
@@ -91,16 +92,64 @@ def test_the_fit_brings_the_input_closer_to_the_style_under_banks_it_never_saw(r
     style = _tone(330.0, 4.0, 0.55, rng)  # dark: its partials fall fast
     content = _tone(196.0, 4.0, 0.9, rng)  # bright
     grams, pieces = style_grams([style]), _sample(content)
-    full = fit_log_gain(pieces, grams, amount=1.0)
+    full = fit_log_gain(pieces, grams, amount=1.0, keep=0.0)
     assert np.abs(full).max() <= FIT_BOUND_DB / 20 * math.log(10) + 1e-9
     assert gram_distance(pieces, grams, full) < 0.7 * gram_distance(pieces, grams)
     other = bank_taps(OTHER_BANKS)
     theirs = style_grams([style], taps=other)
     before = gram_distance(pieces, theirs, taps=other)
     assert gram_distance(pieces, theirs, full, taps=other) < 0.8 * before
-    # the shipped share, and any other, is that share of the same fit
-    np.testing.assert_allclose(fit_log_gain(pieces, grams), FIT_AMOUNT * full, rtol=1e-6)
+    # with no chroma to keep, any share is that share of the same fit
+    np.testing.assert_allclose(fit_log_gain(pieces, grams, keep=0.0), FIT_AMOUNT * full,
+                               rtol=1e-6)
     assert np.all(fit_log_gain(pieces, grams, amount=0.0) == 0.0)
+
+
+def test_pitch_classes_are_librosas_chroma_map():
+    import librosa
+
+    ours = gramfit._pitch_classes()
+    hz = np.arange(MODEL_BINS) * GRID_HZ
+    assert np.all(ours[(hz < 55.0) | (hz > 5000.0)] == -1)
+    # the model grid is a 2058-point STFT at 22.05 kHz; librosa's bank puts C first too
+    theirs = librosa.filters.chroma(sr=22050, n_fft=2 * (MODEL_BINS - 1), tuning=0.0).argmax(0)
+    semitones = 12.0 * np.log2(np.maximum(hz, 1.0) / 440.0)
+    # bins well inside a semitone, where a hard edge and librosa's soft one agree
+    clear = (hz >= 200.0) & (hz <= 5000.0) & (np.abs(semitones - np.round(semitones)) < 0.3)
+    assert clear.sum() > 250
+    np.testing.assert_array_equal(ours[clear], theirs[clear])
+
+
+def test_chroma_keep_is_one_for_a_flat_gain_and_falls_with_a_pitch_class_cut(rng):
+    pieces = _sample(_tone(196.0, 3.0, 0.9, rng))
+    active = gramfit._active(pieces)
+    assert gramfit.chroma_keep(pieces, active, np.full(MODEL_BINS, 0.7)) == pytest.approx(1.0)
+    g = gramfit._pitch_classes() == 7  # G: the tone's own pitch class
+    keeps = [gramfit.chroma_keep(pieces, active, -depth * g) for depth in (0.5, 1.0, 2.0)]
+    assert 1.0 > keeps[0] > keeps[1] > keeps[2]
+    # a tilt across the whole band moves every class alike (the notes' balance stays)
+    tilt = np.linspace(-0.5, 0.5, MODEL_BINS)
+    assert gramfit.chroma_keep(pieces, active, tilt) > keeps[0]
+
+
+def test_the_share_is_the_largest_step_that_keeps_the_chroma(rng):
+    style = _tone(330.0, 4.0, 0.55, rng)
+    grams, pieces = style_grams([style]), _sample(_tone(196.0, 4.0, 0.9, rng))
+    active = gramfit._active(pieces)
+    full = fit_log_gain(pieces, grams, amount=1.0, keep=0.0)
+    keeps = [gramfit.chroma_keep(pieces, active, step * full) for step in gramfit._SHARE_STEPS]
+    assert keeps[0] < keeps[4] < 1.0  # the full fit moves the notes' balance more than half
+    # a keep between the two: the largest step that keeps it, and never a smaller one
+    wanted = 0.5 * (keeps[0] + keeps[4])
+    first = next(i for i, k in enumerate(keeps) if k >= wanted)
+    assert 0 < first <= 4
+    got = fit_log_gain(pieces, grams, amount=1.0, keep=wanted)
+    np.testing.assert_allclose(got, gramfit._SHARE_STEPS[first] * full, rtol=1e-6)
+    # a keep no gain meets leaves the input as it is; the shipped setting is within range
+    assert np.all(fit_log_gain(pieces, grams, amount=1.0, keep=1.0) == 0.0)
+    assert 0.0 <= FIT_CHROMA_KEEP < 1.0
+    with pytest.raises(ParameterError, match="keep"):
+        fit_log_gain(pieces, grams, keep=1.5)
 
 
 def test_silence_short_pieces_and_bad_grams():
