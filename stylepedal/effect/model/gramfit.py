@@ -292,15 +292,22 @@ def _pitch_classes() -> np.ndarray:
     return classes
 
 
+@functools.cache
+def _chroma_map() -> tuple[np.ndarray, np.ndarray]:
+    """The bins in the notes' band, and their pitch classes as a ``(bins, 12)`` 0/1 matrix."""
+    classes = _pitch_classes()
+    band = classes >= 0
+    onehot = np.zeros((int(band.sum()), 12))
+    onehot[np.arange(onehot.shape[0]), classes[band]] = 1.0
+    return band, onehot
+
+
 def chroma_keep(power: Sequence[np.ndarray], active: Sequence[np.ndarray],
                 log_gain: np.ndarray) -> float:
     """The mean Pearson correlation between each active frame's chroma (of ``power``'s
     magnitudes) and its chroma through ``log_gain``: 1 for a gain that keeps every frame's
     balance of pitch classes (any flat gain)."""
-    classes = _pitch_classes()
-    band = classes >= 0
-    onehot = np.zeros((int(band.sum()), 12))
-    onehot[np.arange(onehot.shape[0]), classes[band]] = 1.0
+    band, onehot = _chroma_map()
     gain = np.exp(log_gain[band])
     total, frames = 0.0, 0
     for p, a in zip(power, active, strict=True):
