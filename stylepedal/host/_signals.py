@@ -29,6 +29,7 @@ __all__ = [
     "die_with_parent",
     "parent_alive",
     "start_worker",
+    "stop_if_orphaned",
     "stop_pool",
     "terminate_as_interrupt",
     "worker_job",
@@ -43,7 +44,10 @@ _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 _WATCH_SECONDS = 0.5  # where the kernel cannot signal a parent's death, how often to look
 
 _parent_pid: int | None = None  # this process is a worker of that process
-_in_job = False  # a pool worker runs a job (a termination signal then unwinds it first)
+# A pool worker's job: none (a termination signal ends the process at once), running (the
+# first stop unwinds it) or unwinding (its cleanup runs to the end; later stops wait for it).
+_IDLE, _RUNNING, _UNWINDING = 0, 1, 2
+_job = _IDLE
 
 
 class Terminated(KeyboardInterrupt):
@@ -156,25 +160,37 @@ def start_worker(parent_pid: int) -> None:
 
 
 def _on_termination(signum: int, frame: FrameType | None) -> None:
-    global _in_job
-    if _in_job:
-        _in_job = False  # once: a second signal must not interrupt the cleanup
+    global _job
+    if _job == _RUNNING:
+        _job = _UNWINDING
         raise Terminated(signum)
-    os._exit(128 + signum)
+    if _job == _IDLE:
+        os._exit(128 + signum)
+    # unwinding already: a second stop (the parent's death signal after the job's own check,
+    # or the pool's SIGTERM) must not cut the cleanup short; the pool kills a stuck worker
+
+
+def stop_if_orphaned() -> None:
+    """In a :func:`worker_job`: unwind it as a termination signal does, if the parent has
+    died (:func:`parent_alive`); the job calls this between its steps. Nothing once the job
+    is unwinding already."""
+    if not parent_alive() and _job == _RUNNING:
+        _on_termination(signal.SIGTERM, None)
 
 
 @contextlib.contextmanager
 def worker_job() -> Iterator[None]:
-    """A pool worker's job: a termination signal in it unwinds it (``finally`` blocks run,
-    temporary files go), then ends the process, so that the pool hands it nothing more."""
-    global _in_job
-    _in_job = True
+    """A pool worker's job: the first termination signal in it (or :func:`stop_if_orphaned`)
+    unwinds it (``finally`` blocks run, temporary files go) and later ones wait for that;
+    then the process ends, so that the pool hands it nothing more."""
+    global _job
+    _job = _RUNNING
     try:
         yield
     except Terminated as exc:
         os._exit(128 + exc.signum)
     finally:
-        _in_job = False
+        _job = _IDLE
 
 
 def stop_pool(pool: Any) -> None:

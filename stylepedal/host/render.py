@@ -24,7 +24,6 @@ import contextlib
 import functools
 import logging
 import os
-import signal
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -40,7 +39,12 @@ from .._validate import check_int_range, check_positive_int
 from ..audio_io import FORMATS, check_output_path, check_writable, open_audio, verify_written
 from ..errors import AudioFileError, ParameterError
 from ._rates import RateRestorer, at_processing_rate, resample
-from ._signals import Terminated, parent_alive, start_worker, stop_pool, worker_job
+from ._signals import (
+    start_worker,
+    stop_if_orphaned,
+    stop_pool,
+    worker_job,
+)
 
 __all__ = [
     "FORMATS",
@@ -404,8 +408,7 @@ def _render_job(
     """One file in a worker process: the worker's chain, same settings. Once its parent is
     gone the worker stops without publishing the file."""
     def check_parent(done: int, total: int) -> None:
-        if not parent_alive():
-            raise Terminated(signal.SIGTERM)
+        stop_if_orphaned()
 
     with worker_job():
         result = render_file(src, dst, _chain_in_worker(chain_args),

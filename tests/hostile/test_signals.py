@@ -140,3 +140,41 @@ def test_a_stopped_pool_leaves_no_thread_for_the_exit_hook_to_race():
         time.sleep(0.2)  # the job is running
         stop_pool(pool)
         assert not worker.is_alive() and future.done() and not manager.is_alive()
+
+
+# A pool worker's job, told to stop by two things at once (its parent's death signal and its own
+# check between blocks, or a second signal): the first unwinds it, the rest must not cut its
+# cleanup short. The cleanup here writes a marker file after a second SIGTERM has arrived.
+_JOB = """
+import os, signal, sys
+from stylepedal.host import _signals
+_signals.start_worker(os.getppid())
+marker = sys.argv[2]
+with _signals.worker_job():
+    try:
+        if sys.argv[1] == "orphaned":
+            _signals._parent_pid = -1  # as if the parent had died: its check unwinds the job
+            _signals.stop_if_orphaned()
+        else:
+            os.kill(os.getpid(), signal.SIGTERM)
+        while True:
+            sum(range(10))
+    finally:
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(1000):
+            sum(range(10))
+        with open(marker, "w") as f:
+            f.write("cleaned up")
+"""
+
+
+@pytest.mark.parametrize("first", ["signal", "orphaned"])
+def test_a_second_stop_does_not_cut_a_worker_jobs_cleanup_short(tmp_path, first):
+    import subprocess
+    import sys
+
+    marker = tmp_path / "marker"
+    proc = subprocess.run([sys.executable, "-c", _JOB, first, str(marker)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, proc.stderr
+    assert marker.read_text() == "cleaned up"
