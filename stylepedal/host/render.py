@@ -39,12 +39,7 @@ from .._validate import check_int_range, check_positive_int
 from ..audio_io import FORMATS, check_output_path, check_writable, open_audio, verify_written
 from ..errors import AudioFileError, ParameterError
 from ._rates import RateRestorer, at_processing_rate, resample
-from ._signals import (
-    start_worker,
-    stop_if_orphaned,
-    stop_pool,
-    worker_job,
-)
+from ._signals import start_worker, stop_if_orphaned, stop_pool, worker_job
 
 __all__ = [
     "FORMATS",
