@@ -349,7 +349,7 @@ class StyleNetTransform:
     updated in place; calling on ``frames[:, :a]`` then ``frames[:, a:]`` equals one call.
     The weights are copied at construction, so training the network further does not change a
     running transform. No torch: playing a preset needs numpy, numba and safetensors only (a
-    render's Gram fit, :meth:`fit_log_gain`, loads it).
+    render's Gram fit, :meth:`fit_log_gain`, scipy too).
 
     Up to :data:`KERNEL_MAX_FRAMES` frames (the live path: one per hop) run in one compiled
     call that reads the weights as float16 when float16 holds them exactly (every saved
