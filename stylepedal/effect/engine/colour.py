@@ -346,7 +346,8 @@ class Colour:
         done = profile.fitted
         if done is None or done[0] != fit or done[1] != profile.frames:
             squared = np.exp(2.0 * self.hindsight_log_gains(profile.long_term, 1.0))
-            pieces = [piece * squared.astype(np.float32) for piece in profile.sample.pieces()]
+            squared = squared.astype(np.float32)
+            pieces = [piece * squared for piece in profile.sample.pieces()]
             done = profile.fitted = (fit, profile.frames, fit(pieces))
         return done[2]
 
